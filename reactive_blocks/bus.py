@@ -1,0 +1,434 @@
+"""The in-process bus: fan ChangeEvents out from any thread to async subscribers.
+
+One ``threading.RLock`` guards the registry, the queues and the counters, so the
+counters are exact and every subscriber sees its scope's events in revision order.
+Emitters only append to bounded deques under that lock and hand wake-ups to the
+subscribers' own event loops; they never wait for a subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import threading
+import weakref
+from collections import deque
+from dataclasses import dataclass
+
+from reactive_blocks.events import ChangeEvent, ConnectionInfo
+from reactive_blocks.paths import require_name
+
+__all__ = ["Batch", "CloseReason", "ReactiveBus", "Subscription"]
+
+logger = logging.getLogger("reactive_blocks.bus")
+
+
+class CloseReason(enum.Enum):
+    """Why a subscription ended; a stream uses it to tell reconnect from stop."""
+
+    LEFT = "left"  # the subscriber stopped iterating or closed itself
+    SCOPE_CLOSED = "scope_closed"  # bus.close(scope)
+    BUS_CLOSED = "bus_closed"  # bus.close()
+    USER_CLOSED = "user_closed"  # bus.close_user(): access ended, do not reconnect
+    LOOP_CLOSED = "loop_closed"  # the subscriber's event loop is gone
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Everything that queued up for a subscriber since it last looked."""
+
+    events: tuple[ChangeEvent, ...]
+    revision: int  # scope revision of the last event in ``events``
+    lagged: bool  # events were dropped before these: the reader must resync
+
+
+class _Subscriber:
+    """Per-subscriber state owned by the bus. Only touched under the bus lock."""
+
+    __slots__ = (
+        "close_reason",
+        "connection",
+        "delivered",
+        "discarded",
+        "dropped",
+        "end_revision",
+        "lagged",
+        "loop",
+        "queue",
+        "revision",
+        "scope",
+        "start_revision",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        scope: str,
+        connection: ConnectionInfo | None,
+        maxsize: int,
+        start_revision: int,
+    ) -> None:
+        self.scope = scope
+        self.connection = connection
+        self.queue: deque[tuple[int, ChangeEvent]] = deque(maxlen=maxsize)
+        self.lagged = False
+        self.delivered = 0
+        self.dropped = 0
+        self.discarded = 0
+        self.end_revision: int | None = None
+        self.start_revision = start_revision
+        self.revision = start_revision
+        self.close_reason: CloseReason | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+
+def _require_connection(connection: object) -> None:
+    if connection is not None and not isinstance(connection, ConnectionInfo):
+        raise TypeError(
+            f"connection must be a ConnectionInfo or None, got "
+            f"{type(connection).__name__}: {connection!r}."
+        )
+
+
+def _wake(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+class ReactiveBus:
+    """Thread-safe publish/subscribe of ``ChangeEvent``s, keyed by scope."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+            raise TypeError(
+                f"maxsize must be an int, got {type(maxsize).__name__}: {maxsize!r}."
+            )
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be at least 1, got {maxsize!r}.")
+        self.maxsize = maxsize
+        # Re-entrant: a Subscription garbage-collected while this thread holds
+        # the lock unsubscribes through the same lock.
+        self._lock = threading.RLock()
+        # Copy-on-write tuples: emitters iterate a snapshot while others change it.
+        self._scopes: dict[str, tuple[_Subscriber, ...]] = {}
+        self._revisions: dict[str, int] = {}
+        self._emitted = 0
+        self._dropped = 0
+        self._subscribers = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} maxsize={self.maxsize} "
+            f"subscribers={self._subscribers} emitted={self._emitted}>"
+        )
+
+    # Emitting -----------------------------------------------------------------
+
+    def emit_sync(self, event: ChangeEvent) -> None:
+        """Queue ``event`` for its scope's subscribers. Never blocks or raises."""
+        if not isinstance(event, ChangeEvent):
+            raise TypeError(
+                f"emit_sync() takes a ChangeEvent, got {type(event).__name__}: {event!r}."
+            )
+        try:
+            self._publish(event)
+        except Exception:
+            logger.exception("Could not deliver %r; emitter unaffected.", event)
+
+    async def emit(self, event: ChangeEvent) -> None:
+        """Same as ``emit_sync()``, for async code (it does not wait either)."""
+        self.emit_sync(event)
+
+    def _publish(self, event: ChangeEvent) -> None:
+        wakeups: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        audience = event.audience
+        with self._lock:
+            revision = self._revisions.get(event.scope, 0) + 1
+            self._revisions[event.scope] = revision
+            self._emitted += 1
+            for sub in self._scopes.get(event.scope, ()):
+                if audience is not None and (
+                    sub.connection is None or sub.connection.user_id not in audience
+                ):
+                    continue
+                queue = sub.queue
+                if len(queue) == queue.maxlen:
+                    # deque(maxlen=...) discards the oldest entry on append.
+                    sub.dropped += 1
+                    sub.lagged = True
+                    self._dropped += 1
+                queue.append((revision, event))
+                waiter = sub.waiter
+                if waiter is not None and sub.loop is not None:
+                    sub.waiter = None  # one wake-up per wait is enough
+                    wakeups.setdefault(sub.loop, []).append(waiter)
+        self._wake_loops(wakeups)
+
+    def _wake_loops(
+        self, wakeups: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]]
+    ) -> None:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, waiters in wakeups.items():
+            if loop is running:
+                loop.call_soon(_wake, waiters)
+                continue
+            try:
+                loop.call_soon_threadsafe(_wake, waiters)
+            except RuntimeError:
+                # The loop was closed under its subscribers: they can never run again.
+                self._end_loop(loop)
+
+    def _end_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            gone = [s for subs in self._scopes.values() for s in subs if s.loop is loop]
+            for sub in gone:
+                self._remove(sub, CloseReason.LOOP_CLOSED)
+
+    # Subscribing --------------------------------------------------------------
+
+    def subscribe(
+        self, scope: str, connection: ConnectionInfo | None = None
+    ) -> Subscription:
+        """Start receiving the events of ``scope``; iterate the result with ``async for``.
+
+        The subscription is registered at once (presence and counts include it before
+        the first ``await``) and ends when iteration stops for any reason.
+        """
+        require_name(scope, name="scope")
+        _require_connection(connection)
+        with self._lock:
+            state = _Subscriber(
+                scope, connection, self.maxsize, self._revisions.get(scope, 0)
+            )
+            self._scopes[scope] = (*self._scopes.get(scope, ()), state)
+            self._subscribers += 1
+        return Subscription(self, state)
+
+    def _remove(self, sub: _Subscriber, reason: CloseReason) -> bool:
+        """Unregister ``sub`` and wake it; False if it had already ended."""
+        with self._lock:
+            if sub.close_reason is not None:
+                return False
+            sub.close_reason = reason
+            sub.end_revision = self._revisions.get(sub.scope, 0)
+            sub.discarded = len(sub.queue)
+            sub.queue.clear()
+            remaining = tuple(
+                s for s in self._scopes.get(sub.scope, ()) if s is not sub
+            )
+            if remaining:
+                self._scopes[sub.scope] = remaining
+            else:
+                self._scopes.pop(sub.scope, None)
+            self._subscribers -= 1
+            waiter, loop = sub.waiter, sub.loop
+            sub.waiter = None
+        if waiter is not None and loop is not None:
+            self._wake_loops({loop: [waiter]})
+        return True
+
+    # Closing ------------------------------------------------------------------
+
+    def close(self, scope: str | None = None) -> None:
+        """End the subscribers of ``scope``, or of every scope. Harmless to repeat."""
+        with self._lock:
+            if scope is None:
+                targets = [s for subs in self._scopes.values() for s in subs]
+                reason = CloseReason.BUS_CLOSED
+            else:
+                targets = list(self._scopes.get(scope, ()))
+                reason = CloseReason.SCOPE_CLOSED
+            for sub in targets:
+                self._remove(sub, reason)
+
+    def close_user(self, user_id: str, scope: str | None = None) -> int:
+        """End ``user_id``'s subscriptions (in ``scope`` only, if given); return how many."""
+        if not isinstance(user_id, str):
+            raise TypeError(
+                f"user_id must be a str, got {type(user_id).__name__}: {user_id!r}. "
+                f"Use str(user.pk)."
+            )
+        with self._lock:
+            pools = [self._scopes.get(scope, ())] if scope else self._scopes.values()
+            targets = [
+                s
+                for subs in pools
+                for s in subs
+                if s.connection is not None and s.connection.user_id == user_id
+            ]
+            return sum(self._remove(sub, CloseReason.USER_CLOSED) for sub in targets)
+
+    # Observing ----------------------------------------------------------------
+
+    def presence(self, scope: str) -> tuple[ConnectionInfo, ...]:
+        """The connections subscribed to ``scope`` that identified themselves."""
+        with self._lock:
+            subs = self._scopes.get(scope, ())
+        return tuple(s.connection for s in subs if s.connection is not None)
+
+    def revision(self, scope: str) -> int:
+        """How many events were emitted to ``scope`` so far (0 for none)."""
+        with self._lock:
+            return self._revisions.get(scope, 0)
+
+    @property
+    def emitted_count(self) -> int:
+        return self._emitted
+
+    @property
+    def dropped_count(self) -> int:
+        return self._dropped
+
+    @property
+    def subscriber_count(self) -> int:
+        return self._subscribers
+
+
+class Subscription:
+    """One subscriber's view of its scope: an async iterator of ``ChangeEvent``s.
+
+    Meant for one consumer task. Leaving ``async for`` (break, exception,
+    cancellation) or calling ``close()`` unsubscribes at once.
+    """
+
+    def __init__(self, bus: ReactiveBus, state: _Subscriber) -> None:
+        self._bus = bus
+        self._state = state
+        # The bus holds only the state, never this object, so dropping the last
+        # reference (e.g. breaking out of ``async for``) unsubscribes.
+        self._finalizer = weakref.finalize(self, bus._remove, state, CloseReason.LEFT)
+
+    def __repr__(self) -> str:
+        return f"<Subscription scope={self.scope!r} revision={self.revision}>"
+
+    @property
+    def scope(self) -> str:
+        return self._state.scope
+
+    @property
+    def connection(self) -> ConnectionInfo | None:
+        return self._state.connection
+
+    @property
+    def start_revision(self) -> int:
+        """The scope's revision when this subscription began."""
+        return self._state.start_revision
+
+    @property
+    def revision(self) -> int:
+        """Scope revision of the last event received (``start_revision`` before any)."""
+        return self._state.revision
+
+    @property
+    def end_revision(self) -> int | None:
+        """The scope's revision when this subscription ended (None while active)."""
+        return self._state.end_revision
+
+    @property
+    def lagged(self) -> bool:
+        """True once an event was dropped for this subscriber and not yet acknowledged."""
+        return self._state.lagged
+
+    @property
+    def delivered_count(self) -> int:
+        return self._state.delivered
+
+    @property
+    def dropped_count(self) -> int:
+        return self._state.dropped
+
+    @property
+    def discarded_count(self) -> int:
+        """Events still queued when the subscription ended, never delivered."""
+        return self._state.discarded
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        return self._state.close_reason
+
+    def take_lagged(self) -> bool:
+        """Return whether events were dropped since the last call, and reset the flag."""
+        with self._bus._lock:
+            lagged, self._state.lagged = self._state.lagged, False
+        return lagged
+
+    def close(self) -> None:
+        """Unsubscribe. Harmless to repeat."""
+        self._finalizer()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> ChangeEvent:
+        if not await self._wait_for_events():
+            raise StopAsyncIteration
+        state = self._state
+        with self._bus._lock:
+            if state.close_reason is not None:
+                raise StopAsyncIteration
+            revision, event = state.queue.popleft()
+            state.delivered += 1
+            state.revision = revision
+        return event
+
+    async def next_batch(self) -> Batch | None:
+        """Wait for events, then take every queued one at once; None when closed.
+
+        Streams use this to merge a burst into one render.
+        """
+        if not await self._wait_for_events():
+            return None
+        state = self._state
+        with self._bus._lock:
+            if state.close_reason is not None:
+                return None
+            items = tuple(state.queue)
+            state.queue.clear()
+            state.delivered += len(items)
+            state.revision = items[-1][0]
+            lagged, state.lagged = state.lagged, False
+        return Batch(tuple(e for _, e in items), state.revision, lagged)
+
+    async def _wait_for_events(self) -> bool:
+        """Return True when events are queued, False once the subscription ended."""
+        state = self._state
+        lock = self._bus._lock
+        loop = asyncio.get_running_loop()
+        while True:
+            with lock:
+                if state.close_reason is not None:
+                    return False
+                if state.queue:
+                    return True
+                if state.waiter is not None:
+                    raise RuntimeError(
+                        f"Another task is already waiting on the subscription to "
+                        f"{state.scope!r}; a Subscription has one consumer."
+                    )
+                waiter: asyncio.Future[None] = loop.create_future()
+                state.waiter, state.loop = waiter, loop
+            try:
+                await waiter
+            except BaseException:
+                # Cancelled (or torn down) while waiting: stop receiving at once.
+                self.close()
+                raise
+            finally:
+                with lock:
+                    if state.waiter is waiter:
+                        state.waiter = None

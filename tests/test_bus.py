@@ -1,0 +1,459 @@
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+
+import pytest
+
+from reactive_blocks import ChangeEvent, CloseReason, ConnectionInfo, ReactiveBus
+from tests.waiting import eventually
+
+TIMEOUT = 5
+
+
+def event(scope: str = "doc-1", *paths: str, **kwargs) -> ChangeEvent:
+    return ChangeEvent(scope, frozenset(paths or {"doc.title"}), **kwargs)
+
+
+async def receive(sub):
+    return await asyncio.wait_for(anext(sub), TIMEOUT)
+
+
+async def ended(sub) -> bool:
+    try:
+        await asyncio.wait_for(anext(sub), TIMEOUT)
+    except StopAsyncIteration:
+        return True
+    return False
+
+
+# Construction -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("maxsize", [0, -1])
+def test_maxsize_must_be_positive(maxsize):
+    with pytest.raises(ValueError, match=f"maxsize must be at least 1, got {maxsize}"):
+        ReactiveBus(maxsize=maxsize)
+
+
+@pytest.mark.parametrize("maxsize", ["10", 1.5, True])
+def test_maxsize_must_be_int(maxsize):
+    with pytest.raises(TypeError, match="maxsize must be an int"):
+        ReactiveBus(maxsize=maxsize)
+
+
+def test_subscribe_validates_arguments():
+    bus = ReactiveBus()
+    with pytest.raises(ValueError, match="scope must be a non-empty string"):
+        bus.subscribe("")
+    with pytest.raises(
+        TypeError, match="connection must be a ConnectionInfo or None, got str"
+    ):
+        bus.subscribe("doc-1", connection="tab-1")
+
+
+def test_emit_sync_refuses_non_events():
+    with pytest.raises(
+        TypeError, match="emit_sync\\(\\) takes a ChangeEvent, got dict"
+    ):
+        ReactiveBus().emit_sync({"scope": "doc-1"})
+
+
+# Emitting and receiving ---------------------------------------------------------
+
+
+def test_emit_without_subscribers_counts_and_advances_revision():
+    bus = ReactiveBus()
+    bus.emit_sync(event())
+    bus.emit_sync(event())
+    bus.emit_sync(event("doc-2"))
+    assert bus.emitted_count == 3
+    assert bus.dropped_count == 0
+    assert bus.revision("doc-1") == 2
+    assert bus.revision("doc-2") == 1
+    assert bus.revision("never") == 0
+
+
+async def test_subscriber_receives_its_scope_in_order():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    assert sub.start_revision == 0
+    bus.emit_sync(event("doc-1", "a"))
+    bus.emit_sync(event("doc-2", "b"))
+    await bus.emit(event("doc-1", "c", origin="tab-9"))
+    first = await receive(sub)
+    assert first.changed_paths == {"a"}
+    assert sub.revision == 1
+    second = await receive(sub)
+    assert second.changed_paths == {"c"}
+    assert second.origin == "tab-9"
+    assert sub.revision == 2
+    assert sub.delivered_count == 2
+
+
+async def test_start_revision_reflects_earlier_events():
+    bus = ReactiveBus()
+    bus.emit_sync(event())
+    bus.emit_sync(event())
+    sub = bus.subscribe("doc-1")
+    assert sub.start_revision == 2
+    bus.emit_sync(event())
+    await receive(sub)
+    assert sub.revision == 3
+
+
+async def test_waiting_subscriber_is_woken_by_another_thread():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    waiting = asyncio.ensure_future(receive(sub))
+    await asyncio.sleep(0)  # let it park on its waiter
+    thread = threading.Thread(target=bus.emit_sync, args=(event("doc-1", "x"),))
+    thread.start()
+    got = await waiting
+    thread.join()
+    assert got.changed_paths == {"x"}
+
+
+async def test_every_subscriber_of_a_scope_gets_each_event():
+    bus = ReactiveBus()
+    subs = [bus.subscribe("doc-1") for _ in range(3)]
+    bus.emit_sync(event("doc-1", "x"))
+    for sub in subs:
+        assert (await receive(sub)).changed_paths == {"x"}
+
+
+async def test_next_batch_takes_everything_queued():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    for path in ("a", "b", "c"):
+        bus.emit_sync(event("doc-1", path))
+    batch = await asyncio.wait_for(sub.next_batch(), TIMEOUT)
+    assert batch is not None
+    assert [e.changed_paths for e in batch.events] == [{"a"}, {"b"}, {"c"}]
+    assert batch.revision == 3
+    assert batch.lagged is False
+    assert sub.delivered_count == 3
+
+
+async def test_next_batch_returns_none_when_closed():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    pending = asyncio.ensure_future(sub.next_batch())
+    await asyncio.sleep(0)
+    bus.close("doc-1")
+    assert await asyncio.wait_for(pending, TIMEOUT) is None
+
+
+async def test_one_consumer_per_subscription():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    first = asyncio.ensure_future(anext(sub))
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="Another task is already waiting"):
+        await anext(sub)
+    first.cancel()
+
+
+# Back-pressure ---------------------------------------------------------------------
+
+
+async def test_overflow_drops_oldest_and_marks_subscriber_lagged():
+    bus = ReactiveBus(maxsize=2)
+    sub = bus.subscribe("doc-1")
+    for n in range(5):
+        bus.emit_sync(event("doc-1", f"p{n}"))
+    assert bus.dropped_count == 3
+    assert sub.dropped_count == 3
+    assert sub.lagged is True
+    assert (await receive(sub)).changed_paths == {"p3"}
+    assert (await receive(sub)).changed_paths == {"p4"}
+    assert sub.revision == 5
+    assert sub.take_lagged() is True
+    assert sub.take_lagged() is False
+    assert sub.lagged is False
+
+
+async def test_overflow_is_reported_in_the_next_batch():
+    bus = ReactiveBus(maxsize=1)
+    sub = bus.subscribe("doc-1")
+    bus.emit_sync(event("doc-1", "a"))
+    bus.emit_sync(event("doc-1", "b"))
+    batch = await sub.next_batch()
+    assert batch is not None
+    assert batch.lagged is True
+    assert [e.changed_paths for e in batch.events] == [{"b"}]
+    bus.emit_sync(event("doc-1", "c"))
+    batch = await sub.next_batch()
+    assert batch is not None
+    assert batch.lagged is False
+
+
+async def test_slow_subscriber_does_not_affect_others():
+    bus = ReactiveBus(maxsize=1)
+    slow = bus.subscribe("doc-1")
+    fast = bus.subscribe("doc-1")
+    for n in range(3):
+        bus.emit_sync(event("doc-1", f"p{n}"))
+        assert (await receive(fast)).changed_paths == {f"p{n}"}
+    assert fast.dropped_count == 0
+    assert slow.dropped_count == 2
+    assert bus.dropped_count == 2
+
+
+# Audience ----------------------------------------------------------------------------
+
+
+async def test_audience_reaches_only_listed_users():
+    bus = ReactiveBus()
+    alice = bus.subscribe("doc-1", ConnectionInfo("t1", user_id="alice"))
+    bob = bus.subscribe("doc-1", ConnectionInfo("t2", user_id="bob"))
+    anonymous = bus.subscribe("doc-1", ConnectionInfo("t3"))
+    no_connection = bus.subscribe("doc-1")
+    bus.emit_sync(event("doc-1", "secret", audience={"alice"}))
+    bus.emit_sync(event("doc-1", "public"))
+    assert (await receive(alice)).changed_paths == {"secret"}
+    assert (await receive(alice)).changed_paths == {"public"}
+    for sub in (bob, anonymous, no_connection):
+        assert (await receive(sub)).changed_paths == {"public"}
+        assert sub.revision == 2  # revisions count every event of the scope
+
+
+async def test_empty_audience_reaches_nobody():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1", ConnectionInfo("t1", user_id="alice"))
+    bus.emit_sync(event("doc-1", "a", audience=set()))
+    bus.emit_sync(event("doc-1", "b"))
+    assert (await receive(sub)).changed_paths == {"b"}
+
+
+# Closing -----------------------------------------------------------------------------
+
+
+async def test_close_scope_ends_iteration_while_waiting():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    other = bus.subscribe("doc-2")
+    received = []
+
+    async def consume():
+        async for ev in sub:
+            received.append(ev)
+
+    task = asyncio.ensure_future(consume())
+    bus.emit_sync(event("doc-1", "a"))
+    await eventually(lambda: bool(received))
+    bus.close("doc-1")
+    await asyncio.wait_for(task, TIMEOUT)
+    assert [e.changed_paths for e in received] == [{"a"}]
+    assert sub.close_reason is CloseReason.SCOPE_CLOSED
+    assert other.close_reason is None
+    assert bus.subscriber_count == 1
+
+
+async def test_close_discards_queued_events():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    bus.emit_sync(event())
+    bus.close("doc-1")
+    assert await ended(sub)
+
+
+async def test_close_twice_is_harmless_and_resubscribe_works():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    bus.close("doc-1")
+    bus.close("doc-1")
+    bus.close("unknown")
+    sub.close()
+    assert await ended(sub)
+    again = bus.subscribe("doc-1")
+    bus.emit_sync(event("doc-1", "x"))
+    assert (await receive(again)).changed_paths == {"x"}
+    assert bus.subscriber_count == 1
+
+
+async def test_close_all_ends_every_scope():
+    bus = ReactiveBus()
+    subs = [bus.subscribe(f"doc-{n}") for n in range(3)]
+    bus.close()
+    for sub in subs:
+        assert await ended(sub)
+        assert sub.close_reason is CloseReason.BUS_CLOSED
+    assert bus.subscriber_count == 0
+
+
+async def test_close_user_ends_only_that_user():
+    bus = ReactiveBus()
+    a1 = bus.subscribe("doc-1", ConnectionInfo("t1", user_id="7"))
+    a2 = bus.subscribe("doc-2", ConnectionInfo("t2", user_id="7"))
+    b = bus.subscribe("doc-1", ConnectionInfo("t3", user_id="8"))
+    anon = bus.subscribe("doc-1")
+    assert bus.close_user("7", scope="doc-2") == 1
+    assert a2.close_reason is CloseReason.USER_CLOSED
+    assert a1.close_reason is None
+    assert bus.close_user("7") == 1
+    assert bus.close_user("7") == 0
+    assert await ended(a1)
+    assert b.close_reason is None
+    assert anon.close_reason is None
+    assert bus.presence("doc-1") == (b.connection,)
+
+
+def test_close_user_needs_str():
+    with pytest.raises(
+        TypeError, match=r"user_id must be a str, got int: 7\. Use str\(user\.pk\)"
+    ):
+        ReactiveBus().close_user(7)
+
+
+# Presence and counters -------------------------------------------------------------
+
+
+def test_presence_lists_connections_in_subscription_order():
+    bus = ReactiveBus()
+    c1 = ConnectionInfo("t1", user_id="7")
+    c2 = ConnectionInfo("t2")
+    s1 = bus.subscribe("doc-1", c1)
+    s2 = bus.subscribe("doc-1")
+    s3 = bus.subscribe("doc-1", c2)
+    assert bus.presence("doc-1") == (c1, c2)
+    assert bus.presence("doc-2") == ()
+    assert bus.subscriber_count == 3
+    s1.close()
+    assert bus.presence("doc-1") == (c2,)
+    del s2, s3
+
+
+async def test_break_unsubscribes_at_once():
+    bus = ReactiveBus()
+    bus_sub = bus.subscribe("doc-1", ConnectionInfo("t1"))
+    bus.emit_sync(event())
+    async for _ in bus_sub:
+        break
+    del bus_sub
+    assert bus.subscriber_count == 0
+    assert bus.presence("doc-1") == ()
+
+
+async def test_break_from_inline_subscription_unsubscribes():
+    bus2 = ReactiveBus()
+
+    async def first():
+        async for ev in bus2.subscribe("doc-1", ConnectionInfo("t1")):
+            return ev
+        return None
+
+    task = asyncio.ensure_future(first())
+    await eventually(lambda: bus2.subscriber_count == 1)
+    bus2.emit_sync(event())
+    assert await task is not None
+    assert bus2.subscriber_count == 0
+    assert bus2.presence("doc-1") == ()
+
+
+async def test_cancel_while_waiting_unsubscribes_at_once():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1", ConnectionInfo("t1"))
+    task = asyncio.ensure_future(anext(sub))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sub.close_reason is CloseReason.LEFT
+    assert bus.subscriber_count == 0
+    assert bus.presence("doc-1") == ()
+
+
+async def test_exception_in_loop_body_unsubscribes():
+    bus = ReactiveBus()
+
+    async def consume():
+        async for _ in bus.subscribe("doc-1", ConnectionInfo("t1")):
+            raise ValueError("boom")
+
+    task = asyncio.ensure_future(consume())
+    await eventually(lambda: bus.subscriber_count == 1)
+    bus.emit_sync(event())
+    with pytest.raises(ValueError, match="boom"):
+        await task
+    gc.collect()  # the traceback may hold the frame until collected
+    assert bus.subscriber_count == 0
+    assert bus.presence("doc-1") == ()
+
+
+async def test_async_with_closes_subscription():
+    bus = ReactiveBus()
+    async with bus.subscribe("doc-1") as sub:
+        assert bus.subscriber_count == 1
+    assert sub.close_reason is CloseReason.LEFT
+    assert bus.subscriber_count == 0
+
+
+def test_counters_after_cancel_and_close_are_exact():
+    bus = ReactiveBus(maxsize=1)
+    subs = [bus.subscribe("doc-1") for _ in range(4)]
+    bus.emit_sync(event())
+    bus.emit_sync(event())
+    subs[0].close()
+    bus.emit_sync(event())
+    assert bus.emitted_count == 3
+    # 4 subscribers overflowed at the second event, 3 at the third.
+    assert bus.dropped_count == 7
+    assert bus.subscriber_count == 3
+
+
+# Many loops and threads -------------------------------------------------------------
+
+
+def test_subscribers_on_two_loops_in_two_threads_receive_on_their_own_loop():
+    bus = ReactiveBus()
+    ready = threading.Barrier(3)
+    results: dict[str, tuple[list[frozenset[str]], bool]] = {}
+
+    def run(name: str) -> None:
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            sub = bus.subscribe("doc-1")
+            got = []
+            ready.wait()
+            on_own_loop = True
+            async for ev in sub:
+                on_own_loop &= asyncio.get_running_loop() is loop
+                got.append(ev.changed_paths)
+                if len(got) == 3:
+                    break
+            results[name] = (got, on_own_loop)
+
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    ready.wait()
+    for n in range(3):
+        bus.emit_sync(event("doc-1", f"p{n}"))
+    for t in threads:
+        t.join(TIMEOUT)
+    expected = [frozenset({f"p{n}"}) for n in range(3)]
+    assert results == {"a": (expected, True), "b": (expected, True)}
+    assert bus.subscriber_count == 0
+
+
+def test_subscriber_on_closed_loop_does_not_hurt_emitter_or_others():
+    bus = ReactiveBus()
+    loop = asyncio.new_event_loop()
+    stranded = bus.subscribe("doc-1")
+    parked = loop.create_task(anext(stranded))
+    loop.run_until_complete(asyncio.sleep(0))  # park it on its waiter
+    loop.close()
+
+    async def healthy():
+        sub = bus.subscribe("doc-1")
+        bus.emit_sync(event("doc-1", "x"))  # must not raise
+        return await receive(sub)
+
+    assert asyncio.run(healthy()).changed_paths == {"x"}
+    assert stranded.close_reason is CloseReason.LOOP_CLOSED
+    assert bus.subscriber_count == 0
+    del parked
