@@ -1,0 +1,354 @@
+"""Which template blocks display which context paths, and so must re-render on a change.
+
+Paths live in tries keyed by path segment, so a lookup walks the changed path's
+segments instead of scanning every block. A change is related to a dependency when
+one path is the other or lies under it: ``doc`` affects a block reading
+``doc.title`` and ``doc.title`` affects a block reading ``doc``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from reactive_blocks.paths import (
+    freeze_paths,
+    freeze_strings,
+    require_name,
+    validate_path,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["BlockRef", "DependencyIndex"]
+
+T = TypeVar("T")
+
+# Entries per memo; past this the memo restarts.
+_MEMO_LIMIT = 16_384
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BlockRef:
+    """One ``{% block %}`` of one template."""
+
+    template_name: str
+    block_name: str
+
+
+class _Node(Generic[T]):
+    __slots__ = ("children", "items", "subtree")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node[T]] = {}
+        self.items: set[T] = set()
+        self.subtree: frozenset[T] | None = None  # cached: items here and below
+
+
+class _PathTrie(Generic[T]):
+    """Items filed under dotted paths, found by related path."""
+
+    def __init__(self) -> None:
+        self._root: _Node[T] = _Node()
+
+    def add(self, path: str, item: T) -> None:
+        node = self._root
+        node.subtree = None
+        for segment in path.split("."):
+            node = node.children.setdefault(segment, _Node())
+            node.subtree = None
+        node.items.add(item)
+
+    def discard(self, path: str, item: T) -> None:
+        trail = [self._root]
+        for segment in path.split("."):
+            child = trail[-1].children.get(segment)
+            if child is None:
+                return
+            trail.append(child)
+        trail[-1].items.discard(item)
+        for node in trail:
+            node.subtree = None
+
+    def related(self, path: str) -> list[set[T] | frozenset[T]]:
+        """Sets of the items filed under ``path``, its prefixes and its subtree."""
+        found: list[set[T] | frozenset[T]] = []
+        node = self._root
+        for segment in path.split("."):
+            child = node.children.get(segment)
+            if child is None:
+                return found
+            node = child
+            if node.items:
+                found.append(node.items)
+        found.append(self._subtree(node))
+        return found
+
+    def _subtree(self, node: _Node[T]) -> frozenset[T]:
+        if node.subtree is None:
+            items = set(node.items)
+            for child in node.children.values():
+                items |= self._subtree(child)
+            node.subtree = frozenset(items)
+        return node.subtree
+
+
+class DependencyIndex:
+    """Maps context paths to the blocks that read them, plus derived paths.
+
+    Build it at start-up; lookups are thread-safe and memoised.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        # Insertion order is registration order, which is page order.
+        self._blocks: dict[BlockRef, frozenset[str]] = {}
+        # Tries and memos hold small ints (registration order), which hash and sort
+        # far faster than dataclass instances.
+        self._ids: dict[BlockRef, int] = {}
+        self._refs: list[BlockRef] = []
+        self._dom_ids: dict[BlockRef, str | None] = {}
+        self._block_trie: _PathTrie[int] = _PathTrie()
+        self._derivations: dict[str, frozenset[str]] = {}  # target -> source paths
+        self._source_trie: _PathTrie[str] = _PathTrie()  # source path -> targets
+        # Memos: one changed path -> ids of the blocks it affects (derivations
+        # included), and a whole query -> its answer.
+        self._path_memo: dict[str, frozenset[int]] = {}
+        self._query_memo: dict[frozenset[str], tuple[BlockRef, ...]] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"<DependencyIndex blocks={len(self._blocks)} "
+            f"derivations={len(self._derivations)}>"
+        )
+
+    # Registering --------------------------------------------------------------
+
+    def register_block(
+        self,
+        template_name: str,
+        block_name: str,
+        paths: Iterable[str],
+        dom_id: str | None = None,
+    ) -> BlockRef:
+        """Record that ``block_name`` of ``template_name`` reads ``paths``.
+
+        Registering the same block again replaces its paths and DOM id.
+        """
+        require_name(template_name, name="template_name")
+        require_name(block_name, name="block_name")
+        if dom_id is not None:
+            require_name(dom_id, name="dom_id")
+        frozen = freeze_paths(paths, name="paths")
+        ref = BlockRef(template_name, block_name)
+        with self._lock:
+            block_id = self._ids.get(ref)
+            if block_id is None:
+                block_id = self._ids[ref] = len(self._refs)
+                self._refs.append(ref)
+            for old in self._blocks.get(ref, ()):
+                self._block_trie.discard(old, block_id)
+            for path in frozen:
+                self._block_trie.add(path, block_id)
+            self._blocks[ref] = frozen
+            self._dom_ids[ref] = dom_id
+            self._forget()
+        return ref
+
+    def derive(self, path: str, from_paths: Iterable[str]) -> None:
+        """Declare that ``path`` is computed from ``from_paths``.
+
+        A change to a source (or a path related to it) then also changes ``path``,
+        transitively. Repeated calls for one path add sources.
+        """
+        validate_path(path, name="path")
+        sources = freeze_paths(from_paths, name="from_paths")
+        if not sources:
+            raise ValueError(f"derive({path!r}) needs at least one source path.")
+        with self._lock:
+            for source in sources:
+                self._source_trie.add(source, path)
+            self._derivations[path] = self._derivations.get(path, frozenset()) | sources
+            self._forget()
+
+    def _forget(self) -> None:
+        self._path_memo.clear()
+        self._query_memo.clear()
+
+    # Querying -----------------------------------------------------------------
+
+    def affected_blocks(self, changed_paths: Iterable[str]) -> list[BlockRef]:
+        """The blocks to re-render for ``changed_paths``, in registration order."""
+        with self._lock:
+            # A memoised query was validated when it was first answered.
+            if type(changed_paths) is frozenset:
+                answer = self._query_memo.get(changed_paths)
+                if answer is not None:
+                    return list(answer)
+            paths = freeze_strings(changed_paths, name="changed_paths")
+            found: set[int] = set()
+            for path in paths:
+                found.update(self._affected_by(path))
+            answer = tuple(map(self._refs.__getitem__, sorted(found)))
+            _remember(self._query_memo, paths, answer)
+            return list(answer)
+
+    def block_dependencies(self, template_name: str, block_name: str) -> frozenset[str]:
+        """The paths a registered block reads."""
+        try:
+            return self._blocks[BlockRef(template_name, block_name)]
+        except KeyError:
+            raise KeyError(
+                f"No block {block_name!r} of template {template_name!r} is registered."
+            ) from None
+
+    def blocks(self, template_name: str | None = None) -> list[BlockRef]:
+        """Registered blocks (of one template, if given), in registration order."""
+        with self._lock:
+            return [
+                ref
+                for ref in self._blocks
+                if template_name is None or ref.template_name == template_name
+            ]
+
+    def dom_id(self, ref: BlockRef) -> str | None:
+        return self._dom_ids.get(ref)
+
+    def derivations(self) -> dict[str, frozenset[str]]:
+        """Each derived path with the paths it is computed from."""
+        with self._lock:
+            return dict(self._derivations)
+
+    def explain_affected(self, changed_paths: Iterable[str]) -> dict[str, Any]:
+        """Why ``changed_paths`` re-render what they do, for debugging and checks."""
+        original = freeze_paths(changed_paths, name="changed_paths")
+        with self._lock:
+            expanded = self._expand(original)
+            blocks = self.affected_blocks(original)
+            return {
+                "original_paths": set(original),
+                "expanded_paths": set(expanded),
+                "derived_paths": set(expanded - original),
+                "affected_blocks": [
+                    {
+                        "template": ref.template_name,
+                        "block": ref.block_name,
+                        "target": self._dom_ids.get(ref),
+                    }
+                    for ref in blocks
+                ],
+            }
+
+    def cycles(self) -> list[list[str]]:
+        """Derivation cycles, each as a closed walk such as ``["a", "b", "a"]``."""
+        with self._lock:
+            graph: dict[str, set[str]] = {}
+            for target, sources in self._derivations.items():
+                for source in sources:
+                    graph.setdefault(source, set()).add(target)
+        return _find_cycles(graph)
+
+    # Internals ----------------------------------------------------------------
+
+    def _expand(self, paths: frozenset[str]) -> frozenset[str]:
+        """``paths`` plus every path derived from them, transitively."""
+        # The seen-set makes derivation cycles harmless.
+        seen = set(paths)
+        frontier = list(paths)
+        while frontier:
+            for targets in self._source_trie.related(frontier.pop()):
+                for target in targets:
+                    if target not in seen:
+                        seen.add(target)
+                        frontier.append(target)
+        return frozenset(seen)
+
+    def _affected_by(self, path: str) -> frozenset[int]:
+        # Expansion distributes over union (a derivation fires on any one related
+        # path), so a query's answer is the union of its paths' answers.
+        memo = self._path_memo.get(path)
+        if memo is None:
+            validate_path(path, name="changed_paths item")
+            found: set[int] = set()
+            for expanded in self._expand(frozenset((path,))):
+                for ids in self._block_trie.related(expanded):
+                    found.update(ids)
+            memo = frozenset(found)
+            _remember(self._path_memo, path, memo)
+        return memo
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(memo: dict[K, V], key: K, value: V) -> None:
+    # Keys can come from outside (event paths), so the memo restarts when full.
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+
+
+def _find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One closed walk per strongly connected component that has a cycle (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        # Recursion depth is bounded by the number of derived paths, which is small.
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for succ in sorted(graph.get(node, ())):
+            if succ not in index:
+                connect(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in on_stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            components.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+
+    cycles = []
+    for component in components:
+        members = set(component)
+        start = min(component)
+        if len(component) == 1 and start not in graph.get(start, ()):
+            continue
+        cycles.append(_walk_back(graph, start, members))
+    return sorted(cycles)
+
+
+def _walk_back(graph: dict[str, set[str]], start: str, members: set[str]) -> list[str]:
+    """Shortest walk from ``start`` back to itself inside one component."""
+    parents: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for succ in sorted(graph.get(node, ())):
+                if succ == start:
+                    walk = [node]
+                    while walk[-1] != start:
+                        walk.append(parents[walk[-1]])
+                    return [start, *reversed(walk[:-1]), start]
+                if succ in members and succ not in parents:
+                    parents[succ] = node
+                    following.append(succ)
+        frontier = following
+    raise AssertionError("a strongly connected component always has a cycle")
