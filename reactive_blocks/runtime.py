@@ -1,0 +1,72 @@
+"""The project's bus and dependency index: built on first use, dropped on reset.
+
+``reset()`` runs when ``REACTIVE_BLOCKS`` changes (``override_settings``), so
+tests get a fresh bus without touching module state themselves.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from reactive_blocks.bus import ReactiveBus
+from reactive_blocks.conf import conf
+from reactive_blocks.index import DependencyIndex
+
+__all__ = ["get_bus", "get_index", "reset"]
+
+_lock = threading.Lock()
+_bus: ReactiveBus | None = None
+_index: DependencyIndex | None = None
+
+
+def get_bus() -> ReactiveBus:
+    """The bus configured by ``REACTIVE_BLOCKS['BUS']``, one per process."""
+    global _bus
+    with _lock:
+        if _bus is None:
+            _bus = _build_bus()
+        return _bus
+
+
+def get_index() -> DependencyIndex:
+    """The project's dependency index, one per process."""
+    global _index
+    with _lock:
+        if _index is None:
+            _index = DependencyIndex()
+        return _index
+
+
+def reset() -> None:
+    """Close and forget the bus and the index; the next use builds new ones."""
+    global _bus, _index
+    with _lock:
+        bus, _bus, _index = _bus, None, None
+    if bus is not None:
+        bus.close()
+
+
+def _build_bus() -> ReactiveBus:
+    bus_settings = conf.BUS
+    try:
+        backend = import_string(bus_settings.backend)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"REACTIVE_BLOCKS['BUS']['BACKEND'] {bus_settings.backend!r} cannot be "
+            f"imported: {exc}"
+        ) from exc
+    if not (isinstance(backend, type) and issubclass(backend, ReactiveBus)):
+        raise ImproperlyConfigured(
+            f"REACTIVE_BLOCKS['BUS']['BACKEND'] {bus_settings.backend!r} is not a "
+            f"ReactiveBus subclass."
+        )
+    try:
+        return backend(**bus_settings.options)
+    except (TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(
+            f"REACTIVE_BLOCKS['BUS']['OPTIONS'] {bus_settings.options!r} do not suit "
+            f"{bus_settings.backend}: {exc}"
+        ) from exc

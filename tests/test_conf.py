@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from reactive_blocks.conf import conf
+
+
+def test_defaults():
+    assert conf.BUS.backend == "reactive_blocks.ReactiveBus"
+    assert conf.BUS.options == {"maxsize": 256}
+    assert conf.HEARTBEAT_SECONDS == 15
+    assert conf.STREAM_MAX_SECONDS == 3600
+
+
+@override_settings(REACTIVE_BLOCKS={"HEARTBEAT_SECONDS": 0.5, "STREAM_MAX_SECONDS": 2})
+def test_override_settings_is_read_live():
+    assert conf.HEARTBEAT_SECONDS == 0.5
+    assert conf.STREAM_MAX_SECONDS == 2.0
+
+
+@override_settings(REACTIVE_BLOCKS={"HEARTBEAT": 5})
+def test_unknown_key_is_named():
+    with pytest.raises(
+        ImproperlyConfigured, match="unknown key\\(s\\) 'HEARTBEAT'; known keys are BUS"
+    ):
+        conf.HEARTBEAT_SECONDS  # noqa: B018
+
+
+@override_settings(REACTIVE_BLOCKS=[("BUS", {})])
+def test_setting_must_be_a_dict():
+    with pytest.raises(
+        ImproperlyConfigured, match="REACTIVE_BLOCKS must be a dict, got list"
+    ):
+        conf.BUS  # noqa: B018
+
+
+@pytest.mark.parametrize("value", [0, -3, "15", True, None])
+def test_seconds_must_be_positive_numbers(value):
+    with (
+        override_settings(REACTIVE_BLOCKS={"HEARTBEAT_SECONDS": value}),
+        pytest.raises(
+            ImproperlyConfigured,
+            match=f"'HEARTBEAT_SECONDS'\\] must be a positive number of seconds, got {value!r}",
+        ),
+    ):
+        conf.HEARTBEAT_SECONDS  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "bus", ["reactive_blocks.ReactiveBus", {"OPTIONS": {}}, {"BACKEND": 3}]
+)
+def test_bus_needs_backend(bus):
+    with (
+        override_settings(REACTIVE_BLOCKS={"BUS": bus}),
+        pytest.raises(
+            ImproperlyConfigured, match="must be a dict with a 'BACKEND' dotted path"
+        ),
+    ):
+        conf.BUS  # noqa: B018
+
+
+@override_settings(REACTIVE_BLOCKS={"BUS": {"BACKEND": "x.Y", "OPTIONS": [1]}})
+def test_bus_options_must_be_a_dict():
+    with pytest.raises(
+        ImproperlyConfigured, match="\\['OPTIONS'\\] must be a dict, got \\[1\\]"
+    ):
+        conf.BUS  # noqa: B018

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from reactive_blocks import (
+    ChangeEvent,
+    CloseReason,
+    DependencyIndex,
+    ReactiveBus,
+    get_bus,
+    get_index,
+)
+from reactive_blocks.runtime import reset
+
+
+class TinyBus(ReactiveBus):
+    pass
+
+
+def test_get_bus_returns_one_configured_instance():
+    bus = get_bus()
+    assert type(bus) is ReactiveBus
+    assert bus.maxsize == 256
+    assert get_bus() is bus
+
+
+def test_get_index_returns_one_instance():
+    index = get_index()
+    assert isinstance(index, DependencyIndex)
+    assert get_index() is index
+
+
+def test_override_settings_builds_a_new_bus_and_closes_the_old():
+    before = get_bus()
+    sub = before.subscribe("doc-1")
+    with override_settings(
+        REACTIVE_BLOCKS={
+            "BUS": {"BACKEND": "tests.test_runtime.TinyBus", "OPTIONS": {"maxsize": 3}}
+        }
+    ):
+        during = get_bus()
+        assert type(during) is TinyBus
+        assert during.maxsize == 3
+    assert sub.close_reason is CloseReason.BUS_CLOSED
+    after = get_bus()
+    assert after is not during
+    assert type(after) is ReactiveBus
+
+
+def test_reset_forgets_bus_and_index():
+    bus, index = get_bus(), get_index()
+    bus.emit_sync(ChangeEvent("doc-1", {"a"}))
+    reset()
+    assert get_bus() is not bus
+    assert get_bus().emitted_count == 0
+    assert get_index() is not index
+
+
+@pytest.mark.parametrize(
+    ("bus", "message"),
+    [
+        (
+            {"BACKEND": "reactive_blocks.nope.Bus"},
+            "'reactive_blocks.nope.Bus' cannot be imported",
+        ),
+        (
+            {"BACKEND": "reactive_blocks.DependencyIndex"},
+            "is not a ReactiveBus subclass",
+        ),
+        (
+            {"BACKEND": "reactive_blocks.ReactiveBus", "OPTIONS": {"size": 3}},
+            "\\{'size': 3\\} do not suit reactive_blocks.ReactiveBus: .*unexpected keyword",
+        ),
+        (
+            {"BACKEND": "reactive_blocks.ReactiveBus", "OPTIONS": {"maxsize": 0}},
+            "maxsize must be at least 1",
+        ),
+    ],
+)
+def test_bad_bus_configuration_is_explained(bus, message):
+    with (
+        override_settings(REACTIVE_BLOCKS={"BUS": bus}),
+        pytest.raises(ImproperlyConfigured, match=message),
+    ):
+        get_bus()
