@@ -92,6 +92,10 @@ def _require_connection(connection: object) -> None:
         )
 
 
+def _active(state: _Subscriber) -> bool:
+    return state.close_reason is None
+
+
 def _wake(waiters: list[asyncio.Future[None]]) -> None:
     for waiter in waiters:
         if not waiter.done():
@@ -128,11 +132,19 @@ class ReactiveBus:
     # Emitting -----------------------------------------------------------------
 
     def emit_sync(self, event: ChangeEvent) -> None:
-        """Queue ``event`` for its scope's subscribers. Never blocks or raises."""
-        if not isinstance(event, ChangeEvent):
-            raise TypeError(
-                f"emit_sync() takes a ChangeEvent, got {type(event).__name__}: {event!r}."
+        """Queue ``event`` for its scope's subscribers. Never blocks or raises.
+
+        Emitters are request threads and signal handlers that must not fail because
+        of the bus (guarantee 2), so even a wrong argument is logged, not raised.
+        """
+        candidate: object = event  # callers without type checking pass anything
+        if not isinstance(candidate, ChangeEvent):
+            logger.error(
+                "emit_sync() takes a ChangeEvent, got %s: %r; nothing was emitted.",
+                type(event).__name__,
+                event,
             )
+            return
         try:
             self._publish(event)
         except Exception:
@@ -156,6 +168,11 @@ class ReactiveBus:
                     continue
                 queue = sub.queue
                 if len(queue) == queue.maxlen:
+                    if sub.loop is not None and sub.loop.is_closed():
+                        # Its loop is gone and it can never read again.
+                        self._remove(sub, CloseReason.LOOP_CLOSED)
+                        sub.discarded += 1  # this event, counted in end_revision
+                        continue
                     # deque(maxlen=...) discards the oldest entry on append.
                     sub.dropped += 1
                     sub.lagged = True
@@ -198,7 +215,7 @@ class ReactiveBus:
         """Start receiving the events of ``scope``; iterate the result with ``async for``.
 
         The subscription is registered at once (presence and counts include it before
-        the first ``await``) and ends when iteration stops for any reason.
+        the first ``await``); see ``Subscription`` for how it ends.
         """
         require_name(scope, name="scope")
         _require_connection(connection)
@@ -254,6 +271,8 @@ class ReactiveBus:
                 f"user_id must be a str, got {type(user_id).__name__}: {user_id!r}. "
                 f"Use str(user.pk)."
             )
+        if scope is not None:
+            require_name(scope, name="scope")
         with self._lock:
             pools = [self._scopes.get(scope, ())] if scope else self._scopes.values()
             targets = [
@@ -269,6 +288,9 @@ class ReactiveBus:
     def presence(self, scope: str) -> tuple[ConnectionInfo, ...]:
         """The connections subscribed to ``scope`` that identified themselves."""
         with self._lock:
+            for sub in self._scopes.get(scope, ()):
+                if sub.loop is not None and sub.loop.is_closed():
+                    self._remove(sub, CloseReason.LOOP_CLOSED)
             subs = self._scopes.get(scope, ())
         return tuple(s.connection for s in subs if s.connection is not None)
 
@@ -293,8 +315,10 @@ class ReactiveBus:
 class Subscription:
     """One subscriber's view of its scope: an async iterator of ``ChangeEvent``s.
 
-    Meant for one consumer task. Leaving ``async for`` (break, exception,
-    cancellation) or calling ``close()`` unsubscribes at once.
+    Meant for one consumer task. Cancellation while waiting, ``close()`` and
+    ``async with`` unsubscribe at once; so does leaving ``async for`` once nothing
+    else references the subscription (the usual inline ``async for ... in
+    bus.subscribe(...)``).
     """
 
     def __init__(self, bus: ReactiveBus, state: _Subscriber) -> None:
@@ -386,14 +410,20 @@ class Subscription:
             state.revision = revision
         return event
 
-    async def next_batch(self) -> Batch | None:
+    async def next_batch(self, timeout: float | None = None) -> Batch | None:  # noqa: ASYNC109 - a quiet interval must not cancel
         """Wait for events, then take every queued one at once; None when closed.
 
-        Streams use this to merge a burst into one render.
+        Streams use this to merge a burst into one render. With ``timeout``, an
+        empty batch comes back when nothing arrived in time (for heartbeats); use
+        it rather than ``asyncio.wait_for()``, whose cancellation ends the
+        subscription.
         """
-        if not await self._wait_for_events():
-            return None
+        ready = await self._wait_for_events(timeout)
         state = self._state
+        if ready is None:
+            return Batch((), state.revision, False)
+        if not ready:
+            return None
         with self._bus._lock:
             if state.close_reason is not None:
                 return None
@@ -404,11 +434,12 @@ class Subscription:
             lagged, state.lagged = state.lagged, False
         return Batch(tuple(e for _, e in items), state.revision, lagged)
 
-    async def _wait_for_events(self) -> bool:
-        """Return True when events are queued, False once the subscription ended."""
+    async def _wait_for_events(self, timeout: float | None = None) -> bool | None:  # noqa: ASYNC109
+        """True when events are queued, False once ended, None after ``timeout``."""
         state = self._state
         lock = self._bus._lock
         loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while True:
             with lock:
                 if state.close_reason is not None:
@@ -423,7 +454,18 @@ class Subscription:
                 waiter: asyncio.Future[None] = loop.create_future()
                 state.waiter, state.loop = waiter, loop
             try:
-                await waiter
+                if deadline is None:
+                    await waiter
+                else:
+                    # asyncio.wait() leaves the waiter alone on timeout, unlike
+                    # wait_for(), so a quiet interval does not end the subscription.
+                    done, _ = await asyncio.wait(
+                        {waiter}, timeout=deadline - loop.time()
+                    )
+                    if not done:
+                        with lock:
+                            if not state.queue:
+                                return None if _active(state) else False
             except BaseException:
                 # Cancelled (or torn down) while waiting: stop receiving at once.
                 self.close()

@@ -6,6 +6,7 @@ works in tests without extra wiring.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,12 @@ class Settings:
 
     def _positive_number(self, key: str, default: float) -> float:
         value = self._raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
             raise ImproperlyConfigured(
                 f"REACTIVE_BLOCKS[{key!r}] must be a positive number of seconds, "
                 f"got {value!r}."

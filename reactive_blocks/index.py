@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from reactive_blocks.paths import (
     freeze_paths,
     freeze_strings,
+    is_related,
     require_name,
     validate_path,
 )
@@ -242,12 +243,21 @@ class DependencyIndex:
             }
 
     def cycles(self) -> list[list[str]]:
-        """Derivation cycles, each as a closed walk such as ``["a", "b", "a"]``."""
+        """Derivation cycles, each as a closed walk such as ``["a", "b", "a"]``.
+
+        ``a`` leads to ``b`` when a change to ``a`` expands to ``b``: ``a`` is
+        related to one of ``b``'s sources. A path derived from its own parent
+        (``doc.summary`` from ``doc``) is not reported; ``a`` from ``a`` is.
+        """
         with self._lock:
-            graph: dict[str, set[str]] = {}
-            for target, sources in self._derivations.items():
-                for source in sources:
-                    graph.setdefault(source, set()).add(target)
+            derivations = dict(self._derivations)
+        graph: dict[str, set[str]] = {target: set() for target in derivations}
+        for target, sources in derivations.items():
+            for other in derivations:
+                if other == target and target not in sources:
+                    continue
+                if any(is_related(other, source) for source in sources):
+                    graph[other].add(target)
         return _find_cycles(graph)
 
     # Internals ----------------------------------------------------------------
@@ -292,46 +302,55 @@ def _remember(memo: dict[K, V], key: K, value: V) -> None:
 
 
 def _find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """One closed walk per strongly connected component that has a cycle (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    components: list[list[str]] = []
-
-    def connect(node: str) -> None:
-        # Recursion depth is bounded by the number of derived paths, which is small.
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for succ in sorted(graph.get(node, ())):
-            if succ not in index:
-                connect(succ)
-                low[node] = min(low[node], low[succ])
-            elif succ in on_stack:
-                low[node] = min(low[node], index[succ])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            components.append(component)
-
-    for node in sorted(graph):
-        if node not in index:
-            connect(node)
-
+    """One closed walk per strongly connected component that has a cycle."""
     cycles = []
-    for component in components:
-        members = set(component)
+    for component in _components(graph):
         start = min(component)
         if len(component) == 1 and start not in graph.get(start, ()):
             continue
-        cycles.append(_walk_back(graph, start, members))
+        cycles.append(_walk_back(graph, start, component))
     return sorted(cycles)
+
+
+def _components(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components (Kosaraju, iterative: chains may be long)."""
+    finished: list[str] = []
+    seen: set[str] = set()
+    for root in sorted(graph):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(sorted(graph[root])))]
+        while stack:
+            node, successors = stack[-1]
+            for succ in successors:
+                if succ not in seen:
+                    seen.add(succ)
+                    stack.append((succ, iter(sorted(graph.get(succ, ())))))
+                    break
+            else:
+                stack.pop()
+                finished.append(node)
+    reverse: dict[str, set[str]] = {node: set() for node in graph}
+    for node, targets in graph.items():
+        for succ in targets:
+            reverse.setdefault(succ, set()).add(node)
+    components: list[set[str]] = []
+    assigned: set[str] = set()
+    for root in reversed(finished):
+        if root in assigned:
+            continue
+        component = {root}
+        assigned.add(root)
+        pending = [root]
+        while pending:
+            for pred in reverse.get(pending.pop(), ()):
+                if pred not in assigned:
+                    assigned.add(pred)
+                    component.add(pred)
+                    pending.append(pred)
+        components.append(component)
+    return components
 
 
 def _walk_back(graph: dict[str, set[str]], start: str, members: set[str]) -> list[str]:

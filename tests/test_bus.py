@@ -53,11 +53,11 @@ def test_subscribe_validates_arguments():
         bus.subscribe("doc-1", connection="tab-1")
 
 
-def test_emit_sync_refuses_non_events():
-    with pytest.raises(
-        TypeError, match="emit_sync\\(\\) takes a ChangeEvent, got dict"
-    ):
-        ReactiveBus().emit_sync({"scope": "doc-1"})
+def test_emit_sync_logs_non_events_instead_of_raising(caplog):
+    bus = ReactiveBus()
+    bus.emit_sync({"scope": "doc-1"})  # type: ignore[arg-type]
+    assert bus.emitted_count == 0
+    assert "emit_sync() takes a ChangeEvent, got dict" in caplog.text
 
 
 # Emitting and receiving ---------------------------------------------------------
@@ -300,6 +300,14 @@ async def test_close_user_ends_only_that_user():
     assert bus.presence("doc-1") == (b.connection,)
 
 
+def test_close_user_rejects_empty_scope():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1", ConnectionInfo("t1", user_id="7"))
+    with pytest.raises(ValueError, match="scope must be a non-empty string"):
+        bus.close_user("7", scope="")
+    assert sub.close_reason is None
+
+
 def test_close_user_needs_str():
     with pytest.raises(
         TypeError, match=r"user_id must be a str, got int: 7\. Use str\(user\.pk\)"
@@ -390,6 +398,31 @@ async def test_async_with_closes_subscription():
     assert bus.subscriber_count == 0
 
 
+async def test_next_batch_timeout_returns_empty_batch_and_keeps_subscription():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    quiet = await sub.next_batch(timeout=0.01)
+    assert quiet is not None
+    assert quiet.events == ()
+    assert sub.close_reason is None
+    assert bus.subscriber_count == 1
+    pending = asyncio.ensure_future(sub.next_batch(timeout=TIMEOUT))
+    await asyncio.sleep(0)
+    bus.emit_sync(event("doc-1", "x"))
+    batch = await pending
+    assert batch is not None
+    assert [e.changed_paths for e in batch.events] == [{"x"}]
+
+
+async def test_next_batch_timeout_sees_close():
+    bus = ReactiveBus()
+    sub = bus.subscribe("doc-1")
+    pending = asyncio.ensure_future(sub.next_batch(timeout=TIMEOUT))
+    await asyncio.sleep(0)
+    bus.close("doc-1")
+    assert await pending is None
+
+
 def test_counters_after_cancel_and_close_are_exact():
     bus = ReactiveBus(maxsize=1)
     subs = [bus.subscribe("doc-1") for _ in range(4)]
@@ -457,3 +490,32 @@ def test_subscriber_on_closed_loop_does_not_hurt_emitter_or_others():
     assert stranded.close_reason is CloseReason.LOOP_CLOSED
     assert bus.subscriber_count == 0
     del parked
+
+
+def test_subscriber_whose_loop_closed_after_its_wakeup_is_dropped():
+    bus = ReactiveBus(maxsize=2)
+    loop = asyncio.new_event_loop()
+    stranded = bus.subscribe("doc-1", ConnectionInfo("t1"))
+    parked = loop.create_task(anext(stranded))
+    loop.run_until_complete(asyncio.sleep(0))
+    bus.emit_sync(event())  # wakes it: no waiter is left to notice the closed loop
+    loop.run_until_complete(parked)
+    loop.close()
+    for _ in range(5):
+        bus.emit_sync(event())  # overflowing reveals the closed loop
+    assert stranded.close_reason is CloseReason.LOOP_CLOSED
+    assert bus.subscriber_count == 0
+    assert bus.dropped_count <= 2
+
+
+def test_presence_drops_subscribers_of_closed_loops():
+    bus = ReactiveBus()
+    loop = asyncio.new_event_loop()
+    stranded = bus.subscribe("doc-1", ConnectionInfo("t1"))
+    parked = loop.create_task(anext(stranded))
+    loop.run_until_complete(asyncio.sleep(0))
+    bus.emit_sync(event())
+    loop.run_until_complete(parked)
+    loop.close()
+    assert bus.presence("doc-1") == ()
+    assert bus.subscriber_count == 0

@@ -36,7 +36,7 @@ def test_setting_must_be_a_dict():
         conf.BUS  # noqa: B018
 
 
-@pytest.mark.parametrize("value", [0, -3, "15", True, None])
+@pytest.mark.parametrize("value", [0, -3, "15", True, None, float("nan"), float("inf")])
 def test_seconds_must_be_positive_numbers(value):
     with (
         override_settings(REACTIVE_BLOCKS={"HEARTBEAT_SECONDS": value}),

@@ -104,6 +104,28 @@ def test_cycles_do_not_hang_and_are_reported(index):
     assert index.cycles() == [["a", "c", "b", "a"], ["self", "self"]]
 
 
+def test_cycles_through_prefix_matching_are_reported(index):
+    index.derive("a.x", from_paths={"b"})
+    index.derive("b.y", from_paths={"a"})
+    assert index.explain_affected({"a"})["derived_paths"] == {"a.x", "b.y"}
+    assert index.cycles() == [["a.x", "b.y", "a.x"]]
+
+
+def test_path_derived_from_its_parent_is_not_a_cycle(index):
+    index.derive("doc.summary", from_paths={"doc"})
+    assert index.cycles() == []
+
+
+def test_long_derivation_chain_does_not_exhaust_the_stack():
+    index = DependencyIndex()
+    for n in range(3_000):
+        index.derive(f"p{n + 1}", from_paths={f"p{n}"})
+    index.derive("p0", from_paths={"p3000"})
+    (cycle,) = index.cycles()
+    assert len(cycle) == 3_002
+    assert cycle[0] == cycle[-1] == "p0"
+
+
 def test_no_cycles_when_acyclic(index):
     index.derive("doc.word_count", from_paths={"doc.content"})
     index.derive("doc.summary", from_paths={"doc.word_count", "doc.content"})
