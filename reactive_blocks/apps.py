@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
+
+logger = logging.getLogger("reactive_blocks")
 
 
 class ReactiveBlocksConfig(AppConfig):
@@ -11,11 +14,25 @@ class ReactiveBlocksConfig(AppConfig):
     verbose_name = "Reactive blocks"
 
     def ready(self) -> None:
+        from reactive_blocks import checks  # noqa: F401 - registers the system checks
+        from reactive_blocks.runtime import get_index
+
         setting_changed.connect(_reset_on_change, dispatch_uid="reactive_blocks_reset")
+        # Build the index now, so the first stream does not pay for the scan and
+        # template problems show in the log at start-up. Never fail start-up.
+        try:
+            get_index()
+        except Exception:
+            logger.exception(
+                "reactive_blocks could not scan the templates at start-up."
+            )
 
 
 def _reset_on_change(*, setting: str, **kwargs: Any) -> None:
-    if setting == "REACTIVE_BLOCKS":
-        from reactive_blocks.runtime import reset
+    from reactive_blocks.runtime import reset_bus, reset_index
 
-        reset()
+    if setting == "REACTIVE_BLOCKS":
+        reset_bus()
+        reset_index()
+    elif setting in {"TEMPLATES", "INSTALLED_APPS"}:
+        reset_index()

@@ -13,10 +13,23 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
+from reactive_blocks.paths import freeze_paths
+
 __all__ = ["BusSettings", "conf"]
 
 DEFAULT_BUS = {"BACKEND": "reactive_blocks.ReactiveBus", "OPTIONS": {"maxsize": 256}}
-KNOWN_KEYS = frozenset({"BUS", "HEARTBEAT_SECONDS", "STREAM_MAX_SECONDS"})
+KNOWN_KEYS = frozenset(
+    {
+        "AUDIENCE_SCOPES",
+        "BUS",
+        "CONNECTION_SCOPES",
+        "EMITTED_PATHS",
+        "HEARTBEAT_SECONDS",
+        "SCAN_EXCLUDE",
+        "SCAN_INCLUDE",
+        "STREAM_MAX_SECONDS",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,51 @@ class Settings:
     @property
     def STREAM_MAX_SECONDS(self) -> float:
         return self._positive_number("STREAM_MAX_SECONDS", 3600)
+
+    @property
+    def SCAN_INCLUDE(self) -> tuple[str, ...]:
+        """Glob patterns of template names to scan for sse-swap blocks."""
+        return self._strings("SCAN_INCLUDE", ("*",))
+
+    @property
+    def SCAN_EXCLUDE(self) -> tuple[str, ...]:
+        """Glob patterns of template names never to scan (wins over SCAN_INCLUDE)."""
+        return self._strings("SCAN_EXCLUDE", ())
+
+    @property
+    def EMITTED_PATHS(self) -> tuple[str, ...]:
+        """Paths that code emits by hand; the checks warn when no block reads one."""
+        paths = self._strings("EMITTED_PATHS", ())
+        try:
+            freeze_paths(paths, name="REACTIVE_BLOCKS['EMITTED_PATHS']")
+        except ValueError as exc:
+            raise ImproperlyConfigured(str(exc)) from exc
+        return paths
+
+    @property
+    def AUDIENCE_SCOPES(self) -> tuple[str, ...]:
+        """Scopes (glob patterns) that receive audience-filtered events."""
+        return self._strings("AUDIENCE_SCOPES", ())
+
+    @property
+    def CONNECTION_SCOPES(self) -> tuple[str, ...]:
+        """Scopes (glob patterns) served by streams that identify their users."""
+        return self._strings("CONNECTION_SCOPES", ())
+
+    def _strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self._raw.get(key, default)
+        if isinstance(value, str) or not isinstance(
+            value, (list, tuple, set, frozenset)
+        ):
+            raise ImproperlyConfigured(
+                f"REACTIVE_BLOCKS[{key!r}] must be a list of strings, got {value!r}."
+            )
+        if not all(isinstance(item, str) and item for item in value):
+            raise ImproperlyConfigured(
+                f"REACTIVE_BLOCKS[{key!r}] must contain only non-empty strings, "
+                f"got {value!r}."
+            )
+        return tuple(value)
 
     def _positive_number(self, key: str, default: float) -> float:
         value = self._raw.get(key, default)

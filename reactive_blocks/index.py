@@ -23,6 +23,8 @@ from reactive_blocks.paths import (
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from reactive_blocks.findings import Finding
+
 __all__ = ["BlockRef", "DependencyIndex"]
 
 T = TypeVar("T")
@@ -111,6 +113,9 @@ class DependencyIndex:
         self._ids: dict[BlockRef, int] = {}
         self._refs: list[BlockRef] = []
         self._dom_ids: dict[BlockRef, str | None] = {}
+        self._everything: dict[int, str] = {}  # block id -> why it reads everything
+        # Problems met while registering from templates; the system checks report them.
+        self.findings: list[Finding] = []
         self._block_trie: _PathTrie[int] = _PathTrie()
         self._derivations: dict[str, frozenset[str]] = {}  # target -> source paths
         self._source_trie: _PathTrie[str] = _PathTrie()  # source path -> targets
@@ -133,9 +138,13 @@ class DependencyIndex:
         block_name: str,
         paths: Iterable[str],
         dom_id: str | None = None,
+        *,
+        everything: str | None = None,
     ) -> BlockRef:
         """Record that ``block_name`` of ``template_name`` reads ``paths``.
 
+        ``everything`` is the reason a block is taken to read every path (its
+        template could not be fully analysed); it then re-renders on any change.
         Registering the same block again replaces its paths and DOM id.
         """
         require_name(template_name, name="template_name")
@@ -155,6 +164,10 @@ class DependencyIndex:
                 self._block_trie.add(path, block_id)
             self._blocks[ref] = frozen
             self._dom_ids[ref] = dom_id
+            if everything is None:
+                self._everything.pop(block_id, None)
+            else:
+                self._everything[block_id] = everything
             self._forget()
         return ref
 
@@ -189,7 +202,7 @@ class DependencyIndex:
                 if answer is not None:
                     return list(answer)
             paths = freeze_strings(changed_paths, name="changed_paths")
-            found: set[int] = set()
+            found: set[int] = set(self._everything) if paths else set()
             for path in paths:
                 found.update(self._affected_by(path))
             answer = tuple(map(self._refs.__getitem__, sorted(found)))
@@ -217,6 +230,44 @@ class DependencyIndex:
     def dom_id(self, ref: BlockRef) -> str | None:
         return self._dom_ids.get(ref)
 
+    def reads_everything(self, ref: BlockRef) -> str | None:
+        """Why ``ref`` is taken to read every path, or None if it was analysed."""
+        block_id = self._ids.get(ref)
+        return None if block_id is None else self._everything.get(block_id)
+
+    def register_template(
+        self,
+        template_name: str,
+        block_names: Iterable[str] | None = None,
+        dom_id_map: dict[str, str] | None = None,
+        *,
+        using: str | None = None,
+    ) -> list[BlockRef]:
+        """Register blocks of a template (all of them by default), reading their
+        dependencies from the template itself."""
+        from reactive_blocks.scan import register_template
+
+        return register_template(self, template_name, block_names, dom_id_map, using)
+
+    def register_from_sse_swaps(
+        self,
+        template_name: str,
+        source: str | None = None,
+        exclude_blocks: Iterable[str] = (),
+        *,
+        using: str | None = None,
+    ) -> list[BlockRef]:
+        """Register the blocks that the template's ``sse-swap`` elements wrap.
+
+        ``source`` overrides the template's own source text for finding the
+        elements; blocks in ``exclude_blocks`` are left to the client.
+        """
+        from reactive_blocks.scan import register_from_sse_swaps
+
+        return register_from_sse_swaps(
+            self, template_name, source, exclude_blocks, using
+        )
+
     def derivations(self) -> dict[str, frozenset[str]]:
         """Each derived path with the paths it is computed from."""
         with self._lock:
@@ -228,7 +279,7 @@ class DependencyIndex:
         with self._lock:
             expanded = self._expand(original)
             blocks = self.affected_blocks(original)
-            return {
+            explained: dict[str, Any] = {
                 "original_paths": set(original),
                 "expanded_paths": set(expanded),
                 "derived_paths": set(expanded - original),
@@ -241,6 +292,19 @@ class DependencyIndex:
                     for ref in blocks
                 ],
             }
+            # Only present when it applies, so the usual shape stays as documented.
+            everything = [
+                {
+                    "template": ref.template_name,
+                    "block": ref.block_name,
+                    "reason": self._everything[self._ids[ref]],
+                }
+                for ref in blocks
+                if self._ids[ref] in self._everything
+            ]
+            if everything:
+                explained["reads_everything"] = everything
+            return explained
 
     def cycles(self) -> list[list[str]]:
         """Derivation cycles, each as a closed walk such as ``["a", "b", "a"]``.

@@ -15,7 +15,7 @@ from reactive_blocks.bus import ReactiveBus
 from reactive_blocks.conf import conf
 from reactive_blocks.index import DependencyIndex
 
-__all__ = ["get_bus", "get_index", "reset"]
+__all__ = ["get_bus", "get_index", "reset", "reset_bus", "reset_index"]
 
 _lock = threading.Lock()
 _bus: ReactiveBus | None = None
@@ -32,21 +32,38 @@ def get_bus() -> ReactiveBus:
 
 
 def get_index() -> DependencyIndex:
-    """The project's dependency index, one per process."""
+    """The project's dependency index, built from its templates on first use."""
     global _index
     with _lock:
         if _index is None:
-            _index = DependencyIndex()
+            from reactive_blocks.scan import build_index
+
+            _index = build_index(
+                DependencyIndex(), include=conf.SCAN_INCLUDE, exclude=conf.SCAN_EXCLUDE
+            )
         return _index
 
 
 def reset() -> None:
     """Close and forget the bus and the index; the next use builds new ones."""
-    global _bus, _index
+    reset_bus()
+    reset_index()
+
+
+def reset_bus() -> None:
+    """Close and forget the bus (settings changed)."""
+    global _bus
     with _lock:
-        bus, _bus, _index = _bus, None, None
+        bus, _bus = _bus, None
     if bus is not None:
         bus.close()
+
+
+def reset_index() -> None:
+    """Forget the index (templates or settings changed); the next use rescans."""
+    global _index
+    with _lock:
+        _index = None
 
 
 def _build_bus() -> ReactiveBus:

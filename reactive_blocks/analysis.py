@@ -1,0 +1,474 @@
+"""Which context paths each ``{% block %}`` of a Django template reads.
+
+The analysis walks the compiled node tree, never the source text. Names bound inside
+the template (``{% for %}``, ``{% with %}``, ``as`` variables) are mapped back to the
+paths they stand for, so ``{% for item in doc.items %}{{ item.title }}`` reads
+``doc.items`` and ``doc.items.title``. When a node hides what it reads (a custom tag
+with no visible expressions, ``{% debug %}``, a dynamic include) the block is marked as
+reading *everything*: it then re-renders on any change, which is correct, only slower.
+
+Blocks are analysed as django-render-block renders them: on their own, without the
+``{% with %}`` or ``{% for %}`` around them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.template import Engine, Node, engines
+from django.template.base import (
+    FilterExpression,
+    TextNode,
+    TokenType,
+    Variable,
+    VariableNode,
+)
+from django.template.library import InclusionNode, SimpleNode, TagHelperNode
+from django.template.loader_tags import BlockNode, ExtendsNode, IncludeNode
+from django.templatetags import i18n
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from django.template.base import Template
+
+from django.template import defaulttags as dt
+
+__all__ = ["BlockAnalysis", "TemplateAnalysis", "analyse_template", "django_engine"]
+
+# Names that are never context paths inside a template.
+_IGNORED_ROOTS = frozenset({"forloop", "block", "csrf_token"})
+# Nodes that read nothing from the context themselves.
+_INERT = (
+    TextNode,
+    dt.CommentNode,
+    dt.LoadNode,
+    dt.CsrfTokenNode,
+    dt.TemplateTagNode,
+    dt.LoremNode,
+    dt.ResetCycleNode,
+    dt.VerbatimNode,
+    dt.SpacelessNode,
+    dt.AutoEscapeControlNode,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockAnalysis:
+    """What one block of a page reads, and where it was defined."""
+
+    block_name: str
+    template_name: str  # the template whose definition the page renders
+    line: int | None
+    paths: frozenset[str]
+    everything: str | None = None  # why the block is taken to read everything
+
+
+@dataclass(slots=True)
+class TemplateAnalysis:
+    """The blocks of one page (its own and those it inherits) and its ancestry."""
+
+    template_name: str
+    chain: list[str]  # this template, its parent, ... as far as extends are static
+    sources: dict[str, str] = field(default_factory=dict)  # chain name -> source
+    blocks: dict[str, BlockAnalysis] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # templates that would not load
+
+
+def django_engine(using: str | None = None) -> Engine:
+    """The Django template engine named ``using`` (or the first one configured)."""
+    for backend in engines.all():
+        if using is None or backend.name == using:
+            engine = getattr(backend, "engine", None)
+            if isinstance(engine, Engine):
+                return engine
+    raise LookupError(
+        f"No Django template engine named {using!r} is configured."
+        if using
+        else "No DjangoTemplates engine is configured in TEMPLATES."
+    )
+
+
+def analyse_template(
+    template_name: str, engine: Engine | None = None
+) -> TemplateAnalysis:
+    """Analyse every block that rendering ``template_name`` can produce.
+
+    Raises ``TemplateDoesNotExist`` / ``TemplateSyntaxError`` for the template itself.
+    """
+    engine = engine or django_engine()
+    reader = _Reader(engine)
+    chain = reader.chain(engine.get_template(template_name))
+    result = TemplateAnalysis(template_name, [_name(t) for t in chain])
+    result.sources = {_name(t): t.source for t in chain}
+    # Parents first, so a page's own blocks keep their source order at the end.
+    names = [node.name for template in reversed(chain) for node in _blocks(template)]
+    for name in dict.fromkeys(names):
+        result.blocks[name] = reader.block(chain, name)
+    result.problems = reader.problems
+    return result
+
+
+@dataclass(slots=True)
+class _Scope:
+    """Names bound inside the template: name -> the path it stands for (None: local)."""
+
+    aliases: dict[str, str | None]
+    isolated: bool = False  # ``{% include ... only %}``: unbound names read nothing
+    chain: list[Template] = field(default_factory=list)
+    block: tuple[str, int] | None = None  # (block name, chain level) for block.super
+
+    def child(self, **aliases: str | None) -> _Scope:
+        return _Scope(
+            {**self.aliases, **aliases}, self.isolated, self.chain, self.block
+        )
+
+
+class _Reader:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.problems: list[str] = []
+        self._including: list[str] = []
+        self._blocks: dict[tuple[tuple[str, ...], str], BlockAnalysis] = {}
+
+    # Templates and blocks -------------------------------------------------------
+
+    def chain(self, template: Template) -> list[Template]:
+        """``template`` and its static ancestors, child first."""
+        chain = [template]
+        seen = {template.origin.name}
+        while True:
+            extends = _extends_node(chain[-1])
+            name = _constant(extends.parent_name) if extends else None
+            if name is None:
+                return chain
+            try:
+                parent = self.engine.get_template(name)
+            except Exception as exc:
+                self.problems.append(f"{name!r} (extended): {exc}")
+                return chain
+            if parent.origin.name in seen:
+                return chain
+            seen.add(parent.origin.name)
+            chain.append(parent)
+
+    def block(self, chain: list[Template], name: str, level: int = 0) -> BlockAnalysis:
+        """The most derived definition of block ``name`` from ``chain[level]`` up."""
+        key = (tuple(_name(t) for t in chain[level:]), name)
+        if key not in self._blocks:
+            self._blocks[key] = self._block(chain, name, level)
+        return self._blocks[key]
+
+    def _block(self, chain: list[Template], name: str, level: int) -> BlockAnalysis:
+        for index in range(level, len(chain)):
+            node = _find_block(chain[index], name)
+            if node is not None:
+                acc = _Accumulator()
+                scope = _Scope({}, chain=chain, block=(name, index))
+                self.visit(node.nodelist, scope, acc)
+                extends = _extends_node(chain[-1])
+                if extends is not None and _constant(extends.parent_name) is None:
+                    self.read(extends.parent_name, scope, acc)
+                    acc.everything("{% extends %} with a variable parent")
+                return BlockAnalysis(
+                    name,
+                    _name(chain[index]),
+                    _line(node),
+                    frozenset(acc.paths),
+                    acc.reason,
+                )
+        return BlockAnalysis(name, _name(chain[0]), None, frozenset())
+
+    # Nodes -------------------------------------------------------------------------
+
+    def visit(self, nodes: Iterable[Node], scope: _Scope, acc: _Accumulator) -> None:
+        for node in nodes:
+            self.node(node, scope, acc)
+
+    def node(self, node: Node, scope: _Scope, acc: _Accumulator) -> None:
+        if isinstance(node, _INERT):
+            self.visit_children(node, scope, acc)
+        elif isinstance(node, VariableNode):
+            var = node.filter_expression.var
+            if isinstance(var, Variable) and var.lookups == ("block", "super"):
+                self.block_super(scope, acc)
+            self.read(node.filter_expression, scope, acc)
+        elif isinstance(node, BlockNode):
+            # A nested block renders its most derived definition.
+            if scope.chain:
+                acc.merge(self.block(scope.chain, node.name))
+            else:
+                self.visit(node.nodelist, scope, acc)
+        elif isinstance(node, ExtendsNode):
+            pass  # handled through the chain
+        elif isinstance(node, dt.IfNode):
+            for condition, nodelist in node.conditions_nodelists:
+                self.condition(condition, scope, acc)
+                self.visit(nodelist, scope, acc)
+        elif isinstance(node, dt.ForNode):
+            self.read(node.sequence, scope, acc)
+            sequence = self.path_of(node.sequence, scope)
+            inner = scope.child(**dict.fromkeys(node.loopvars, sequence))
+            self.visit(_nodes(node.nodelist_loop), inner, acc)
+            self.visit(_nodes(node.nodelist_empty), scope, acc)
+        elif isinstance(node, dt.WithNode):
+            for expression in node.extra_context.values():
+                self.read(expression, scope, acc)
+            bound = {k: self.path_of(v, scope) for k, v in node.extra_context.items()}
+            self.visit(node.nodelist, scope.child(**bound), acc)
+        elif isinstance(node, IncludeNode):
+            self.include(node, scope, acc)
+        elif isinstance(node, dt.RegroupNode):
+            self.read(node.target, scope, acc)
+            target = self.path_of(node.target, scope)
+            # Django compiles the grouping key as "<as name>.<key>"; the as-name
+            # stands for the target's items.
+            self.read(node.expression, scope.child(**{node.var_name: target}), acc)
+            scope.aliases[node.var_name] = target
+        elif isinstance(node, dt.IfChangedNode):
+            for expression in getattr(node, "_varlist", ()):
+                self.read(expression, scope, acc)
+            self.visit_children(node, scope, acc)
+        elif isinstance(node, dt.FilterNode):
+            # Compiled as "var|filters"; only the filter arguments are reads.
+            for _, args in node.filter_expr.filters:
+                for is_variable, arg in args:
+                    if is_variable:
+                        self.read_variable(arg, scope, acc)
+            self.visit(node.nodelist, scope, acc)
+        elif isinstance(node, dt.DebugNode):
+            acc.everything(
+                f"{{% debug %}} at line {_line(node)} prints the whole context"
+            )
+        elif isinstance(node, i18n.BlockTranslateNode):
+            self.block_translate(node, scope, acc)
+        elif isinstance(node, TagHelperNode):
+            self.tag_helper(node, scope, acc)
+        else:
+            self.unknown(node, scope, acc)
+
+    def visit_children(self, node: Node, scope: _Scope, acc: _Accumulator) -> None:
+        for attr in node.child_nodelists:
+            nodelist = getattr(node, attr, None)
+            if nodelist:
+                self.visit(nodelist, scope, acc)
+
+    def block_super(self, scope: _Scope, acc: _Accumulator) -> None:
+        if scope.block is None or not scope.chain:
+            return
+        name, level = scope.block
+        acc.merge(self.block(scope.chain, name, level + 1))
+
+    def condition(self, condition: Any, scope: _Scope, acc: _Accumulator) -> None:
+        if condition is None:
+            return
+        value = getattr(condition, "value", None)
+        if isinstance(value, FilterExpression):
+            self.read(value, scope, acc)
+        for side in (
+            getattr(condition, "first", None),
+            getattr(condition, "second", None),
+        ):
+            self.condition(side, scope, acc)
+
+    def include(self, node: IncludeNode, scope: _Scope, acc: _Accumulator) -> None:
+        for expression in node.extra_context.values():
+            self.read(expression, scope, acc)
+        bound = {k: self.path_of(v, scope) for k, v in node.extra_context.items()}
+        if node.isolated_context:
+            inner = _Scope(bound, isolated=True)
+        else:
+            inner = _Scope({**scope.aliases, **bound}, scope.isolated)
+        name = _constant(node.template)
+        if name is None:
+            self.read(node.template, scope, acc)
+            acc.everything(
+                f"{{% include %}} of a variable template at line {_line(node)}"
+            )
+            return
+        if name in self._including:
+            return  # a recursive include adds nothing new
+        try:
+            template = self.engine.get_template(name)
+        except Exception as exc:
+            self.problems.append(f"{name!r} (included at line {_line(node)}): {exc}")
+            acc.everything(f"{{% include {name!r} %}} could not be loaded")
+            return
+        self._including.append(name)
+        try:
+            chain = self.chain(template)
+            root = chain[-1]
+            inner.chain, inner.block = chain, None
+            self.visit(root.nodelist, inner, acc)
+        finally:
+            self._including.pop()
+
+    def block_translate(self, node: Any, scope: _Scope, acc: _Accumulator) -> None:
+        for expression in node.extra_context.values():
+            self.read(expression, scope, acc)
+        bound = {k: self.path_of(v, scope) for k, v in node.extra_context.items()}
+        if getattr(node, "counter", None) is not None:
+            self.read(node.counter, scope, acc)
+            bound[node.countervar] = None
+        inner = scope.child(**bound)
+        for token in [*node.singular, *(node.plural or ())]:
+            if token.token_type == TokenType.VAR:
+                self.read_variable(Variable(token.contents), inner, acc)
+        if node.asvar:
+            scope.aliases[node.asvar] = None
+
+    def tag_helper(self, node: TagHelperNode, scope: _Scope, acc: _Accumulator) -> None:
+        for expression in [*node.args, *node.kwargs.values()]:
+            self.read(expression, scope, acc)
+        if node.takes_context:
+            acc.everything(
+                f"{{% {_tag_name(node)} %}} at line {_line(node)} takes the whole context"
+            )
+        target = getattr(node, "target_var", None)
+        if isinstance(node, SimpleNode) and target:
+            scope.aliases[target] = None
+        if isinstance(node, InclusionNode):
+            pass  # its template sees only what the function returns from the args
+
+    def unknown(self, node: Node, scope: _Scope, acc: _Accumulator) -> None:
+        """A custom or unlisted tag: read every expression it holds, if any."""
+        expressions = list(_expressions(vars(node)))
+        for expression in expressions:
+            if isinstance(expression, FilterExpression):
+                self.read(expression, scope, acc)
+            else:
+                self.read_variable(expression, scope, acc)
+        for name in ("asvar", "varname", "variable", "target_var", "variable_name"):
+            local = getattr(node, name, None)
+            if isinstance(local, str) and local:
+                scope.aliases[local] = None
+        has_children = any(getattr(node, a, None) for a in node.child_nodelists)
+        if not expressions and not has_children and not _reads_nothing(node):
+            acc.everything(
+                f"{{% {_tag_name(node)} %}} ({type(node).__name__}) at line "
+                f"{_line(node)} exposes no expressions to analyse"
+            )
+        self.visit_children(node, scope, acc)
+
+    # Expressions --------------------------------------------------------------------
+
+    def read(self, expression: Any, scope: _Scope, acc: _Accumulator) -> None:
+        if not isinstance(expression, FilterExpression):
+            return
+        if isinstance(expression.var, Variable):
+            self.read_variable(expression.var, scope, acc)
+        for _, args in expression.filters:
+            for is_variable, arg in args:
+                if is_variable:
+                    self.read_variable(arg, scope, acc)
+
+    def read_variable(
+        self, variable: Variable, scope: _Scope, acc: _Accumulator
+    ) -> None:
+        path = self.variable_path(variable, scope)
+        if path is not None:
+            acc.paths.add(path)
+
+    def variable_path(self, variable: Variable, scope: _Scope) -> str | None:
+        if variable.lookups is None:
+            return None  # a literal
+        root, *rest = variable.lookups
+        if root in scope.aliases:
+            base = scope.aliases[root]
+            return None if base is None else ".".join([base, *rest])
+        if scope.isolated or root in _IGNORED_ROOTS:
+            return None
+        return ".".join(variable.lookups)
+
+    def path_of(self, expression: Any, scope: _Scope) -> str | None:
+        """The path a plain variable expression stands for (None for literals)."""
+        if isinstance(expression, FilterExpression) and isinstance(
+            expression.var, Variable
+        ):
+            return self.variable_path(expression.var, scope)
+        return None
+
+
+class _Accumulator:
+    __slots__ = ("paths", "reason")
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+        self.reason: str | None = None
+
+    def everything(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def merge(self, other: BlockAnalysis) -> None:
+        self.paths |= other.paths
+        if other.everything is not None:
+            self.everything(other.everything)
+
+
+def _extends_node(template: Template) -> ExtendsNode | None:
+    for node in template.nodelist:
+        if isinstance(node, ExtendsNode):
+            return node
+    return None
+
+
+def _blocks(template: Template) -> list[BlockNode]:
+    nodes = template.nodelist.get_nodes_by_type(BlockNode)
+    return [node for node in nodes if isinstance(node, BlockNode)]
+
+
+def _find_block(template: Template, name: str) -> BlockNode | None:
+    return next((node for node in _blocks(template) if node.name == name), None)
+
+
+def _nodes(nodelist: Any) -> list[Node]:
+    return [node for node in nodelist or () if isinstance(node, Node)]
+
+
+def _constant(expression: Any) -> str | None:
+    """The string of a quoted-literal expression such as ``"base.html"``, else None."""
+    if (
+        isinstance(expression, FilterExpression)
+        and isinstance(expression.var, str)
+        and not expression.filters
+    ):
+        return str(expression.var)
+    return None
+
+
+def _expressions(values: Any, depth: int = 0) -> Iterator[FilterExpression | Variable]:
+    """Every FilterExpression or Variable held in a node's attributes."""
+    items = values.values() if isinstance(values, dict) else values
+    for value in items:
+        if isinstance(value, FilterExpression | Variable):
+            yield value
+        elif isinstance(value, list | tuple | dict) and depth < 2:
+            yield from _expressions(value, depth + 1)
+
+
+def _reads_nothing(node: Node) -> bool:
+    # Built-ins that only produce output or bind a local name.
+    return isinstance(
+        node,
+        dt.NowNode
+        | i18n.GetAvailableLanguagesNode
+        | i18n.GetCurrentLanguageNode
+        | i18n.GetCurrentLanguageBidiNode,
+    )
+
+
+def _line(node: Node) -> int | None:
+    token = getattr(node, "token", None)
+    return getattr(token, "lineno", None)
+
+
+def _tag_name(node: Node) -> str:
+    token = getattr(node, "token", None)
+    contents = getattr(token, "contents", "") or ""
+    return contents.split(" ", 1)[0] or type(node).__name__
+
+
+def _name(template: Template) -> str:
+    return str(template.origin.template_name or template.origin.name)

@@ -1,0 +1,166 @@
+"""System checks: the contract between templates, the index and emitted changes.
+
+Registered under the ``reactive_blocks`` tag, so ``manage.py check`` runs them and
+``manage.py reactive_check`` runs only them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core import checks
+
+from reactive_blocks.analysis import analyse_template
+from reactive_blocks.conf import conf
+from reactive_blocks.runtime import get_index
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from django.apps import AppConfig
+
+    from reactive_blocks.findings import Finding
+    from reactive_blocks.index import DependencyIndex
+
+__all__ = ["TAG", "check_deployment", "check_reactive_contract", "emitted_paths"]
+
+TAG = "reactive_blocks"
+GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
+
+
+@checks.register(TAG)
+def check_reactive_contract(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    index = get_index()
+    return [
+        *(_message(finding) for finding in index.findings),
+        *_missing_blocks(index),
+        *_cycles(index),
+        *_unread_paths(index),
+        *_audience_without_connections(),
+    ]
+
+
+@checks.register(TAG, deploy=True)
+def check_deployment(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    if not getattr(settings, "ASGI_APPLICATION", None):
+        messages.append(
+            checks.Warning(
+                "Live streams need an ASGI server, but ASGI_APPLICATION is not set.",
+                hint="Serve the project with daphne and set ASGI_APPLICATION to your "
+                "asgi.py application (see the deployment docs).",
+                obj="settings.ASGI_APPLICATION",
+                id="reactive_blocks.W009",
+            )
+        )
+    if GZIP_MIDDLEWARE in getattr(settings, "MIDDLEWARE", ()):
+        messages.append(
+            checks.Warning(
+                "GZipMiddleware compresses responses, and a compressed event stream is "
+                "buffered: browsers receive changes late or in bursts.",
+                hint="Remove GZipMiddleware, or compress at a proxy that skips "
+                "text/event-stream.",
+                obj="settings.MIDDLEWARE",
+                id="reactive_blocks.W010",
+            )
+        )
+    return messages
+
+
+def emitted_paths() -> set[str]:
+    """Paths declared as emitted: ``REACTIVE_BLOCKS['EMITTED_PATHS']``."""
+    return set(conf.EMITTED_PATHS)
+
+
+def connection_scopes() -> set[str]:
+    """Scopes served by connection-aware streams: ``REACTIVE_BLOCKS['CONNECTION_SCOPES']``."""
+    return set(conf.CONNECTION_SCOPES)
+
+
+def _message(finding: Finding) -> checks.CheckMessage:
+    level = checks.Error if finding.is_error else checks.Warning
+    return level(
+        finding.message,
+        hint=finding.hint,
+        obj=finding.location or "REACTIVE_BLOCKS",
+        id=f"reactive_blocks.{finding.id}",
+    )
+
+
+def _missing_blocks(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
+    """E001 for blocks registered by hand that their template does not have."""
+    by_template: dict[str, list[str]] = {}
+    for ref in index.blocks():
+        by_template.setdefault(ref.template_name, []).append(ref.block_name)
+    for template_name, names in by_template.items():
+        try:
+            available = analyse_template(template_name).blocks
+        except Exception as exc:
+            yield checks.Error(
+                f"Blocks are registered for template {template_name!r}, which cannot "
+                f"be loaded: {exc}",
+                hint="Fix the template name or the template.",
+                obj=template_name,
+                id="reactive_blocks.E001",
+            )
+            continue
+        for name in names:
+            if name not in available:
+                yield checks.Error(
+                    f"Block {name!r} is registered for {template_name!r}, which has no "
+                    f"such block.",
+                    hint=f"Its blocks are {', '.join(map(repr, available)) or 'none'}.",
+                    obj=template_name,
+                    id="reactive_blocks.E001",
+                )
+
+
+def _cycles(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
+    for cycle in index.cycles():
+        yield checks.Warning(
+            f"Derived paths form a cycle: {' -> '.join(cycle)}.",
+            hint="A change anywhere on it re-renders every block on it; break the "
+            "cycle with index.derive().",
+            obj="DependencyIndex",
+            id="reactive_blocks.W001",
+        )
+
+
+def _unread_paths(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
+    for path in sorted(emitted_paths()):
+        readers = [
+            ref
+            for ref in index.affected_blocks(frozenset({path}))
+            if index.reads_everything(ref) is None
+        ]
+        if not readers:
+            yield checks.Warning(
+                f"Path {path!r} is emitted, but no registered block reads it.",
+                hint="Check the spelling against the templates' variables, or stop "
+                "emitting it. `manage.py reactive_check --explain PATH` shows lookups.",
+                obj=path,
+                id="reactive_blocks.W002",
+            )
+
+
+def _audience_without_connections() -> Iterable[checks.CheckMessage]:
+    served = connection_scopes()
+    for scope in sorted(conf.AUDIENCE_SCOPES):
+        if not any(
+            fnmatch.fnmatchcase(scope, pattern) or fnmatch.fnmatchcase(pattern, scope)
+            for pattern in served
+        ):
+            yield checks.Warning(
+                f"Scope {scope!r} receives audience-filtered events, but no stream "
+                f"that identifies its users serves it: nobody will receive them.",
+                hint="Serve the scope with a stream that passes a ConnectionInfo, and "
+                "list it in REACTIVE_BLOCKS['CONNECTION_SCOPES'].",
+                obj=scope,
+                id="reactive_blocks.W003",
+            )

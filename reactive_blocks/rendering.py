@@ -1,0 +1,31 @@
+"""Render one block of a template: the one place streams render through."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from render_block import render_block_to_string  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from django.http import HttpRequest
+
+__all__ = ["render_block"]
+
+
+def render_block(
+    template_name: str,
+    block_name: str,
+    context: Mapping[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> str:
+    """Render ``{% block block_name %}`` of ``template_name`` as the page would.
+
+    Inheritance and ``{{ block.super }}`` work as in a full render; with a
+    ``request``, context processors run too (django-render-block does the work).
+    """
+    html: str = render_block_to_string(
+        template_name, block_name, context or {}, request
+    )
+    return html

@@ -1,0 +1,264 @@
+"""Build the dependency index from the project's templates.
+
+At start-up every template the Django engines' loaders can list is read; those that
+mention ``sse-swap`` are compiled, analysed, and their swapped blocks registered.
+Problems become findings for the system checks and warnings in the log; none of them
+stops the project from starting.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.template import Engine, TemplateSyntaxError, engines
+from django.template.loaders.cached import Loader as CachedLoader
+
+from reactive_blocks.analysis import TemplateAnalysis, analyse_template, django_engine
+from reactive_blocks.findings import Finding
+from reactive_blocks.swaps import SwapElement, find_swaps
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from reactive_blocks.index import BlockRef, DependencyIndex
+
+__all__ = [
+    "build_index",
+    "list_templates",
+    "register_from_sse_swaps",
+    "register_template",
+]
+
+logger = logging.getLogger("reactive_blocks.scan")
+
+
+def register_template(
+    index: DependencyIndex,
+    template_name: str,
+    block_names: Iterable[str] | None,
+    dom_id_map: dict[str, str] | None,
+    using: str | None,
+) -> list[BlockRef]:
+    analysis = analyse_template(template_name, django_engine(using))
+    names = list(analysis.blocks) if block_names is None else list(block_names)
+    missing = [name for name in names if name not in analysis.blocks]
+    if missing:
+        raise ValueError(
+            f"Template {template_name!r} has no block {missing[0]!r}; its blocks are "
+            f"{', '.join(map(repr, analysis.blocks)) or 'none'}."
+        )
+    dom_ids = dom_id_map or {}
+    return [_register(index, analysis, name, dom_ids.get(name)) for name in names]
+
+
+def register_from_sse_swaps(
+    index: DependencyIndex,
+    template_name: str,
+    source: str | None,
+    exclude_blocks: Iterable[str],
+    using: str | None,
+) -> list[BlockRef]:
+    if isinstance(exclude_blocks, str):
+        raise TypeError(
+            f"exclude_blocks must be a collection of block names, not a single str: "
+            f"{exclude_blocks!r}."
+        )
+    excluded = set(exclude_blocks)
+    analysis = analyse_template(template_name, django_engine(using))
+    for problem in analysis.problems:
+        index.findings.append(
+            Finding(
+                "W008",
+                f"A template used by {template_name!r} could not be loaded: {problem}",
+                template=template_name,
+            )
+        )
+    sources = dict(analysis.sources)
+    if source is not None:
+        sources[template_name] = source
+    found = [
+        (name, swap) for name, text in sources.items() for swap in find_swaps(text)[0]
+    ]
+    connected_anywhere = any(find_swaps(text)[1] for text in sources.values())
+    refs: list[BlockRef] = []
+    for origin, swap in found:
+        index.findings.extend(_swap_findings(origin, swap, connected_anywhere))
+        for name in swap.names:
+            if name in excluded:
+                continue
+            if name not in analysis.blocks:
+                index.findings.append(
+                    Finding(
+                        "E001",
+                        f"sse-swap={name!r} names no {{% block {name} %}} in "
+                        f"{template_name!r} or the templates it extends.",
+                        hint=f"Add {{% block {name} %}} inside the element, or rename the "
+                        f"sse-swap value to the block it wraps ({swap.block!r})."
+                        if swap.block
+                        else f"Wrap the element's content in {{% block {name} %}}.",
+                        template=origin,
+                        line=swap.line,
+                    )
+                )
+                continue
+            refs.append(_register(index, analysis, name, swap.dom_id))
+    index.findings.extend(_duplicate_ids(found))
+    return refs
+
+
+def _register(
+    index: DependencyIndex, analysis: TemplateAnalysis, name: str, dom_id: str | None
+) -> BlockRef:
+    block = analysis.blocks[name]
+    if block.everything is not None:
+        index.findings.append(
+            Finding(
+                "W004",
+                f"Block {name!r} of {analysis.template_name!r} re-renders on every change: "
+                f"{block.everything}.",
+                hint="Pass the values the tag needs as arguments, or move it out of the block.",
+                template=block.template_name,
+                line=block.line,
+            )
+        )
+    return index.register_block(
+        analysis.template_name,
+        name,
+        block.paths,
+        dom_id=dom_id,
+        everything=block.everything,
+    )
+
+
+def _swap_findings(
+    origin: str, swap: SwapElement, connected_anywhere: bool
+) -> Iterator[Finding]:
+    if swap.dynamic:
+        yield Finding(
+            "W007",
+            f"sse-swap={swap.value!r} is a template expression; reactive_blocks does not "
+            f"guess which block it names.",
+            hint="Write the block name literally, or register the block with "
+            "register_template().",
+            template=origin,
+            line=swap.line,
+        )
+    if not swap.connected and not connected_anywhere:
+        yield Finding(
+            "W005",
+            f"<{swap.tag} sse-swap={swap.value!r}> has no sse-connect or "
+            f"{{% reactive_connect %}} element around it; htmx will ignore it.",
+            hint="Put {% reactive_connect ... %} on an ancestor element.",
+            template=origin,
+            line=swap.line,
+        )
+    if swap.block is not None and swap.names and swap.block not in swap.names:
+        yield Finding(
+            "E001",
+            f"sse-swap={swap.value!r} wraps {{% block {swap.block} %}}: the event "
+            f"name and the block name must be the same.",
+            hint=f"Rename one of them so both say {swap.block!r} (or {swap.names[0]!r}).",
+            template=origin,
+            line=swap.line,
+        )
+
+
+def _duplicate_ids(found: list[tuple[str, SwapElement]]) -> Iterator[Finding]:
+    seen: dict[tuple[str, str], SwapElement] = {}
+    for origin, swap in found:
+        if swap.dom_id is None:
+            continue
+        first = seen.setdefault((origin, swap.dom_id), swap)
+        if first is not swap:
+            yield Finding(
+                "W006",
+                f"Two swapped elements share id={swap.dom_id!r} (lines {first.line} and "
+                f"{swap.line}); browsers and htmx will only find the first.",
+                hint="Give every sse-swap element its own id.",
+                template=origin,
+                line=swap.line,
+            )
+
+
+# The project scan --------------------------------------------------------------------
+
+
+def list_templates(engine: Engine) -> Iterator[tuple[str, Path]]:
+    """(template name, file) for every file the engine's loaders can find; first wins."""
+    seen: set[str] = set()
+    loaders = list(engine.template_loaders)
+    while loaders:
+        loader = loaders.pop(0)
+        if isinstance(loader, CachedLoader):
+            loaders[:0] = loader.loaders
+            continue
+        get_dirs = getattr(loader, "get_dirs", None)
+        if get_dirs is None:
+            continue
+        for directory in get_dirs():
+            root = Path(directory)
+            for dirpath, _, filenames in os.walk(root):
+                for filename in sorted(filenames):
+                    path = Path(dirpath) / filename
+                    name = path.relative_to(root).as_posix()
+                    if name not in seen:
+                        seen.add(name)
+                        yield name, path
+
+
+def build_index(
+    index: DependencyIndex, include: Iterable[str] = ("*",), exclude: Iterable[str] = ()
+) -> DependencyIndex:
+    """Register every swapped block of the project's templates into ``index``."""
+    include, exclude = tuple(include), tuple(exclude)
+    for backend in engines.all():
+        engine = getattr(backend, "engine", None)
+        if not isinstance(engine, Engine):
+            continue
+        for name, path in list_templates(engine):
+            if not _selected(name, include, exclude):
+                continue
+            try:
+                text = path.read_text(encoding=engine.file_charset)
+            except (OSError, UnicodeDecodeError) as exc:
+                _broken(index, name, None, f"cannot be read: {exc}")
+                continue
+            if "sse-swap" not in text:
+                continue
+            try:
+                index.register_from_sse_swaps(name, using=backend.name)
+            except TemplateSyntaxError as exc:
+                _broken(index, name, _error_line(exc), str(exc))
+            except Exception as exc:  # a broken template must not stop start-up
+                _broken(index, name, None, f"{type(exc).__name__}: {exc}")
+    return index
+
+
+def _selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in include) and not any(
+        fnmatch.fnmatchcase(name, p) for p in exclude
+    )
+
+
+def _broken(index: DependencyIndex, name: str, line: int | None, detail: str) -> None:
+    where = f"{name}:{line}" if line else name
+    logger.warning("reactive_blocks skipped template %s: %s", where, detail)
+    index.findings.append(
+        Finding(
+            "W008",
+            f"Template {name!r} was not indexed: {detail}",
+            hint="Fix the template; its live blocks stay static until then.",
+            template=name,
+            line=line,
+        )
+    )
+
+
+def _error_line(exc: TemplateSyntaxError) -> int | None:
+    # Django's parser attaches the offending token, which knows its line.
+    lineno = getattr(getattr(exc, "token", None), "lineno", None)
+    return lineno if isinstance(lineno, int) else None

@@ -1,0 +1,134 @@
+"""Find the elements of a template's HTML that htmx swaps from SSE events.
+
+``<div id="doc-body" sse-swap="content">{% block content %}…{% endblock %}</div>``
+says: replace this element's content with the ``content`` event, which reactive_blocks
+fills with the re-rendered ``{% block content %}``. This module reads the template
+source as HTML (template tags stay in the text) and reports each such element, the
+block it wraps, its ``id`` and whether a stream is opened around it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+__all__ = ["SwapElement", "find_swaps"]
+
+_VOID = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    ]
+)
+_SWAP_ATTR = re.compile(r"""\s(?:data-)?sse-swap\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""")
+_ID_ATTR = re.compile(r"""\sid\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""")
+_CONNECT = re.compile(r"\s(?:data-)?sse-connect\s*=|\{%\s*reactive_connect\b")
+_BLOCK_TAG = re.compile(r"\{%-?\s*block\s+(\w+)\s*-?%\}")
+_TEMPLATE_SYNTAX = re.compile(r"\{[{%#]")
+
+
+@dataclass(slots=True)
+class SwapElement:
+    """One element carrying ``sse-swap`` (or ``data-sse-swap``)."""
+
+    value: str  # the attribute value as written
+    names: tuple[str, ...]  # event names (htmx accepts a comma-separated list)
+    tag: str
+    line: int
+    dom_id: str | None
+    dynamic: bool  # the value is a template expression: not guessed
+    connected: bool  # it or an ancestor opens a stream (sse-connect / reactive_connect)
+    block: str | None = None  # the first {% block %} inside the element
+
+
+@dataclass(slots=True)
+class _Open:
+    tag: str
+    connects: bool
+    swap: SwapElement | None
+
+
+class _Finder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.swaps: list[SwapElement] = []
+        self.stack: list[_Open] = []
+        self.connect_count = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._start(tag, push=tag not in _VOID)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._start(tag, push=False)
+
+    def _start(self, tag: str, *, push: bool) -> None:
+        # Template tags inside a start tag confuse attribute parsing, so the raw
+        # start-tag text is read with patterns instead.
+        text = " " + (self.get_starttag_text() or "")
+        connects = bool(_CONNECT.search(text))
+        self.connect_count += connects
+        swap = None
+        match = _SWAP_ATTR.search(text)
+        if match:
+            value = _unquote(match.group(1))
+            dynamic = bool(_TEMPLATE_SYNTAX.search(value))
+            names = (
+                ()
+                if dynamic
+                else tuple(n.strip() for n in value.split(",") if n.strip())
+            )
+            id_match = _ID_ATTR.search(text)
+            swap = SwapElement(
+                value=value,
+                names=names,
+                tag=tag,
+                line=self.getpos()[0],
+                dom_id=_unquote(id_match.group(1)) if id_match else None,
+                dynamic=dynamic,
+                connected=connects or any(o.connects for o in self.stack),
+            )
+            self.swaps.append(swap)
+        if push:
+            self.stack.append(_Open(tag, connects, swap))
+
+    def handle_endtag(self, tag: str) -> None:
+        # Tolerant: template conditionals can leave tags unbalanced.
+        for index in range(len(self.stack) - 1, -1, -1):
+            if self.stack[index].tag == tag:
+                del self.stack[index:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        for match in _BLOCK_TAG.finditer(data):
+            for open_element in reversed(self.stack):
+                swap = open_element.swap
+                if swap is not None:
+                    if swap.block is None:
+                        swap.block = match.group(1)
+                    break
+
+
+def find_swaps(source: str) -> tuple[list[SwapElement], int]:
+    """The swapped elements of ``source`` and how many elements open a stream."""
+    finder = _Finder()
+    finder.feed(source)
+    finder.close()
+    return finder.swaps, finder.connect_count
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
