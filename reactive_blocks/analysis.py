@@ -37,8 +37,9 @@ from django.template import defaulttags as dt
 
 __all__ = ["BlockAnalysis", "TemplateAnalysis", "analyse_template", "django_engine"]
 
-# Names that are never context paths inside a template.
-_IGNORED_ROOTS = frozenset({"forloop", "block", "csrf_token"})
+# Names that are never context paths inside a template (True/False/None are
+# constants Django keeps at the bottom of every context).
+_IGNORED_ROOTS = frozenset({"forloop", "block", "csrf_token", "True", "False", "None"})
 # Nodes that read nothing from the context themselves.
 _INERT = (
     TextNode,

@@ -24,9 +24,31 @@ if TYPE_CHECKING:
     from reactive_blocks.findings import Finding
     from reactive_blocks.index import DependencyIndex
 
-__all__ = ["TAG", "check_deployment", "check_reactive_contract", "emitted_paths"]
+__all__ = [
+    "CHECK_IDS",
+    "TAG",
+    "check_deployment",
+    "check_reactive_contract",
+    "connection_scopes",
+    "emitted_paths",
+]
 
 TAG = "reactive_blocks"
+
+# Every check this app reports, by id. Ids are never reused for another meaning.
+CHECK_IDS = {
+    "E001": "reactive_block: a registered or sse-swap block does not exist",
+    "W001": "reactive_cycle: derived paths form a cycle",
+    "W002": "reactive_paths: an emitted path is read by no block",
+    "W003": "reactive_audience: audience-filtered scope without connection-aware stream",
+    "W004": "reactive_unanalysable: a block's dependencies could not be analysed (it reads everything)",
+    "W005": "reactive_unconnected: an sse-swap element has no sse-connect ancestor",
+    "W006": "reactive_duplicate_id: two swapped elements share an id",
+    "W007": "reactive_dynamic_swap: an sse-swap value is a template expression",
+    "W008": "reactive_template: a template could not be indexed",
+    "W009": "reactive_deploy_asgi: the project is not served over ASGI",
+    "W010": "reactive_deploy_gzip: GZipMiddleware would buffer the event stream",
+}
 GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
 
 

@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "reactive_blocks",
+    "tests",
 ]
 
 MIDDLEWARE = [

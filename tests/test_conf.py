@@ -23,7 +23,8 @@ def test_override_settings_is_read_live():
 @override_settings(REACTIVE_BLOCKS={"HEARTBEAT": 5})
 def test_unknown_key_is_named():
     with pytest.raises(
-        ImproperlyConfigured, match="unknown key\\(s\\) 'HEARTBEAT'; known keys are AUDIENCE_SCOPES, BUS"
+        ImproperlyConfigured,
+        match="unknown key\\(s\\) 'HEARTBEAT'; known keys are AUDIENCE_SCOPES, BUS",
     ):
         conf.HEARTBEAT_SECONDS  # noqa: B018
 

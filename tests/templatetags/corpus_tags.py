@@ -1,0 +1,56 @@
+"""Custom tags for the template-analysis corpus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.template.base import Parser, Token, Variable
+
+register = template.Library()
+
+
+@register.simple_tag
+def greet(name: str, prefix: str = "") -> str:
+    return f"{prefix} {name}"
+
+
+@register.simple_tag
+def version() -> str:
+    return "1.0"
+
+
+@register.simple_tag(takes_context=True)
+def whoami(context: Any) -> str:
+    return str(context.get("user", ""))
+
+
+@register.inclusion_tag("analysis/_part.html")
+def card(item: Any) -> dict[str, Any]:
+    return {"item": item}
+
+
+class OpaqueNode(template.Node):
+    """Reads the context in ways no analysis can see."""
+
+    def render(self, context: Any) -> str:
+        return str(context.get("secret_of_the_day", ""))
+
+
+@register.tag
+def opaque(parser: Parser, token: Token) -> OpaqueNode:
+    return OpaqueNode()
+
+
+class ShowVarNode(template.Node):
+    def __init__(self, variable: Variable) -> None:
+        self.variable = variable
+
+    def render(self, context: Any) -> str:
+        return str(self.variable.resolve(context))
+
+
+@register.tag
+def show_var(parser: Parser, token: Token) -> ShowVarNode:
+    _, name = token.split_contents()
+    return ShowVarNode(Variable(name))

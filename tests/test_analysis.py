@@ -1,0 +1,167 @@
+"""The analysis against a corpus of templates whose path sets are written out by hand."""
+
+from __future__ import annotations
+
+import pytest
+from django.template import TemplateDoesNotExist, TemplateSyntaxError
+
+from reactive_blocks.analysis import analyse_template, django_engine
+
+EVERYTHING = "everything"
+
+CORPUS = [
+    ("variables.html", "plain", {"doc.author.name"}),
+    (
+        "variables.html",
+        "filters",
+        {"doc.title", "fallback.title", "limit", "other.value"},
+    ),
+    ("variables.html", "literals", set()),
+    ("variables.html", "outer", {"top.a", "nested.b"}),
+    ("variables.html", "inner", {"nested.b"}),
+    (
+        "conditions.html",
+        "conds",
+        {"doc.published", "doc.archived", "user.is_staff", "count", "tags", "fallback"},
+    ),
+    (
+        "loops.html",
+        "items",
+        {
+            "doc.items",
+            "doc.items.title",
+            "doc.items.tags",
+            "doc.items.tags.name",
+            "empty_text",
+        },
+    ),
+    ("loops.html", "pairs", {"doc.meta.items", "doc.meta.items.label"}),
+    ("loops.html", "literal_loop", set()),
+    ("loops.html", "reversed", {"table.rows", "table.rows.0"}),
+    (
+        "with.html",
+        "aliased",
+        {"doc.owner", "doc.owner.name", "doc.comments.count", "owner"},
+    ),
+    ("with.html", "legacy", {"doc.body", "doc.body.html"}),
+    ("with.html", "filtered", {"doc.items"}),
+    ("include.html", "inc", {"item.title", "site.name"}),
+    ("include.html", "inc_with", {"doc.lead", "doc.lead.title", "site.name"}),
+    ("include.html", "inc_only", {"doc.lead", "doc.lead.title"}),
+    ("include.html", "inc_dynamic", {"template_name", EVERYTHING}),
+    ("include.html", "inc_nested", {"feed.entries", "feed.entries.title", "site.name"}),
+    (
+        "include.html",
+        "inc_recursive",
+        # The recursion stops at the second visit; prefix matching on
+        # tree.root.children covers every deeper level.
+        {"tree.root", "tree.root.label", "tree.root.children"},
+    ),
+    ("include.html", "inc_missing", {EVERYTHING}),
+    ("child.html", "title", {"doc.title", "site.name"}),
+    ("child.html", "content", {"doc.body"}),
+    ("child.html", "sidebar", {"menu.items"}),
+    ("child.html", "body", {"doc.body", "menu.items"}),
+    ("grandchild.html", "title", {"section.name", "doc.title", "site.name"}),
+    ("grandchild.html", "body", {"doc.body", "menu.items"}),
+    ("dynamic_parent.html", "content", {"doc.body", "layout", EVERYTHING}),
+    (
+        "builtins.html",
+        "misc",
+        {
+            "a.b",
+            "c.d",
+            "row.odd",
+            "row.even",
+            "doc.slug",
+            "n.page",
+            "score.value",
+            "score.max",
+            "s.v",
+            "raw.html",
+            "day.date",
+            "day.label",
+            "cut.char",
+            "f.v",
+            "people",
+            "people.team.name",
+            "people.grouper",
+        },
+    ),
+    (
+        "builtins.html",
+        "i18n",
+        {"greeting.text", "doc.owner.name", "doc.items", "visitor"},
+    ),
+    ("builtins.html", "static", {"asset.path"}),
+    ("custom.html", "simple", {"doc.owner.name", "salutation.text"}),
+    ("custom.html", "simple_as", {"doc.title"}),
+    ("custom.html", "no_args", set()),
+    ("custom.html", "contextual", {EVERYTHING}),
+    ("custom.html", "opaque", {EVERYTHING}),
+    ("custom.html", "holds_variable", {"doc.secret"}),
+    ("custom.html", "inclusion", {"doc.lead"}),
+    ("custom.html", "debug", {EVERYTHING}),
+]
+
+
+@pytest.mark.parametrize(("template", "block", "expected"), CORPUS)
+def test_block_reads_exactly_these_paths(template, block, expected):
+    analysis = analyse_template(f"analysis/{template}")
+    result = analysis.blocks[block]
+    got = set(result.paths)
+    if result.everything is not None:
+        got.add(EVERYTHING)
+    assert got == expected
+
+
+def test_reasons_for_everything_name_the_tag_and_line():
+    blocks = analyse_template("analysis/custom.html").blocks
+    assert blocks["opaque"].everything == (
+        "{% opaque %} (OpaqueNode) at line 6 exposes no expressions to analyse"
+    )
+    assert blocks["contextual"].everything == (
+        "{% whoami %} at line 5 takes the whole context"
+    )
+    assert "{% debug %} at line 9" in (blocks["debug"].everything or "")
+
+
+def test_inherited_blocks_say_where_they_are_defined():
+    analysis = analyse_template("analysis/grandchild.html")
+    assert analysis.chain == [
+        "analysis/grandchild.html",
+        "analysis/child.html",
+        "analysis/base.html",
+    ]
+    assert list(analysis.blocks) == ["title", "body", "content", "sidebar"]
+    assert analysis.blocks["title"].template_name == "analysis/grandchild.html"
+    assert analysis.blocks["content"].template_name == "analysis/child.html"
+    assert analysis.blocks["sidebar"].template_name == "analysis/base.html"
+    assert analysis.blocks["sidebar"].line == 2
+
+
+def test_missing_include_is_reported_not_raised():
+    analysis = analyse_template("analysis/include.html")
+    assert any("does-not-exist.html" in problem for problem in analysis.problems)
+
+
+def test_missing_template_raises():
+    with pytest.raises(TemplateDoesNotExist):
+        analyse_template("analysis/nope.html")
+
+
+def test_syntax_error_raises(tmp_path, settings):
+    (tmp_path / "broken.html").write_text("{% block a %}{% if %}{% endblock %}")
+    settings.TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "DIRS": [tmp_path],
+        }
+    ]
+    with pytest.raises(TemplateSyntaxError):
+        analyse_template("broken.html")
+
+
+def test_unknown_engine_is_named():
+    with pytest.raises(LookupError, match="No Django template engine named 'jinja'"):
+        django_engine("jinja")

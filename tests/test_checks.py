@@ -1,0 +1,169 @@
+"""Each system check against a fixture project with one deliberate fault per check."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError, SystemCheckError
+from django.test import override_settings
+
+from reactive_blocks import get_index
+from reactive_blocks.checks import CHECK_IDS, check_deployment, check_reactive_contract
+
+FIXTURES = Path(__file__).resolve().parent / "fixture_project"
+
+
+def engine(directory: Path) -> list[dict[str, object]]:
+    return [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "DIRS": [directory],
+        }
+    ]
+
+
+@contextmanager
+def faulty_project():
+    with override_settings(
+        TEMPLATES=engine(FIXTURES / "templates"),
+        REACTIVE_BLOCKS={"EMITTED_PATHS": ["doc.unread"], "AUDIENCE_SCOPES": ["doc-*"]},
+        MIDDLEWARE=["django.middleware.gzip.GZipMiddleware"],
+    ):
+        index = get_index()
+        index.derive("doc.a", from_paths={"doc.b"})
+        index.derive("doc.b", from_paths={"doc.a"})
+        index.register_block("opaque.html", "renamed", {"doc.x"})
+        yield
+
+
+@contextmanager
+def clean_project(**reactive_blocks):
+    with override_settings(
+        TEMPLATES=engine(FIXTURES / "clean"),
+        REACTIVE_BLOCKS={"EMITTED_PATHS": ["doc.content"], **reactive_blocks},
+        ASGI_APPLICATION="demo_project.asgi.application",
+    ):
+        get_index().derive("doc.word_count", from_paths={"doc.content"})
+        yield
+
+
+def run(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    try:
+        call_command("reactive_check", *args, stdout=out)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_each_fault_is_reported_with_its_id_and_place():
+    with faulty_project():
+        found = sorted((m.id, str(m.obj)) for m in check_reactive_contract())
+        deploy = sorted((m.id, str(m.obj)) for m in check_deployment())
+    assert found == [
+        ("reactive_blocks.E001", "missing_block.html:3"),
+        ("reactive_blocks.E001", "opaque.html"),
+        ("reactive_blocks.W001", "DependencyIndex"),
+        ("reactive_blocks.W002", "doc.unread"),
+        ("reactive_blocks.W003", "doc-*"),
+        ("reactive_blocks.W004", "opaque.html:2"),
+        ("reactive_blocks.W005", "unconnected.html:1"),
+        ("reactive_blocks.W006", "duplicate_ids.html:3"),
+        ("reactive_blocks.W007", "dynamic.html:2"),
+        ("reactive_blocks.W008", "broken.html:2"),
+    ]
+    assert deploy == [
+        ("reactive_blocks.W009", "settings.ASGI_APPLICATION"),
+        ("reactive_blocks.W010", "settings.MIDDLEWARE"),
+    ]
+
+
+def test_every_catalogued_id_is_produced_by_the_fixture_and_ids_are_unique():
+    with faulty_project():
+        produced = {m.id for m in [*check_reactive_contract(), *check_deployment()]}
+    assert produced == {f"reactive_blocks.{key}" for key in CHECK_IDS}
+    names = [meaning.split(":")[0] for meaning in CHECK_IDS.values()]
+    assert len(set(names)) == len(names)
+
+
+def test_messages_carry_hints():
+    with faulty_project():
+        messages = [*check_reactive_contract(), *check_deployment()]
+    assert all(m.hint for m in messages)
+    cycle = next(m for m in messages if m.id == "reactive_blocks.W001")
+    assert cycle.msg == "Derived paths form a cycle: doc.a -> doc.b -> doc.a."
+
+
+def test_reactive_check_exits_non_zero_on_error():
+    with faulty_project():
+        code, output = run()
+    assert code == 1
+    for check_id in (
+        "E001",
+        "W001",
+        "W002",
+        "W003",
+        "W004",
+        "W005",
+        "W006",
+        "W007",
+        "W008",
+    ):
+        assert f"reactive_blocks.{check_id}" in output
+    assert "W009" not in output  # deployment checks only with --deploy
+    assert "reactive_check: 2 error(s), 8 warning(s)." in output
+
+
+def test_django_check_runs_the_same_checks():
+    with (
+        faulty_project(),
+        pytest.raises(SystemCheckError, match=r"reactive_blocks\.E001"),
+    ):
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_clean_project_passes():
+    with clean_project():
+        code, output = run("--deploy")
+    assert code == 0
+    assert "reactive_check: 0 error(s), 0 warning(s)." in output
+
+
+def test_warnings_pass_by_default_and_fail_with_fail_level_warning():
+    with clean_project(EMITTED_PATHS=["doc.typo"]):
+        default_code, _ = run()
+        strict_code, output = run("--fail-level", "WARNING")
+    assert default_code == 0
+    assert strict_code == 1
+    assert "reactive_blocks.W002" in output
+
+
+def test_explain_prints_the_lookup():
+    with clean_project():
+        code, output = run("--explain", "doc.content")
+    assert code == 0
+    assert output.startswith(
+        "Changed paths: doc.content\n"
+        "Derived paths: doc.word_count\n"
+        "Re-rendered blocks:\n"
+        "  page.html :: content  #body\n"
+        "  page.html :: stats  #stats\n"
+    )
+
+
+def test_json_output():
+    with faulty_project():
+        code, output = run("--json", "--deploy", "--explain", "doc.b")
+    assert code == 1
+    result = json.loads(output)
+    ids = sorted({m["id"] for m in result["messages"]})
+    assert ids == sorted(f"reactive_blocks.{key}" for key in CHECK_IDS)
+    e001 = next(m for m in result["messages"] if m["obj"] == "missing_block.html:3")
+    assert e001["level"] == "ERROR"
+    assert "sse-swap='comments'" in e001["message"]
+    assert result["explain"]["expanded_paths"] == ["doc.a", "doc.b"]
