@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint docs bench-core clean help
+.PHONY: demo test lint docs bench-core bench-scan clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo        serve the demo site on http://127.0.0.1:8000 (daphne, in-process bus)"
 	@echo "make test        lint, type-check, build the docs and run the whole suite"
 	@echo "make bench-core  print the core engine's benchmark figures"
+	@echo "make bench-scan  print the start-up template scan's figures"
 	@echo "make docs        build the documentation into site/"
 
 $(BIN)/python:
@@ -44,6 +45,9 @@ test: lint
 
 bench-core: $(VENV)/.dev-installed
 	$(BIN)/python bench/core.py
+
+bench-scan: $(VENV)/.dev-installed
+	$(BIN)/python bench/scan.py
 
 clean:
 	rm -rf $(VENV) site demo_project/db.sqlite3

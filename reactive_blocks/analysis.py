@@ -13,6 +13,7 @@ Blocks are analysed as django-render-block renders them: on their own, without t
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,12 @@ __all__ = ["BlockAnalysis", "TemplateAnalysis", "analyse_template", "django_engi
 # Names that are never context paths inside a template (True/False/None are
 # constants Django keeps at the bottom of every context).
 _IGNORED_ROOTS = frozenset({"forloop", "block", "csrf_token", "True", "False", "None"})
+# A cache, not state: compiled templates (kept by Django's cached loader) map to
+# their block nodes, and entries go when the template does.
+_BLOCK_NODES: weakref.WeakKeyDictionary[Template, dict[str, BlockNode]] = (
+    weakref.WeakKeyDictionary()
+)
+
 # Nodes that read nothing from the context themselves.
 _INERT = (
     TextNode,
@@ -104,7 +111,7 @@ def analyse_template(
     result = TemplateAnalysis(template_name, [_name(t) for t in chain])
     result.sources = {_name(t): t.source for t in chain}
     # Parents first, so a page's own blocks keep their source order at the end.
-    names = [node.name for template in reversed(chain) for node in _blocks(template)]
+    names = [name for template in reversed(chain) for name in _blocks(template)]
     for name in dict.fromkeys(names):
         result.blocks[name] = reader.block(chain, name)
     result.problems = reader.problems
@@ -415,13 +422,18 @@ def _extends_node(template: Template) -> ExtendsNode | None:
     return None
 
 
-def _blocks(template: Template) -> list[BlockNode]:
-    nodes = template.nodelist.get_nodes_by_type(BlockNode)
-    return [node for node in nodes if isinstance(node, BlockNode)]
+def _blocks(template: Template) -> dict[str, BlockNode]:
+    """The block nodes of ``template`` by name, found once per compiled template."""
+    found = _BLOCK_NODES.get(template)
+    if found is None:
+        nodes = template.nodelist.get_nodes_by_type(BlockNode)
+        found = {node.name: node for node in nodes if isinstance(node, BlockNode)}
+        _BLOCK_NODES[template] = found
+    return found
 
 
 def _find_block(template: Template, name: str) -> BlockNode | None:
-    return next((node for node in _blocks(template) if node.name == name), None)
+    return _blocks(template).get(name)
 
 
 def _nodes(nodelist: Any) -> list[Node]:

@@ -80,10 +80,9 @@ def register_from_sse_swaps(
     sources = dict(analysis.sources)
     if source is not None:
         sources[template_name] = source
-    found = [
-        (name, swap) for name, text in sources.items() for swap in find_swaps(text)[0]
-    ]
-    connected_anywhere = any(find_swaps(text)[1] for text in sources.values())
+    scans = {name: find_swaps(text) for name, text in sources.items()}
+    found = [(name, swap) for name, (swaps, _) in scans.items() for swap in swaps]
+    connected_anywhere = any(connects for _, connects in scans.values())
     refs: list[BlockRef] = []
     for origin, swap in found:
         index.findings.extend(_swap_findings(origin, swap, connected_anywhere))

@@ -9,6 +9,7 @@ block it wraps, its ``id`` and whether a stream is opened around it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -40,7 +41,7 @@ _TEMPLATE_SYNTAX = re.compile(r"\{[{%#]")
 
 
 @dataclass(slots=True)
-class SwapElement:
+class SwapElement:  # filled in while parsing; treat as read-only afterwards
     """One element carrying ``sse-swap`` (or ``data-sse-swap``)."""
 
     value: str  # the attribute value as written
@@ -120,12 +121,16 @@ class _Finder(HTMLParser):
                     break
 
 
-def find_swaps(source: str) -> tuple[list[SwapElement], int]:
-    """The swapped elements of ``source`` and how many elements open a stream."""
+@functools.lru_cache(maxsize=512)
+def find_swaps(source: str) -> tuple[tuple[SwapElement, ...], int]:
+    """The swapped elements of ``source`` and how many elements open a stream.
+
+    Memoised: a shared base template is read once, not once per page.
+    """
     finder = _Finder()
     finder.feed(source)
     finder.close()
-    return finder.swaps, finder.connect_count
+    return tuple(finder.swaps), finder.connect_count
 
 
 def _unquote(value: str) -> str:
