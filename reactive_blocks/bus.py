@@ -52,12 +52,14 @@ class _Subscriber:
         "delivered",
         "discarded",
         "dropped",
+        "end_count",
         "end_revision",
         "lagged",
         "loop",
         "queue",
         "revision",
         "scope",
+        "start_count",
         "start_revision",
         "waiter",
     )
@@ -68,6 +70,7 @@ class _Subscriber:
         connection: ConnectionInfo | None,
         maxsize: int,
         start_revision: int,
+        start_count: int,
     ) -> None:
         self.scope = scope
         self.connection = connection
@@ -77,6 +80,10 @@ class _Subscriber:
         self.dropped = 0
         self.discarded = 0
         self.end_revision: int | None = None
+        # Events emitted to the scope before it subscribed and when it ended:
+        # the difference is what it was offered (without audience filtering).
+        self.start_count = start_count
+        self.end_count: int | None = None
         self.start_revision = start_revision
         self.revision = start_revision
         self.close_reason: CloseReason | None = None
@@ -118,7 +125,12 @@ class ReactiveBus:
         self._lock = threading.RLock()
         # Copy-on-write tuples: emitters iterate a snapshot while others change it.
         self._scopes: dict[str, tuple[_Subscriber, ...]] = {}
+        # Every event gets the next number of one sequence; a scope's revision is
+        # the number of its latest event. A page records the sequence when it is
+        # rendered, so a change committed before its stream opens is still seen.
+        self._sequence = 0
         self._revisions: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
         self._emitted = 0
         self._dropped = 0
         self._subscribers = 0
@@ -158,8 +170,9 @@ class ReactiveBus:
         wakeups: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         audience = event.audience
         with self._lock:
-            revision = self._revisions.get(event.scope, 0) + 1
-            self._revisions[event.scope] = revision
+            self._sequence += 1
+            revision = self._revisions[event.scope] = self._sequence
+            self._counts[event.scope] = self._counts.get(event.scope, 0) + 1
             self._emitted += 1
             for sub in self._scopes.get(event.scope, ()):
                 if audience is not None and (
@@ -221,7 +234,11 @@ class ReactiveBus:
         _require_connection(connection)
         with self._lock:
             state = _Subscriber(
-                scope, connection, self.maxsize, self._revisions.get(scope, 0)
+                scope,
+                connection,
+                self.maxsize,
+                self._revisions.get(scope, 0),
+                self._counts.get(scope, 0),
             )
             self._scopes[scope] = (*self._scopes.get(scope, ()), state)
             self._subscribers += 1
@@ -234,6 +251,7 @@ class ReactiveBus:
                 return False
             sub.close_reason = reason
             sub.end_revision = self._revisions.get(sub.scope, 0)
+            sub.end_count = self._counts.get(sub.scope, 0)
             sub.discarded = len(sub.queue)
             sub.queue.clear()
             remaining = tuple(
@@ -295,9 +313,14 @@ class ReactiveBus:
         return tuple(s.connection for s in subs if s.connection is not None)
 
     def revision(self, scope: str) -> int:
-        """How many events were emitted to ``scope`` so far (0 for none)."""
+        """The sequence number of the latest event emitted to ``scope`` (0: none)."""
         with self._lock:
             return self._revisions.get(scope, 0)
+
+    @property
+    def sequence(self) -> int:
+        """The number given to the latest event of any scope (0 before the first)."""
+        return self._sequence
 
     @property
     def emitted_count(self) -> int:

@@ -71,8 +71,9 @@ def test_emit_without_subscribers_counts_and_advances_revision():
     assert bus.emitted_count == 3
     assert bus.dropped_count == 0
     assert bus.revision("doc-1") == 2
-    assert bus.revision("doc-2") == 1
+    assert bus.revision("doc-2") == 3  # one sequence numbers every scope's events
     assert bus.revision("never") == 0
+    assert bus.sequence == 3
 
 
 async def test_subscriber_receives_its_scope_in_order():
@@ -88,7 +89,7 @@ async def test_subscriber_receives_its_scope_in_order():
     second = await receive(sub)
     assert second.changed_paths == {"c"}
     assert second.origin == "tab-9"
-    assert sub.revision == 2
+    assert sub.revision == 3
     assert sub.delivered_count == 2
 
 
