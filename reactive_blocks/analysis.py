@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.template import Engine, Node, engines
+from django.template import defaulttags as dt
 from django.template.base import (
     FilterExpression,
     TextNode,
@@ -27,16 +28,22 @@ from django.template.base import (
 )
 from django.template.library import InclusionNode, SimpleNode, TagHelperNode
 from django.template.loader_tags import BlockNode, ExtendsNode, IncludeNode
-from django.templatetags import i18n
+from django.templatetags import i18n, l10n, static, tz
+
+from reactive_blocks.findings import Finding
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from django.template.base import Template
 
-from django.template import defaulttags as dt
-
-__all__ = ["BlockAnalysis", "TemplateAnalysis", "analyse_template", "django_engine"]
+__all__ = [
+    "BlockAnalysis",
+    "ChainTemplate",
+    "TemplateAnalysis",
+    "analyse_template",
+    "django_engine",
+]
 
 # Names that are never context paths inside a template (True/False/None are
 # constants Django keeps at the bottom of every context).
@@ -54,11 +61,12 @@ _INERT = (
     dt.LoadNode,
     dt.CsrfTokenNode,
     dt.TemplateTagNode,
-    dt.LoremNode,
     dt.ResetCycleNode,
     dt.VerbatimNode,
     dt.SpacelessNode,
     dt.AutoEscapeControlNode,
+    l10n.LocalizeNode,
+    tz.LocalTimeNode,
 )
 
 
@@ -73,15 +81,27 @@ class BlockAnalysis:
     everything: str | None = None  # why the block is taken to read everything
 
 
+@dataclass(frozen=True, slots=True)
+class ChainTemplate:
+    """One template of a page's inheritance chain."""
+
+    name: str
+    source: str
+    blocks: frozenset[str]  # the blocks it defines itself
+    extends: bool  # it has a parent: its content outside blocks is not rendered
+
+
 @dataclass(slots=True)
 class TemplateAnalysis:
     """The blocks of one page (its own and those it inherits) and its ancestry."""
 
     template_name: str
     chain: list[str]  # this template, its parent, ... as far as extends are static
-    sources: dict[str, str] = field(default_factory=dict)  # chain name -> source
+    templates: list[ChainTemplate] = field(default_factory=list)  # as ``chain``
     blocks: dict[str, BlockAnalysis] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)  # templates that would not load
+    problems: list[Finding] = field(
+        default_factory=list
+    )  # templates that would not load
 
 
 def django_engine(using: str | None = None) -> Engine:
@@ -109,7 +129,12 @@ def analyse_template(
     reader = _Reader(engine)
     chain = reader.chain(engine.get_template(template_name))
     result = TemplateAnalysis(template_name, [_name(t) for t in chain])
-    result.sources = {_name(t): t.source for t in chain}
+    result.templates = [
+        ChainTemplate(
+            _name(t), t.source, frozenset(_blocks(t)), _extends_node(t) is not None
+        )
+        for t in chain
+    ]
     # Parents first, so a page's own blocks keep their source order at the end.
     names = [name for template in reversed(chain) for name in _blocks(template)]
     for name in dict.fromkeys(names):
@@ -136,7 +161,7 @@ class _Scope:
 class _Reader:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.problems: list[str] = []
+        self.problems: list[Finding] = []
         self._including: list[str] = []
         self._blocks: dict[tuple[tuple[str, ...], str], BlockAnalysis] = {}
 
@@ -145,40 +170,67 @@ class _Reader:
     def chain(self, template: Template) -> list[Template]:
         """``template`` and its static ancestors, child first."""
         chain = [template]
-        seen = {template.origin.name}
         while True:
             extends = _extends_node(chain[-1])
             name = _constant(extends.parent_name) if extends else None
             if name is None:
                 return chain
+            # As Django does: skip the origins already in the chain, so a template
+            # may extend another of the same name (an override of an app's one).
+            history = [t.origin for t in chain]
             try:
-                parent = self.engine.get_template(name)
+                parent, _ = self.engine.find_template(name, skip=history)
             except Exception as exc:
-                self.problems.append(f"{name!r} (extended): {exc}")
+                self._problem(name, exc, f"extended by {_name(chain[-1])!r}")
                 return chain
-            if parent.origin.name in seen:
+            if not hasattr(parent, "nodelist") or parent.origin in history:
                 return chain
-            seen.add(parent.origin.name)
             chain.append(parent)
 
-    def block(self, chain: list[Template], name: str, level: int = 0) -> BlockAnalysis:
-        """The most derived definition of block ``name`` from ``chain[level]`` up."""
+    def _problem(self, name: str, exc: Exception, how: str) -> None:
+        lineno = getattr(getattr(exc, "token", None), "lineno", None)
+        self.problems.append(
+            Finding(
+                "W008",
+                f"Template {name!r} ({how}) could not be loaded: {exc}",
+                hint="Fix the template; blocks using it read everything until then.",
+                template=name,
+                line=lineno if isinstance(lineno, int) else None,
+            )
+        )
+
+    def block(
+        self,
+        chain: list[Template],
+        name: str,
+        level: int = 0,
+        outer: _Scope | None = None,
+    ) -> BlockAnalysis:
+        """The most derived definition of block ``name`` from ``chain[level]`` up.
+
+        ``outer`` is the scope of a nested block's surroundings (a loop variable
+        seen from inside the block is not a path).
+        """
+        # A result computed inside an include may have been cut short by the
+        # include-cycle guard, so only top-level results are kept.
+        if outer is not None or self._including:
+            return self._block(chain, name, level, outer)
         key = (tuple(_name(t) for t in chain[level:]), name)
         if key not in self._blocks:
-            self._blocks[key] = self._block(chain, name, level)
+            self._blocks[key] = self._block(chain, name, level, None)
         return self._blocks[key]
 
-    def _block(self, chain: list[Template], name: str, level: int) -> BlockAnalysis:
+    def _block(
+        self, chain: list[Template], name: str, level: int, outer: _Scope | None
+    ) -> BlockAnalysis:
         for index in range(level, len(chain)):
             node = _find_block(chain[index], name)
             if node is not None:
                 acc = _Accumulator()
-                scope = _Scope({}, chain=chain, block=(name, index))
+                scope = outer.child() if outer is not None else _Scope({})
+                scope.chain, scope.block = chain, (name, index)
                 self.visit(node.nodelist, scope, acc)
-                extends = _extends_node(chain[-1])
-                if extends is not None and _constant(extends.parent_name) is None:
-                    self.read(extends.parent_name, scope, acc)
-                    acc.everything("{% extends %} with a variable parent")
+                self.dynamic_extends(chain, scope, acc)
                 return BlockAnalysis(
                     name,
                     _name(chain[index]),
@@ -198,28 +250,29 @@ class _Reader:
         if isinstance(node, _INERT):
             self.visit_children(node, scope, acc)
         elif isinstance(node, VariableNode):
-            var = node.filter_expression.var
-            if isinstance(var, Variable) and var.lookups == ("block", "super"):
-                self.block_super(scope, acc)
             self.read(node.filter_expression, scope, acc)
         elif isinstance(node, BlockNode):
-            # A nested block renders its most derived definition.
+            # A nested block renders its most derived definition, in the scope
+            # around it.
             if scope.chain:
-                acc.merge(self.block(scope.chain, node.name))
+                around = scope if scope.aliases or scope.isolated else None
+                acc.merge(self.block(scope.chain, node.name, outer=around))
             else:
-                self.visit(node.nodelist, scope, acc)
+                self.visit(node.nodelist, scope.child(), acc)
         elif isinstance(node, ExtendsNode):
             pass  # handled through the chain
         elif isinstance(node, dt.IfNode):
             for condition, nodelist in node.conditions_nodelists:
                 self.condition(condition, scope, acc)
-                self.visit(nodelist, scope, acc)
+                # A name bound in one branch stays local to it: after the tag
+                # the context's own value may show instead.
+                self.visit(nodelist, scope.child(), acc)
         elif isinstance(node, dt.ForNode):
             self.read(node.sequence, scope, acc)
             sequence = self.path_of(node.sequence, scope)
             inner = scope.child(**dict.fromkeys(node.loopvars, sequence))
             self.visit(_nodes(node.nodelist_loop), inner, acc)
-            self.visit(_nodes(node.nodelist_empty), scope, acc)
+            self.visit(_nodes(node.nodelist_empty), scope.child(), acc)
         elif isinstance(node, dt.WithNode):
             for expression in node.extra_context.values():
                 self.read(expression, scope, acc)
@@ -244,7 +297,7 @@ class _Reader:
                 for is_variable, arg in args:
                     if is_variable:
                         self.read_variable(arg, scope, acc)
-            self.visit(node.nodelist, scope, acc)
+            self.visit(node.nodelist, scope.child(), acc)
         elif isinstance(node, dt.DebugNode):
             acc.everything(
                 f"{{% debug %}} at line {_line(node)} prints the whole context"
@@ -260,13 +313,26 @@ class _Reader:
         for attr in node.child_nodelists:
             nodelist = getattr(node, attr, None)
             if nodelist:
-                self.visit(nodelist, scope, acc)
+                self.visit(nodelist, scope.child(), acc)
 
     def block_super(self, scope: _Scope, acc: _Accumulator) -> None:
         if scope.block is None or not scope.chain:
             return
         name, level = scope.block
-        acc.merge(self.block(scope.chain, name, level + 1))
+        bound = scope if scope.aliases or scope.isolated else None
+        acc.merge(self.block(scope.chain, name, level + 1, outer=bound))
+
+    def dynamic_extends(
+        self, chain: list[Template], scope: _Scope, acc: _Accumulator
+    ) -> None:
+        """A chain ending in ``{% extends variable %}`` can render anything."""
+        extends = _extends_node(chain[-1])
+        if extends is not None and _constant(extends.parent_name) is None:
+            self.read(extends.parent_name, scope, acc)
+            acc.everything(
+                f"{{% extends %}} of a variable in {_name(chain[-1])!r} at line "
+                f"{_line(extends)}"
+            )
 
     def condition(self, condition: Any, scope: _Scope, acc: _Accumulator) -> None:
         if condition is None:
@@ -300,15 +366,15 @@ class _Reader:
         try:
             template = self.engine.get_template(name)
         except Exception as exc:
-            self.problems.append(f"{name!r} (included at line {_line(node)}): {exc}")
+            self._problem(name, exc, f"included at line {_line(node)}")
             acc.everything(f"{{% include {name!r} %}} could not be loaded")
             return
         self._including.append(name)
         try:
             chain = self.chain(template)
-            root = chain[-1]
             inner.chain, inner.block = chain, None
-            self.visit(root.nodelist, inner, acc)
+            self.visit(chain[-1].nodelist, inner, acc)
+            self.dynamic_extends(chain, inner, acc)
         finally:
             self._including.pop()
 
@@ -319,6 +385,7 @@ class _Reader:
         if getattr(node, "counter", None) is not None:
             self.read(node.counter, scope, acc)
             bound[node.countervar] = None
+        self.read(getattr(node, "message_context", None), scope, acc)
         inner = scope.child(**bound)
         for token in [*node.singular, *(node.plural or ())]:
             if token.token_type == TokenType.VAR:
@@ -336,8 +403,11 @@ class _Reader:
         target = getattr(node, "target_var", None)
         if isinstance(node, SimpleNode) and target:
             scope.aliases[target] = None
-        if isinstance(node, InclusionNode):
-            pass  # its template sees only what the function returns from the args
+        # simple_block_tag: the content between the tags is rendered too. An
+        # inclusion tag's template sees only what its function returns.
+        content = getattr(node, "nodelist", None)
+        if content and not isinstance(node, InclusionNode):
+            self.visit(content, scope.child(), acc)
 
     def unknown(self, node: Node, scope: _Scope, acc: _Accumulator) -> None:
         """A custom or unlisted tag: read every expression it holds, if any."""
@@ -351,8 +421,7 @@ class _Reader:
             local = getattr(node, name, None)
             if isinstance(local, str) and local:
                 scope.aliases[local] = None
-        has_children = any(getattr(node, a, None) for a in node.child_nodelists)
-        if not expressions and not has_children and not _reads_nothing(node):
+        if not expressions and not _reads_nothing(node):
             acc.everything(
                 f"{{% {_tag_name(node)} %}} ({type(node).__name__}) at line "
                 f"{_line(node)} exposes no expressions to analyse"
@@ -374,6 +443,9 @@ class _Reader:
     def read_variable(
         self, variable: Variable, scope: _Scope, acc: _Accumulator
     ) -> None:
+        if variable.lookups is not None and variable.lookups[:2] == ("block", "super"):
+            self.block_super(scope, acc)
+            return
         path = self.variable_path(variable, scope)
         if path is not None:
             acc.paths.add(path)
@@ -468,7 +540,9 @@ def _reads_nothing(node: Node) -> bool:
         dt.NowNode
         | i18n.GetAvailableLanguagesNode
         | i18n.GetCurrentLanguageNode
-        | i18n.GetCurrentLanguageBidiNode,
+        | i18n.GetCurrentLanguageBidiNode
+        | static.PrefixNode
+        | tz.GetCurrentTimezoneNode,
     )
 
 

@@ -58,7 +58,8 @@ def check_reactive_contract(
 ) -> list[checks.CheckMessage]:
     index = get_index()
     return [
-        *(_message(finding) for finding in index.findings),
+        # A base template's problem is found once per page extending it.
+        *(_message(finding) for finding in dict.fromkeys(index.findings)),
         *_missing_blocks(index),
         *_cycles(index),
         *_unread_paths(index),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,7 +62,10 @@ def register_from_sse_swaps(
     source: str | None,
     exclude_blocks: Iterable[str],
     using: str | None,
+    partial: bool = False,
 ) -> list[BlockRef]:
+    """See ``DependencyIndex.register_from_sse_swaps``; ``partial`` marks a template
+    that other templates include (its stream is opened by the including page)."""
     if isinstance(exclude_blocks, str):
         raise TypeError(
             f"exclude_blocks must be a collection of block names, not a single str: "
@@ -69,44 +73,56 @@ def register_from_sse_swaps(
         )
     excluded = set(exclude_blocks)
     analysis = analyse_template(template_name, django_engine(using))
-    for problem in analysis.problems:
-        index.findings.append(
-            Finding(
-                "W008",
-                f"A template used by {template_name!r} could not be loaded: {problem}",
-                template=template_name,
-            )
-        )
-    sources = dict(analysis.sources)
-    if source is not None:
-        sources[template_name] = source
-    scans = {name: find_swaps(text) for name, text in sources.items()}
-    found = [(name, swap) for name, (swaps, _) in scans.items() for swap in swaps]
-    connected_anywhere = any(connects for _, connects in scans.values())
+    index.findings.extend(analysis.problems)
+    found = _rendered_swaps(analysis, source)
+    connected = any(find_swaps(t.source)[1] for t in analysis.templates)
     refs: list[BlockRef] = []
     for origin, swap in found:
-        index.findings.extend(_swap_findings(origin, swap, connected_anywhere))
+        index.findings.extend(_swap_findings(origin, swap, connected or partial))
         for name in swap.names:
             if name in excluded:
                 continue
             if name not in analysis.blocks:
-                index.findings.append(
-                    Finding(
-                        "E001",
-                        f"sse-swap={name!r} names no {{% block {name} %}} in "
-                        f"{template_name!r} or the templates it extends.",
-                        hint=f"Add {{% block {name} %}} inside the element, or rename the "
-                        f"sse-swap value to the block it wraps ({swap.block!r})."
-                        if swap.block
-                        else f"Wrap the element's content in {{% block {name} %}}.",
-                        template=origin,
-                        line=swap.line,
-                    )
-                )
+                index.findings.append(_missing_block(template_name, origin, swap, name))
                 continue
             refs.append(_register(index, analysis, name, swap.dom_id))
     index.findings.extend(_duplicate_ids(found))
     return refs
+
+
+def _rendered_swaps(
+    analysis: TemplateAnalysis, source: str | None
+) -> list[tuple[str, SwapElement]]:
+    """The swapped elements that rendering the page really produces.
+
+    An element of a parent template is replaced when a more derived template
+    overrides a block around it; a child's markup outside blocks is never rendered.
+    """
+    found = []
+    for level, template in enumerate(analysis.templates):
+        text = source if level == 0 and source is not None else template.source
+        overriding = set().union(*(t.blocks for t in analysis.templates[:level]))
+        for swap in find_swaps(text)[0]:
+            if template.extends and not swap.enclosing:
+                continue
+            if overriding.intersection(swap.enclosing):
+                continue
+            found.append((template.name, swap))
+    return found
+
+
+def _missing_block(page: str, origin: str, swap: SwapElement, name: str) -> Finding:
+    return Finding(
+        "E001",
+        f"sse-swap={name!r} names no {{% block {name} %}} in {page!r} or the "
+        f"templates it extends.",
+        hint=f"Add {{% block {name} %}} inside the element, or rename the sse-swap "
+        f"value to the block it wraps ({swap.block!r})."
+        if swap.block
+        else f"Wrap the element's content in {{% block {name} %}}.",
+        template=origin,
+        line=swap.line,
+    )
 
 
 def _register(
@@ -167,16 +183,18 @@ def _swap_findings(
 
 
 def _duplicate_ids(found: list[tuple[str, SwapElement]]) -> Iterator[Finding]:
-    seen: dict[tuple[str, str], SwapElement] = {}
+    """Swapped elements of one rendered page that share an id."""
+    seen: dict[str, tuple[str, SwapElement]] = {}
     for origin, swap in found:
         if swap.dom_id is None:
             continue
-        first = seen.setdefault((origin, swap.dom_id), swap)
+        first_origin, first = seen.setdefault(swap.dom_id, (origin, swap))
         if first is not swap:
             yield Finding(
                 "W006",
-                f"Two swapped elements share id={swap.dom_id!r} (lines {first.line} and "
-                f"{swap.line}); browsers and htmx will only find the first.",
+                f"Two swapped elements share id={swap.dom_id!r} ({first_origin}:"
+                f"{first.line} and {origin}:{swap.line}); browsers and htmx will only "
+                f"find the first.",
                 hint="Give every sse-swap element its own id.",
                 template=origin,
                 line=swap.line,
@@ -218,23 +236,81 @@ def build_index(
         engine = getattr(backend, "engine", None)
         if not isinstance(engine, Engine):
             continue
-        for name, path in list_templates(engine):
-            if not _selected(name, include, exclude):
-                continue
+        texts = _read_candidates(index, engine, include, exclude)
+        included = {
+            m.group(1) for text in texts.values() for m in _INCLUDE.finditer(text)
+        }
+        for name in _live(texts):
             try:
-                text = path.read_text(encoding=engine.file_charset)
-            except (OSError, UnicodeDecodeError) as exc:
-                _broken(index, name, None, f"cannot be read: {exc}")
-                continue
-            if "sse-swap" not in text:
-                continue
-            try:
-                index.register_from_sse_swaps(name, using=backend.name)
+                register_from_sse_swaps(
+                    index, name, None, (), backend.name, partial=name in included
+                )
             except TemplateSyntaxError as exc:
                 _broken(index, name, _error_line(exc), str(exc))
             except Exception as exc:  # a broken template must not stop start-up
                 _broken(index, name, None, f"{type(exc).__name__}: {exc}")
     return index
+
+
+# Static ``{% extends "x" %}`` / ``{% include "x" %}`` names, read without compiling.
+_EXTENDS = re.compile(r"""\{%\s*extends\s+["']([^"']+)["']""")
+_INCLUDE = re.compile(r"""\{%\s*include\s+["']([^"']+)["']""")
+
+
+def _read_candidates(
+    index: DependencyIndex,
+    engine: Engine,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+) -> dict[str, str]:
+    """Texts of the selected templates that swap blocks, extend or include."""
+    texts: dict[str, str] = {}
+    for name, path in list_templates(engine):
+        if not _selected(name, include, exclude):
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            _broken(index, name, None, f"cannot be read: {exc}")
+            continue
+        if (
+            b"sse-swap" not in data
+            and b"extends" not in data
+            and b"include" not in data
+        ):
+            continue  # images, unrelated templates: not even decoded
+        try:
+            texts[name] = data.decode(engine.file_charset)
+        except UnicodeDecodeError as exc:
+            if b"sse-swap" in data:
+                _broken(index, name, None, f"cannot be read: {exc}")
+    return texts
+
+
+def _live(texts: dict[str, str]) -> list[str]:
+    """Templates with sse-swap elements, in themselves or in a template they extend."""
+    parents = {
+        name: m.group(1) for name, text in texts.items() if (m := _EXTENDS.search(text))
+    }
+    memo: dict[str, bool] = {}
+
+    def live(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        if name not in memo:
+            text = texts.get(name)
+            parent = parents.get(name)
+            if text is not None and "sse-swap" in text:
+                memo[name] = True
+            elif parent == name:
+                memo[name] = (
+                    True  # extends a same-named template: let the analysis look
+                )
+            elif parent is None or parent in seen:
+                memo[name] = False
+            else:
+                memo[name] = live(parent, seen | {name})
+        return memo[name]
+
+    return [name for name in texts if live(name)]
 
 
 def _selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:

@@ -33,11 +33,15 @@ _VOID = frozenset(
         "wbr",
     ]
 )
-_SWAP_ATTR = re.compile(r"""\s(?:data-)?sse-swap\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""")
-_ID_ATTR = re.compile(r"""\sid\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""")
 _CONNECT = re.compile(r"\s(?:data-)?sse-connect\s*=|\{%\s*reactive_connect\b")
-_BLOCK_TAG = re.compile(r"\{%-?\s*block\s+(\w+)\s*-?%\}")
+_BLOCK_TOKEN = re.compile(r"\{%\s*(?:block\s+(\w+)|endblock\b[^%]*)\s*%\}")
 _TEMPLATE_SYNTAX = re.compile(r"\{[{%#]")
+# Commented-out markup is not part of the page.
+_COMMENTS = re.compile(
+    r"\{#.*?#\}|\{%\s*comment\b.*?%\}.*?\{%\s*endcomment\s*%\}"
+    r"|\{%\s*verbatim\s*%\}.*?\{%\s*endverbatim\s*%\}",
+    re.DOTALL,
+)
 
 
 @dataclass(slots=True)
@@ -51,6 +55,7 @@ class SwapElement:  # filled in while parsing; treat as read-only afterwards
     dom_id: str | None
     dynamic: bool  # the value is a template expression: not guessed
     connected: bool  # it or an ancestor opens a stream (sse-connect / reactive_connect)
+    enclosing: tuple[str, ...] = ()  # the {% block %}s the element sits in
     block: str | None = None  # the first {% block %} inside the element
 
 
@@ -66,39 +71,42 @@ class _Finder(HTMLParser):
         super().__init__(convert_charrefs=False)
         self.swaps: list[SwapElement] = []
         self.stack: list[_Open] = []
+        self.blocks: list[str] = []  # template blocks open at this point
         self.connect_count = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._start(tag, push=tag not in _VOID)
+        self._start(tag, attrs, push=tag not in _VOID)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._start(tag, push=False)
+        self._start(tag, attrs, push=False)
 
-    def _start(self, tag: str, *, push: bool) -> None:
-        # Template tags inside a start tag confuse attribute parsing, so the raw
-        # start-tag text is read with patterns instead.
+    def _start(
+        self, tag: str, attrs: list[tuple[str, str | None]], *, push: bool
+    ) -> None:
+        # {% reactive_connect %} renders attributes, so the raw start tag is read
+        # for it; plain attributes come parsed.
         text = " " + (self.get_starttag_text() or "")
         connects = bool(_CONNECT.search(text))
         self.connect_count += connects
+        values = dict(attrs)
+        value = values.get("sse-swap", values.get("data-sse-swap"))
         swap = None
-        match = _SWAP_ATTR.search(text)
-        if match:
-            value = _unquote(match.group(1))
+        if value is not None:
             dynamic = bool(_TEMPLATE_SYNTAX.search(value))
             names = (
                 ()
                 if dynamic
                 else tuple(n.strip() for n in value.split(",") if n.strip())
             )
-            id_match = _ID_ATTR.search(text)
             swap = SwapElement(
                 value=value,
                 names=names,
                 tag=tag,
                 line=self.getpos()[0],
-                dom_id=_unquote(id_match.group(1)) if id_match else None,
+                dom_id=values.get("id") or None,
                 dynamic=dynamic,
                 connected=connects or any(o.connects for o in self.stack),
+                enclosing=tuple(self.blocks),
             )
             self.swaps.append(swap)
         if push:
@@ -112,12 +120,18 @@ class _Finder(HTMLParser):
                 return
 
     def handle_data(self, data: str) -> None:
-        for match in _BLOCK_TAG.finditer(data):
+        for match in _BLOCK_TOKEN.finditer(data):
+            name = match.group(1)
+            if name is None:
+                if self.blocks:
+                    self.blocks.pop()
+                continue
+            self.blocks.append(name)
             for open_element in reversed(self.stack):
                 swap = open_element.swap
                 if swap is not None:
                     if swap.block is None:
-                        swap.block = match.group(1)
+                        swap.block = name
                     break
 
 
@@ -128,12 +142,6 @@ def find_swaps(source: str) -> tuple[tuple[SwapElement, ...], int]:
     Memoised: a shared base template is read once, not once per page.
     """
     finder = _Finder()
-    finder.feed(source)
+    finder.feed(_COMMENTS.sub(lambda m: "\n" * m.group(0).count("\n"), source))
     finder.close()
     return tuple(finder.swaps), finder.connect_count
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    return value

@@ -102,6 +102,23 @@ CORPUS = [
     ("custom.html", "holds_variable", {"doc.secret"}),
     ("custom.html", "inclusion", {"doc.lead"}),
     ("custom.html", "debug", {EVERYTHING}),
+    # block.super anywhere an expression can be, not only in {{ }}
+    ("review.html", "title", {"site.name"}),
+    ("review.html", "content", {"doc.body"}),  # simple_block_tag content
+    ("review.html", "sidebar", {"layout", EVERYTHING}),  # include of a variable-extends
+    (
+        "review.html",
+        "page_extra",
+        {"doc.x", EVERYTHING},
+    ),  # container tag, no expressions
+    ("review.html", "lorem", {"doc.n"}),
+    ("review.html", "trans_context", {"doc.ctx"}),
+    ("review.html", "conditional_as", {"c", "doc.title"}),  # local only in the branch
+    ("review.html", "loop_nested", {"feed.items", "feed.items.title"}),
+    ("review.html", "loop_inner", {"item.title"}),  # rendered alone, item is context
+    ("review.html", "prefixes", {"when.at"}),
+    ("review.html", "recursive_a", {"ring.b", "ring.c"}),
+    ("review.html", "recursive_b", {"ring.b", "ring.c"}),
 ]
 
 
@@ -142,7 +159,34 @@ def test_inherited_blocks_say_where_they_are_defined():
 
 def test_missing_include_is_reported_not_raised():
     analysis = analyse_template("analysis/include.html")
-    assert any("does-not-exist.html" in problem for problem in analysis.problems)
+    (problem,) = analysis.problems
+    assert problem.id == "W008"
+    assert problem.template == "analysis/does-not-exist.html"
+    assert "included at line 7" in problem.message
+
+
+def test_a_template_may_extend_one_of_the_same_name(tmp_path, settings):
+    first, second = tmp_path / "override", tmp_path / "app"
+    first.mkdir()
+    second.mkdir()
+    (second / "page.html").write_text(
+        "{% block title %}{{ doc.title }}{% endblock %}{% block body %}{{ doc.body }}{% endblock %}"
+    )
+    (first / "page.html").write_text(
+        '{% extends "page.html" %}{% block title %}[{{ block.super }}]{% endblock %}'
+    )
+    settings.TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "DIRS": [first, second],
+        }
+    ]
+    analysis = analyse_template("page.html")
+    assert [block.paths for block in analysis.blocks.values()] == [
+        {"doc.title"},
+        {"doc.body"},
+    ]
+    assert len(analysis.chain) == 2
 
 
 def test_missing_template_raises():

@@ -167,3 +167,35 @@ def test_json_output():
     assert e001["level"] == "ERROR"
     assert "sse-swap='comments'" in e001["message"]
     assert result["explain"]["expanded_paths"] == ["doc.a", "doc.b"]
+
+
+def test_silenced_checks_are_not_reported():
+    with (
+        clean_project(EMITTED_PATHS=["doc.typo"]),
+        override_settings(SILENCED_SYSTEM_CHECKS=["reactive_blocks.W002"]),
+    ):
+        code, output = run("--fail-level", "WARNING")
+    assert code == 0
+    assert "W002" not in output
+
+
+def test_explain_rejects_a_malformed_path():
+    with (
+        clean_project(),
+        pytest.raises(
+            CommandError, match=r"--explain: .*'a b' is not a dotted context path"
+        ),
+    ):
+        call_command("reactive_check", "--explain", "a b", stdout=io.StringIO())
+
+
+def test_a_problem_in_a_shared_base_is_reported_once(tmp_path):
+    (tmp_path / "base.html").write_text(
+        '<main sse-connect="/s"><p sse-swap="{{ name }}">{% block a %}{% endblock %}</p>'
+        "{% block body %}{% endblock %}</main>"
+    )
+    for n in range(3):
+        (tmp_path / f"page{n}.html").write_text('{% extends "base.html" %}')
+    with override_settings(TEMPLATES=engine(tmp_path)):
+        ids = [m.id for m in check_reactive_contract()]
+    assert ids == ["reactive_blocks.W007"]

@@ -36,7 +36,10 @@ def test_register_from_sse_swaps_registers_wrapped_blocks_with_dom_ids():
 
 def test_register_from_sse_swaps_with_explicit_source():
     index = DependencyIndex()
-    source = '<div sse-connect="/x"><b id="t" sse-swap="title">{% block title %}{% endblock %}</b></div>'
+    source = (
+        '{% extends "pages/base.html" %}{% block body %}'
+        '<b id="t" sse-swap="title">{% block title %}{% endblock %}</b>{% endblock %}'
+    )
     assert index.register_from_sse_swaps(DOC, source=source) == [BlockRef(DOC, "title")]
     assert index.dom_id(BlockRef(DOC, "title")) == "t"
 
@@ -149,3 +152,62 @@ def test_unreadable_template_is_reported(tmp_path):
         (finding,) = get_index().findings
     assert finding.id == "W008"
     assert "cannot be read" in finding.message
+
+
+def test_a_child_page_inherits_the_swapped_elements_of_its_base(tmp_path):
+    (tmp_path / "base.html").write_text(
+        '<main sse-connect="/s">{% block top %}<h1 id="t" sse-swap="title">'
+        "{% block title %}{{ site.name }}{% endblock %}</h1>{% endblock %}"
+        '<div id="c" sse-swap="content">{% block content %}{% endblock %}</div></main>'
+    )
+    (tmp_path / "child.html").write_text(
+        '{% extends "base.html" %}{% block content %}{{ doc.title }}{% endblock %}'
+    )
+    (tmp_path / "replacing.html").write_text(
+        '{% extends "base.html" %}{% block top %}<h2 id="t2" sse-swap="heading">'
+        "{% block heading %}{{ doc.heading }}{% endblock %}</h2>{% endblock %}"
+    )
+    with override_settings(TEMPLATES=templates_in(tmp_path)):
+        index = get_index()
+        child = {
+            r.block_name: index.block_dependencies(r.template_name, r.block_name)
+            for r in index.blocks("child.html")
+        }
+        replacing = [r.block_name for r in index.blocks("replacing.html")]
+        findings = index.findings
+    assert child == {"title": {"site.name"}, "content": {"doc.title"}}
+    # The base's <h1> sits in {% block top %}, which replacing.html overrides.
+    assert replacing == ["heading", "content"]
+    assert findings == []
+
+
+def test_duplicate_ids_are_found_across_the_inheritance_chain(tmp_path):
+    (tmp_path / "base.html").write_text(
+        '<main sse-connect="/s"><p id="x" sse-swap="a">{% block a %}{% endblock %}</p>'
+        "{% block body %}{% endblock %}</main>"
+    )
+    (tmp_path / "child.html").write_text(
+        '{% extends "base.html" %}{% block body %}<p id="x" sse-swap="b">'
+        "{% block b %}{% endblock %}</p>{% endblock %}"
+    )
+    with override_settings(TEMPLATES=templates_in(tmp_path)):
+        findings = [f for f in get_index().findings if f.id == "W006"]
+    assert [(f.template, f.line) for f in findings] == [("base.html", 1)]
+    assert "child.html:1 and base.html:1" in findings[0].message
+
+
+def test_included_partial_is_not_reported_as_unconnected(tmp_path):
+    (tmp_path / "_panel.html").write_text(
+        '<p id="p" sse-swap="panel">{% block panel %}{% endblock %}</p>'
+    )
+    (tmp_path / "page.html").write_text(
+        '<main sse-connect="/s">{% include "_panel.html" %}</main>'
+    )
+    with override_settings(TEMPLATES=templates_in(tmp_path)):
+        assert [f.id for f in get_index().findings] == []
+
+
+def test_binary_files_in_template_dirs_are_skipped_quietly(tmp_path):
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\xff\xfe")
+    with override_settings(TEMPLATES=templates_in(tmp_path)):
+        assert get_index().findings == []

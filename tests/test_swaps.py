@@ -79,3 +79,33 @@ def test_unbalanced_conditional_markup_does_not_misattribute_blocks():
 def test_element_without_block():
     (swap,), _ = find_swaps('<div sse-swap="a">static</div>{% block a %}{% endblock %}')
     assert swap.block is None
+
+
+def test_commented_out_markup_is_ignored_and_lines_kept():
+    swaps, _ = find_swaps(
+        '{# <div sse-swap="old"> #}\n'
+        '{% comment %}\n<div sse-swap="gone">{% block gone %}{% endblock %}</div>\n{% endcomment %}\n'
+        '<!-- <p sse-swap="html-comment"></p> -->\n'
+        '<p sse-connect="/s" sse-swap="live">{% block live %}{% endblock %}</p>'
+    )
+    assert [(s.names, s.line) for s in swaps] == [(("live",), 6)]
+
+
+def test_enclosing_blocks_are_recorded():
+    swaps, _ = find_swaps(
+        '{% block body %}<main>{% block inner %}<p sse-swap="a">{% block a %}{% endblock %}</p>'
+        '{% endblock inner %}<p sse-swap="b">{% block b %}{% endblock %}</p></main>{% endblock %}'
+        '<p sse-swap="c"></p>'
+    )
+    assert [(s.block, s.enclosing) for s in swaps] == [
+        ("a", ("body", "inner")),
+        ("b", ("body",)),
+        (None, ()),
+    ]
+
+
+def test_id_is_read_from_the_id_attribute_only():
+    (swap,), _ = find_swaps(
+        '<p title="see id=foo" sse-swap="a">{% block a %}{% endblock %}</p>'
+    )
+    assert swap.dom_id is None

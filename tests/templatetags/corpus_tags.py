@@ -54,3 +54,27 @@ class ShowVarNode(template.Node):
 def show_var(parser: Parser, token: Token) -> ShowVarNode:
     _, name = token.split_contents()
     return ShowVarNode(Variable(name))
+
+
+@register.simple_block_tag
+def wrap(content: str) -> str:
+    return f"<div>{content}</div>"
+
+
+class AdminOnlyNode(template.Node):
+    """A container that reads the context itself: nothing on the node says what."""
+
+    child_nodelists = ("nodelist",)
+
+    def __init__(self, nodelist: template.NodeList) -> None:
+        self.nodelist = nodelist
+
+    def render(self, context: Any) -> str:
+        return self.nodelist.render(context) if context.get("user_is_admin") else ""
+
+
+@register.tag
+def admin_only(parser: Parser, token: Token) -> AdminOnlyNode:
+    nodelist = parser.parse(("endadmin_only",))
+    parser.delete_first_token()
+    return AdminOnlyNode(nodelist)

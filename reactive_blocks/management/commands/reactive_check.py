@@ -45,14 +45,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        messages = checks.run_checks(
-            tags=[TAG], include_deployment_checks=options["deploy"]
-        )
-        explained = (
-            get_index().explain_affected(frozenset(options["explain"]))
-            if options["explain"]
-            else None
-        )
+        messages = [
+            message
+            for message in checks.run_checks(
+                tags=[TAG], include_deployment_checks=options["deploy"]
+            )
+            if not message.is_silenced()
+        ]
+        explained = None
+        if options["explain"]:
+            try:
+                explained = get_index().explain_affected(frozenset(options["explain"]))
+            except (TypeError, ValueError) as exc:
+                raise CommandError(f"--explain: {exc}") from exc
         if options["json"]:
             self.stdout.write(json.dumps(_as_json(messages, explained), indent=2))
         else:

@@ -1,0 +1,327 @@
+"""From change events to rendered fragments: the heart of a live page.
+
+For each batch of events a subscriber has queued: skip the connection's own changes,
+look up the affected blocks, build the context, render each block, and yield what
+differs from what this connection last received. A lost event (queue overflow) or a
+client that reconnects from an older revision gets every block again (a resync), so
+the page converges.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from asgiref.sync import sync_to_async
+
+from reactive_blocks.bus import CloseReason, ReactiveBus
+from reactive_blocks.events import ConnectionInfo
+from reactive_blocks.index import BlockRef, DependencyIndex
+from reactive_blocks.paths import require_name
+from reactive_blocks.rendering import render_block
+
+if TYPE_CHECKING:
+    from reactive_blocks.bus import Subscription
+
+__all__ = [
+    "ContextRenderer",
+    "Fragment",
+    "ReactiveStream",
+    "Renderer",
+    "reactive_stream",
+]
+
+logger = logging.getLogger("reactive_blocks.stream")
+
+ContextBuilder = Callable[..., Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
+OnDisconnect = Callable[[str, ConnectionInfo | None], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """One re-rendered block, ready to be sent as one SSE event."""
+
+    block_name: str
+    template_name: str
+    target: str | None  # the swapped element's id, when known
+    html: str
+    revision: int  # the scope revision it reflects (the SSE event id)
+
+
+class Renderer(Protocol):
+    """Turns blocks into HTML for one batch of changes.
+
+    Raise to skip the whole batch (its context could not be built); leave out a
+    block whose render failed.
+    """
+
+    async def render(
+        self, blocks: Sequence[BlockRef], changed_paths: frozenset[str], revision: int
+    ) -> dict[BlockRef, str]: ...
+
+
+async def call_builder(
+    builder: Callable[..., Any], changed_paths: frozenset[str]
+) -> Any:
+    """Call a context builder with the changed paths if it takes an argument.
+
+    A sync builder runs in Django's sync thread (it usually queries the database).
+    """
+    args = (changed_paths,) if _takes_argument(builder) else ()
+    if inspect.iscoroutinefunction(builder):
+        return await builder(*args)
+    result = await sync_to_async(builder, thread_sensitive=True)(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _takes_argument(builder: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(builder).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+        for p in parameters
+    )
+
+
+def render_blocks(
+    blocks: Sequence[BlockRef], context: Mapping[str, Any], scope: str
+) -> dict[BlockRef, str]:
+    """Render each block; a block that raises is logged and left out."""
+    rendered = {}
+    for ref in blocks:
+        try:
+            rendered[ref] = render_block(
+                ref.template_name, ref.block_name, dict(context)
+            )
+        except Exception:
+            logger.exception(
+                "Block %r of %r failed to render for scope %r; it is skipped, the "
+                "other blocks are sent.",
+                ref.block_name,
+                ref.template_name,
+                scope,
+            )
+    return rendered
+
+
+class ContextRenderer:
+    """Renders every block from ``context_builder(changed_paths)``, per connection."""
+
+    def __init__(self, context_builder: ContextBuilder, scope: str) -> None:
+        if not callable(context_builder):
+            raise TypeError(
+                f"context_builder must be callable, got {type(context_builder).__name__}: "
+                f"{context_builder!r}."
+            )
+        self.context_builder = context_builder
+        self.scope = scope
+
+    async def render(
+        self, blocks: Sequence[BlockRef], changed_paths: frozenset[str], revision: int
+    ) -> dict[BlockRef, str]:
+        context = await call_builder(self.context_builder, changed_paths)
+        if not isinstance(context, Mapping):
+            raise TypeError(
+                f"The context builder returned {type(context).__name__}, not a mapping."
+            )
+        return await sync_to_async(render_blocks, thread_sensitive=True)(
+            blocks, context, self.scope
+        )
+
+
+class ReactiveStream:
+    """The fragments of one connection to one scope; see ``reactive_stream()``."""
+
+    def __init__(
+        self,
+        bus: ReactiveBus,
+        *,
+        scope: str,
+        index: DependencyIndex,
+        context_builder: ContextBuilder | None = None,
+        origin: str | None = None,
+        connection: ConnectionInfo | None = None,
+        on_disconnect: OnDisconnect | None = None,
+        template_name: str | None = None,
+        cursor: int | None = None,
+        renderer: Renderer | None = None,
+    ) -> None:
+        if not isinstance(bus, ReactiveBus):
+            raise TypeError(f"bus must be a ReactiveBus, got {type(bus).__name__}.")
+        if not isinstance(index, DependencyIndex):
+            raise TypeError(
+                f"index must be a DependencyIndex, got {type(index).__name__}."
+            )
+        require_name(scope, name="scope")
+        if template_name is not None:
+            require_name(template_name, name="template_name")
+        if on_disconnect is not None and not callable(on_disconnect):
+            raise TypeError(f"on_disconnect must be callable, got {on_disconnect!r}.")
+        if cursor is not None and (
+            isinstance(cursor, bool) or not isinstance(cursor, int)
+        ):
+            raise TypeError(f"cursor must be an int revision or None, got {cursor!r}.")
+        if renderer is None:
+            if context_builder is None:
+                raise TypeError(
+                    "reactive_stream() needs a context_builder (or a renderer)."
+                )
+            renderer = ContextRenderer(context_builder, scope)
+        self.scope = scope
+        self.index = index
+        self.origin = origin
+        self.connection = connection
+        self.template_name = template_name
+        self.renderer = renderer
+        self.close_reason: CloseReason | None = None
+        self._on_disconnect = on_disconnect
+        self._finished = False
+        self._last_sent: dict[BlockRef, str] = {}
+        # Subscribe now: presence is immediate and nothing emitted from here on is
+        # missed, even before the first iteration.
+        self.subscription: Subscription = bus.subscribe(scope, connection)
+        latest = bus.sequence
+        # Behind the scope (a change since the page or the last event the client
+        # saw), or ahead of the bus (its history is unknown): resync at once.
+        self._resync_first = cursor is not None and (
+            self.subscription.start_revision > cursor or cursor > latest
+        )
+        self._fragments = self._run()
+
+    def __aiter__(self) -> ReactiveStream:
+        return self
+
+    async def __anext__(self) -> Fragment:
+        return await self._fragments.__anext__()
+
+    async def aclose(self) -> None:
+        """End the stream: unsubscribe and run ``on_disconnect`` (once)."""
+        await self._fragments.aclose()
+        await self._finish()
+
+    async def _run(self) -> AsyncGenerator[Fragment, None]:
+        subscription = self.subscription
+        try:
+            if self._resync_first:
+                async for fragment in self._render(
+                    self._all_blocks(), self._all_paths(), subscription.start_revision
+                ):
+                    yield fragment
+            while (batch := await subscription.next_batch()) is not None:
+                if batch.lagged:
+                    blocks, paths = self._all_blocks(), self._all_paths()
+                else:
+                    events = [e for e in batch.events if not self._is_own(e.origin)]
+                    if not events:
+                        continue
+                    paths = frozenset().union(*(e.changed_paths for e in events))
+                    blocks = self._affected(paths)
+                async for fragment in self._render(blocks, paths, batch.revision):
+                    yield fragment
+        finally:
+            await self._finish()
+
+    def _is_own(self, origin: str | None) -> bool:
+        return self.origin is not None and origin == self.origin
+
+    def _affected(self, paths: frozenset[str]) -> list[BlockRef]:
+        blocks = self.index.affected_blocks(paths)
+        if self.template_name is None:
+            return blocks
+        return [ref for ref in blocks if ref.template_name == self.template_name]
+
+    def _all_blocks(self) -> list[BlockRef]:
+        return self.index.blocks(self.template_name)
+
+    def _all_paths(self) -> frozenset[str]:
+        return frozenset().union(
+            *(
+                self.index.block_dependencies(r.template_name, r.block_name)
+                for r in self._all_blocks()
+            )
+        )
+
+    async def _render(
+        self, blocks: list[BlockRef], paths: frozenset[str], revision: int
+    ) -> AsyncGenerator[Fragment, None]:
+        if not blocks:
+            return
+        try:
+            rendered = await self.renderer.render(blocks, paths, revision)
+        except Exception:
+            logger.exception(
+                "The context for scope %r could not be built; this change is skipped "
+                "and the stream goes on.",
+                self.scope,
+            )
+            return
+        for ref in blocks:
+            html = rendered.get(ref)
+            # Early cutoff: what this connection already shows is not sent again.
+            if html is None or self._last_sent.get(ref) == html:
+                continue
+            self._last_sent[ref] = html
+            yield Fragment(
+                ref.block_name,
+                ref.template_name,
+                self.index.dom_id(ref),
+                html,
+                revision,
+            )
+
+    async def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.subscription.close()
+        self.close_reason = self.subscription.close_reason
+        if self._on_disconnect is None:
+            return
+        try:
+            result = self._on_disconnect(self.scope, self.connection)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("on_disconnect for scope %r raised.", self.scope)
+
+
+def reactive_stream(
+    bus: ReactiveBus,
+    *,
+    scope: str,
+    index: DependencyIndex,
+    context_builder: ContextBuilder | None = None,
+    origin: str | None = None,
+    connection: ConnectionInfo | None = None,
+    on_disconnect: OnDisconnect | None = None,
+    template_name: str | None = None,
+    cursor: int | None = None,
+    renderer: Renderer | None = None,
+) -> ReactiveStream:
+    """Stream the re-rendered blocks of ``scope`` as its data changes.
+
+    ``context_builder(changed_paths)`` (or ``context_builder()``) returns the
+    template context; ``origin`` is this connection's id, whose own changes are not
+    echoed; ``template_name`` limits the blocks to one page; ``cursor`` is the
+    revision the client already shows (resync if the scope moved on since).
+    ``on_disconnect(scope, connection)`` runs once when the stream ends.
+    """
+    return ReactiveStream(
+        bus,
+        scope=scope,
+        index=index,
+        context_builder=context_builder,
+        origin=origin,
+        connection=connection,
+        on_disconnect=on_disconnect,
+        template_name=template_name,
+        cursor=cursor,
+        renderer=renderer,
+    )

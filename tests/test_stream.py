@@ -1,0 +1,410 @@
+"""reactive_stream() in process: filtering, merging, early cutoff, resync, errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from reactive_blocks import ChangeEvent, ConnectionInfo, DependencyIndex, ReactiveBus
+from reactive_blocks.bus import CloseReason
+from reactive_blocks.stream import Fragment, reactive_stream
+from tests.waiting import eventually
+
+PAGE = "stream/page.html"
+TIMEOUT = 5
+
+
+class Fragile:
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+
+    @property
+    def value(self) -> str:
+        if self.fail:
+            raise ValueError("fragile block exploded")
+        return "fine"
+
+
+class Data:
+    """What the "database" holds; the builder reads it like a view would."""
+
+    def __init__(self) -> None:
+        self.title = "Title"
+        self.content = "Body"
+        self.fragile = Fragile(False)
+        self.builds: list[frozenset[str]] = []
+        self.fail_next = False
+
+    def build(self, changed_paths: frozenset[str]) -> dict[str, object]:
+        self.builds.append(changed_paths)
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("database unavailable")
+        return {
+            "doc": {
+                "title": self.title,
+                "content": self.content,
+                "fragile": self.fragile,
+            }
+        }
+
+
+@pytest.fixture
+def index() -> DependencyIndex:
+    index = DependencyIndex()
+    index.register_from_sse_swaps(PAGE)
+    index.register_block("other.html", "title", {"doc.title"})
+    return index
+
+
+@pytest.fixture
+def data() -> Data:
+    return Data()
+
+
+def emit(bus: ReactiveBus, *paths: str, **kwargs) -> None:
+    bus.emit_sync(ChangeEvent("doc-1", frozenset(paths), **kwargs))
+
+
+async def take(stream, count: int) -> list[Fragment]:
+    return [await asyncio.wait_for(anext(stream), TIMEOUT) for _ in range(count)]
+
+
+async def nothing_more(stream, bus: ReactiveBus) -> bool:
+    """True if the stream yields nothing before a marker change arrives."""
+    emit(bus, "doc.title")  # the marker: its fragment must come next
+    (fragment,) = await take(stream, 1)
+    return fragment.block_name == "title"
+
+
+async def test_a_change_becomes_a_fragment_of_the_page(index, data):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
+    )
+    data.content = "line one\nline two é"
+    emit(bus, "doc.content")
+    (fragment,) = await take(stream, 1)
+    assert fragment == Fragment(
+        "content", PAGE, "doc-body", "line one<br>line two é", 1
+    )
+    assert data.builds == [frozenset({"doc.content"})]
+    await stream.aclose()
+
+
+async def test_without_template_name_every_template_is_rendered(index, data):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus, scope="doc-1", index=index, context_builder=data.build
+    )
+    index.register_block("stream/page.html", "title", {"doc.title"})
+    emit(bus, "doc.title")
+    fragments = await take(stream, 1)
+    assert [f.template_name for f in fragments] == [PAGE]
+    await stream.aclose()
+
+
+async def test_own_changes_are_not_echoed_but_other_tabs_are(index, data):
+    bus = ReactiveBus()
+    mine = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        origin="tab-1",
+    )
+    other_tab = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        origin="tab-2",
+    )
+    data.content = "typed in tab 1"
+    emit(bus, "doc.content", origin="tab-1")
+    (fragment,) = await take(other_tab, 1)
+    assert fragment.html == "typed in tab 1"
+    data.title = "New"
+    assert await nothing_more(mine, bus)
+    await mine.aclose()
+    await other_tab.aclose()
+
+
+async def test_audience_reaches_only_the_listed_user(index, data):
+    bus = ReactiveBus()
+    alice = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        connection=ConnectionInfo("t1", "alice"),
+    )
+    bob = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        connection=ConnectionInfo("t2", "bob"),
+    )
+    data.content = "for alice"
+    emit(bus, "doc.content", audience={"alice"})
+    (fragment,) = await take(alice, 1)
+    assert fragment.html == "for alice"
+    data.title = "Shared"
+    assert await nothing_more(bob, bus)
+    await alice.aclose()
+    await bob.aclose()
+
+
+async def test_a_burst_is_merged_into_one_render_per_block(index, data):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
+    )
+    for n in range(5):
+        data.title = f"T{n}"
+        emit(bus, "doc.title")
+    data.content = "C"
+    emit(bus, "doc.content")
+    fragments = await take(stream, 2)
+    assert [(f.block_name, f.html, f.revision) for f in fragments] == [
+        ("title", "T4", 6),
+        ("content", "C", 6),
+    ]
+    assert data.builds == [frozenset({"doc.title", "doc.content"})]
+    await stream.aclose()
+
+
+async def test_early_cutoff_skips_unchanged_html(index, data):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
+    )
+    emit(bus, "doc.content")
+    (first,) = await take(stream, 1)
+    emit(bus, "doc.content")  # same data: same HTML, nothing to send
+    data.title = "changed"
+    emit(bus, "doc.title")
+    (second,) = await take(stream, 1)
+    assert (first.block_name, second.block_name) == ("content", "title")
+    await stream.aclose()
+
+
+async def test_overflow_resyncs_every_block_of_the_page(index, data):
+    bus = ReactiveBus(maxsize=1)
+    stream = reactive_stream(
+        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
+    )
+    data.title, data.content = "T", "C"
+    emit(bus, "doc.title")
+    emit(bus, "doc.content")  # drops the first: the subscriber lagged
+    fragments = await take(stream, 3)
+    assert {f.block_name: f.html for f in fragments} == {
+        "title": "T",
+        "content": "C",
+        "fragile": "fine",
+    }
+    assert data.builds == [frozenset({"doc.title", "doc.content", "doc.fragile.value"})]
+    await stream.aclose()
+
+
+async def test_cursor_behind_the_scope_resyncs_at_once(index, data):
+    bus = ReactiveBus()
+    emit(bus, "doc.title")  # revision 1: the page was rendered before it
+    stream = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        cursor=0,
+    )
+    fragments = await take(stream, 3)
+    assert [f.revision for f in fragments] == [1, 1, 1]
+    await stream.aclose()
+
+
+async def test_cursor_up_to_date_does_not_resync(index, data):
+    bus = ReactiveBus()
+    emit(bus, "doc.title")
+    stream = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        cursor=bus.sequence,
+    )
+    data.title = "after"
+    emit(bus, "doc.title")
+    (fragment,) = await take(stream, 1)
+    assert (fragment.block_name, fragment.revision) == ("title", 2)
+    await stream.aclose()
+
+
+async def test_cursor_ahead_of_the_bus_resyncs(index, data):
+    bus = ReactiveBus()  # e.g. the server restarted and the client remembers more
+    stream = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        cursor=57,
+    )
+    assert len(await take(stream, 3)) == 3
+    await stream.aclose()
+
+
+async def test_raising_context_builder_skips_the_change_not_the_stream(
+    index, data, caplog
+):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
+    )
+    data.fail_next = True
+    emit(bus, "doc.content")
+    data.title = "later"
+    pending = asyncio.ensure_future(take(stream, 1))
+    await eventually(lambda: bool(data.builds))  # the failing build has happened
+    emit(bus, "doc.title")
+    (fragment,) = await pending
+    assert (fragment.block_name, fragment.html) == ("title", "later")
+    assert "The context for scope 'doc-1' could not be built" in caplog.text
+    await stream.aclose()
+
+
+async def test_raising_block_is_skipped_and_the_others_sent(index, data, caplog):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
+    )
+    data.fragile = Fragile(True)
+    data.title = "still sent"
+    emit(bus, "doc.title", "doc.fragile")
+    (fragment,) = await take(stream, 1)
+    assert (fragment.block_name, fragment.html) == ("title", "still sent")
+    assert (
+        "Block 'fragile' of 'stream/page.html' failed to render for scope 'doc-1'"
+        in caplog.text
+    )
+    data.fragile = Fragile(False)
+    emit(bus, "doc.fragile")
+    (fragment,) = await take(stream, 1)
+    assert (fragment.block_name, fragment.html) == ("fragile", "fine")
+    await stream.aclose()
+
+
+async def test_zero_argument_and_async_builders(index, data):
+    bus = ReactiveBus()
+
+    async def async_builder(paths):
+        return data.build(paths)
+
+    first = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        template_name=PAGE,
+        context_builder=lambda: data.build(frozenset()),
+    )
+    second = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        template_name=PAGE,
+        context_builder=async_builder,
+    )
+    data.title = "both"
+    emit(bus, "doc.title")
+    assert (await take(first, 1))[0].html == "both"
+    assert (await take(second, 1))[0].html == "both"
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_on_disconnect_runs_once_and_presence_clears(index, data):
+    bus = ReactiveBus()
+    calls = []
+    connection = ConnectionInfo("tab-1", "7")
+    stream = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        connection=connection,
+        on_disconnect=lambda scope, conn: calls.append((scope, conn)),
+    )
+    assert bus.presence("doc-1") == (connection,)
+    await stream.aclose()
+    await stream.aclose()
+    assert calls == [("doc-1", connection)]
+    assert bus.presence("doc-1") == ()
+
+
+async def test_cancelled_stream_cleans_up_once(index, data):
+    bus = ReactiveBus()
+    calls = []
+
+    async def record(scope, conn):
+        calls.append(scope)
+
+    stream = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        connection=ConnectionInfo("tab-1"),
+        on_disconnect=record,
+    )
+    task = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert calls == ["doc-1"]
+    assert bus.subscriber_count == 0
+    await stream.aclose()
+    assert calls == ["doc-1"]
+
+
+async def test_closed_scope_ends_the_stream_with_its_reason(index, data):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        connection=ConnectionInfo("tab-1", "7"),
+    )
+    pending = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    bus.close_user("7")
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(pending, TIMEOUT)
+    assert stream.close_reason is CloseReason.USER_CLOSED
+
+
+def test_arguments_are_validated(index, data):
+    bus = ReactiveBus()
+    with pytest.raises(TypeError, match="bus must be a ReactiveBus, got dict"):
+        reactive_stream({}, scope="s", index=index, context_builder=data.build)
+    with pytest.raises(TypeError, match="index must be a DependencyIndex"):
+        reactive_stream(bus, scope="s", index={}, context_builder=data.build)
+    with pytest.raises(ValueError, match="scope must be a non-empty string"):
+        reactive_stream(bus, scope="", index=index, context_builder=data.build)
+    with pytest.raises(TypeError, match="needs a context_builder"):
+        reactive_stream(bus, scope="s", index=index)
+    with pytest.raises(TypeError, match="context_builder must be callable"):
+        reactive_stream(bus, scope="s", index=index, context_builder={"doc": 1})
+    with pytest.raises(TypeError, match="cursor must be an int revision or None"):
+        reactive_stream(
+            bus, scope="s", index=index, context_builder=data.build, cursor="5"
+        )
+    assert bus.subscriber_count == 0
