@@ -28,6 +28,8 @@ KNOWN_KEYS = frozenset(
         "SCAN_EXCLUDE",
         "SCAN_INCLUDE",
         "STREAM_MAX_SECONDS",
+        "TOKEN_MAX_AGE_SECONDS",
+        "URLCONF",
     }
 )
 
@@ -78,6 +80,21 @@ class Settings:
     @property
     def STREAM_MAX_SECONDS(self) -> float:
         return self._positive_number("STREAM_MAX_SECONDS", 3600)
+
+    @property
+    def TOKEN_MAX_AGE_SECONDS(self) -> float:
+        """How long a rendered page may keep (re)opening its stream."""
+        return self._positive_number("TOKEN_MAX_AGE_SECONDS", 86_400)
+
+    @property
+    def URLCONF(self) -> str | None:
+        """The module whose ``urlpatterns`` hold the ``stream_path()`` routes."""
+        value = self._raw.get("URLCONF")
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ImproperlyConfigured(
+                f"REACTIVE_BLOCKS['URLCONF'] must be a dotted module path, got {value!r}."
+            )
+        return value
 
     @property
     def SCAN_INCLUDE(self) -> tuple[str, ...]:

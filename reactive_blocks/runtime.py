@@ -14,12 +14,21 @@ from django.utils.module_loading import import_string
 from reactive_blocks.bus import ReactiveBus
 from reactive_blocks.conf import conf
 from reactive_blocks.index import DependencyIndex
+from reactive_blocks.renders import SharedRenders
 
-__all__ = ["get_bus", "get_index", "reset", "reset_bus", "reset_index"]
+__all__ = [
+    "get_bus",
+    "get_index",
+    "get_shared_renders",
+    "reset",
+    "reset_bus",
+    "reset_index",
+]
 
 _lock = threading.Lock()
 _bus: ReactiveBus | None = None
 _index: DependencyIndex | None = None
+_shared_renders: SharedRenders | None = None
 
 
 def get_bus() -> ReactiveBus:
@@ -44,6 +53,15 @@ def get_index() -> DependencyIndex:
         return _index
 
 
+def get_shared_renders() -> SharedRenders:
+    """The process's memo of renders shared between connections, and its counters."""
+    global _shared_renders
+    with _lock:
+        if _shared_renders is None:
+            _shared_renders = SharedRenders()
+        return _shared_renders
+
+
 def reset() -> None:
     """Close and forget the bus and the index; the next use builds new ones."""
     reset_bus()
@@ -52,9 +70,9 @@ def reset() -> None:
 
 def reset_bus() -> None:
     """Close and forget the bus (settings changed)."""
-    global _bus
+    global _bus, _shared_renders
     with _lock:
-        bus, _bus = _bus, None
+        bus, _bus, _shared_renders = _bus, None, None
     if bus is not None:
         bus.close()
 

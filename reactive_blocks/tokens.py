@@ -1,0 +1,55 @@
+"""Signed stream URLs: a browser may open only the streams the server rendered for it.
+
+The token binds the stream's path, a fresh per-tab connection id and the session, and
+expires. It is made with ``django.core.signing`` (the project's SECRET_KEY).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core import signing
+
+__all__ = ["InvalidStreamToken", "StreamToken", "sign_stream", "verify_stream"]
+
+SALT = "reactive_blocks.stream"
+
+
+class InvalidStreamToken(Exception):
+    """The token is missing, forged, expired, or made for another path or session."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamToken:
+    path: str
+    connection_id: str
+    session_key: str
+
+
+def sign_stream(path: str, connection_id: str, session_key: str | None) -> str:
+    payload = {"p": path, "c": connection_id, "s": session_key or ""}
+    return signing.dumps(payload, salt=SALT, compress=True)
+
+
+def verify_stream(
+    token: str | None, *, path: str, session_key: str | None, max_age: float
+) -> StreamToken:
+    """Return the token's content, or raise ``InvalidStreamToken`` saying why."""
+    if not token:
+        raise InvalidStreamToken("The stream URL carries no token.")
+    try:
+        payload = signing.loads(token, salt=SALT, max_age=timedelta(seconds=max_age))
+    except signing.SignatureExpired as exc:
+        raise InvalidStreamToken("The stream token has expired.") from exc
+    except signing.BadSignature as exc:
+        raise InvalidStreamToken("The stream token is not valid.") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("c"), str):
+        raise InvalidStreamToken("The stream token is not valid.")
+    if payload.get("p") != path:
+        raise InvalidStreamToken("The stream token was made for another path.")
+    # A page rendered before its visitor had a session binds none: whoever opens it
+    # is then checked by has_permission() as themselves.
+    if payload.get("s") and payload.get("s") != session_key:
+        raise InvalidStreamToken("The stream token was made for another session.")
+    return StreamToken(path, payload["c"], payload["s"])
