@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint docs bench-core bench-scan clean help
+.PHONY: demo test lint docs bench-core bench-scan system-deps vendor clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -39,7 +39,18 @@ lint: $(VENV)/.dev-installed
 docs: $(VENV)/.dev-installed
 	$(BIN)/mkdocs build --strict
 
-test: lint
+# What the tests need from Debian: Chromium for the browser test.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing and cannot be installed here: the browser test will skip"; \
+	  fi; \
+	fi
+
+test: lint system-deps
 	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/docs-site
 	$(BIN)/python -m pytest
 
@@ -48,6 +59,16 @@ bench-core: $(VENV)/.dev-installed
 
 bench-scan: $(VENV)/.dev-installed
 	$(BIN)/python bench/scan.py
+
+# Fetch the pinned htmx files again from the npm registry (see the vendor README).
+vendor:
+	rm -rf $(VENV)/npm && mkdir -p $(VENV)/npm
+	cd $(VENV)/npm && npm pack --silent htmx.org@2.0.11 htmx-ext-sse@2.2.4 >/dev/null \
+	  && tar xzf htmx.org-2.0.11.tgz && mv package htmx && tar xzf htmx-ext-sse-2.2.4.tgz && mv package sse
+	cp $(VENV)/npm/htmx/dist/htmx.min.js reactive_blocks/static/reactive_blocks/vendor/htmx.min.js
+	cp $(VENV)/npm/htmx/LICENSE reactive_blocks/static/reactive_blocks/vendor/htmx.LICENSE
+	cp $(VENV)/npm/sse/sse.js reactive_blocks/static/reactive_blocks/vendor/htmx-ext-sse.js
+	cp $(VENV)/npm/sse/LICENSE reactive_blocks/static/reactive_blocks/vendor/htmx-ext-sse.LICENSE
 
 clean:
 	rm -rf $(VENV) site demo_project/db.sqlite3

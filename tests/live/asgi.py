@@ -1,0 +1,24 @@
+"""The live project's ASGI application, as a user's asgi.py would look."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.live.settings")
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.asgi import get_asgi_application
+
+django_application = get_asgi_application()
+
+from reactive_blocks.routing import stream_router  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": AuthMiddlewareStack(
+            stream_router(ASGIStaticFilesHandler(django_application))
+        )
+    }
+)

@@ -1,0 +1,36 @@
+"""Settings of the end-to-end project; knobs come from the environment per server."""
+
+from __future__ import annotations
+
+import os
+
+from tests.settings import *  # noqa: F403
+
+DEBUG = False
+ROOT_URLCONF = "tests.live.urls"
+ASGI_APPLICATION = "tests.live.asgi.application"
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "reactive_blocks.origin.ReactiveMiddleware",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("LIVE_DATABASE", ":memory:"),
+    }
+}
+REACTIVE_BLOCKS = {
+    "URLCONF": "tests.live.streams",
+    "BUS": {
+        "BACKEND": "reactive_blocks.ReactiveBus",
+        "OPTIONS": {"maxsize": int(os.environ.get("LIVE_MAXSIZE", "256"))},
+    },
+    "HEARTBEAT_SECONDS": float(os.environ.get("LIVE_HEARTBEAT", "15")),
+    "STREAM_MAX_SECONDS": float(os.environ.get("LIVE_MAX_SECONDS", "3600")),
+}
+
+TEMPLATES[0]["OPTIONS"]["context_processors"] = [  # type: ignore[index]  # noqa: F405
+    "django.template.context_processors.request",
+    "django.contrib.auth.context_processors.auth",
+]

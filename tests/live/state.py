@@ -1,0 +1,25 @@
+"""The live project's "database": documents in memory, and what happened to streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DOCS: dict[int, dict[str, Any]] = {}
+DISCONNECTS: list[str] = []
+
+
+def reset() -> None:
+    DOCS.clear()
+    for pk in (1, 2):
+        DOCS[pk] = {
+            "title": f"Doc {pk}",
+            "content": "Body",
+            "private": pk == 2,
+            "readers": None,  # usernames allowed to watch; None: everyone
+            "explode": False,  # the fragile block raises while this is set
+            "context_fails": 0,  # builds of the context that raise, counting down
+        }
+    DISCONNECTS.clear()
+
+
+reset()

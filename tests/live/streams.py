@@ -1,0 +1,53 @@
+"""The stream routes of the live project (REACTIVE_BLOCKS['URLCONF'])."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reactive_blocks.consumers import ReactiveStreamConsumer
+from reactive_blocks.routing import stream_path
+from tests.live.state import DISCONNECTS, DOCS
+
+
+class Fragile:
+    def __init__(self, explode: bool) -> None:
+        self.explode = explode
+
+    @property
+    def value(self) -> str:
+        if self.explode:
+            raise ValueError("the fragile block exploded")
+        return "intact"
+
+
+class DocumentStream(ReactiveStreamConsumer):
+    template_name = "live/doc.html"
+
+    def get_scope(self) -> str:
+        return f"doc-{self.kwargs['pk']}"
+
+    def has_permission(self) -> bool:
+        doc = DOCS.get(self.kwargs["pk"])
+        if doc is None or (doc["private"] and not self.user.is_authenticated):
+            return False
+        return doc["readers"] is None or self.user.get_username() in doc["readers"]
+
+    def get_context(self, changed_paths: frozenset[str]) -> dict[str, Any]:
+        doc = DOCS[self.kwargs["pk"]]
+        if doc["context_fails"]:
+            doc["context_fails"] -= 1
+            raise RuntimeError("the database is away")
+        return {"doc": {**doc, "fragile": Fragile(doc["explode"])}}
+
+    async def on_disconnect(self) -> None:
+        DISCONNECTS.append(self.connection_id)
+
+
+class OpenDocumentStream(DocumentStream):
+    require_signed_url = False
+
+
+urlpatterns = [
+    stream_path("live/docs/<int:pk>/", DocumentStream, name="doc-live"),
+    stream_path("live/open/<int:pk>/", OpenDocumentStream, name="open-live"),
+]

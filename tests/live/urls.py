@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from tests.live import views
+
+urlpatterns = [
+    path("docs/<int:pk>/", views.page, name="doc"),
+    path("change/", views.change),
+    path("login/<str:username>/", views.sign_in),
+    path("close-user/<str:user_id>/", views.close_user),
+    path("stats/", views.stats),
+    path("reset/", views.reset),
+]

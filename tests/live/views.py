@@ -1,0 +1,72 @@
+"""Views of the live project: the page, and controls the tests drive over HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from django.contrib.auth import get_user_model, login
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+
+from reactive_blocks import ChangeEvent, get_bus
+from reactive_blocks.origin import current_origin
+from reactive_blocks.runtime import get_shared_renders
+from tests.live import state
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+
+def page(request: HttpRequest, pk: int) -> HttpResponse:
+    if pk not in state.DOCS:
+        raise Http404
+    context = {"doc": {**state.DOCS[pk], "fragile": {"value": "intact"}}, "pk": pk}
+    return render(request, "live/doc.html", context)
+
+
+def change(request: HttpRequest) -> JsonResponse:
+    """Update a document and emit, as a view saving a model would."""
+    body = json.loads(request.body or b"{}")
+    pk = int(body.get("pk", 1))
+    state.DOCS[pk].update(body.get("set", {}))
+    for _ in range(int(body.get("repeat", 1))):
+        get_bus().emit_sync(
+            ChangeEvent(
+                f"doc-{pk}",
+                frozenset(body.get("paths", [])),
+                origin=current_origin(),
+                audience=body.get("audience"),
+            )
+        )
+    return JsonResponse({"sequence": get_bus().sequence})
+
+
+def sign_in(request: HttpRequest, username: str) -> JsonResponse:
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return JsonResponse({"id": user.pk})
+
+
+def close_user(request: HttpRequest, user_id: str) -> JsonResponse:
+    return JsonResponse({"closed": get_bus().close_user(user_id)})
+
+
+def stats(request: HttpRequest) -> JsonResponse:
+    bus = get_bus()
+    return JsonResponse(
+        {
+            "presence": {
+                scope: [c.session_id for c in bus.presence(scope)]
+                for scope in ("doc-1", "doc-2")
+            },
+            "subscribers": bus.subscriber_count,
+            "renders": get_shared_renders().counts(),
+            "disconnects": state.DISCONNECTS,
+        }
+    )
+
+
+def reset(request: HttpRequest) -> JsonResponse:
+    state.reset()
+    return JsonResponse({})

@@ -1,0 +1,109 @@
+"""Drive the live project (tests/live) served by a real daphne process."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from tests.live_server import ROOT, daphne
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+SETTINGS = "tests.live.settings"
+
+
+class Live:
+    """A running live project and the requests tests make to it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def request(
+        self, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], str]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                return response.status, dict(response.headers), response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read().decode()
+
+    def page(self, pk: int = 1, cookie: str | None = None) -> tuple[str, str, str]:
+        """(stream URL, connection id, page HTML) of a freshly rendered page."""
+        status, _, page = self.request(f"/docs/{pk}/", headers=_cookie(cookie))
+        assert status == 200, page
+        connect = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
+        headers = json.loads(
+            html.unescape(re.search(r'hx-headers="([^"]+)"', page).group(1))
+        )
+        return self.url + connect, headers["X-Reactive-Connection"], page
+
+    def change(
+        self, origin: str | None = None, cookie: str | None = None, **body: Any
+    ) -> int:
+        headers = {"Content-Type": "application/json", **_cookie(cookie)}
+        if origin:
+            headers["X-Reactive-Connection"] = origin
+        status, _, text = self.request("/change/", body, headers)
+        assert status == 200, text
+        return int(json.loads(text)["sequence"])
+
+    def login(self, username: str) -> tuple[str, str]:
+        """(session cookie, user id) of a signed-in user."""
+        req = urllib.request.Request(f"{self.url}/login/{username}/")
+        with urllib.request.urlopen(req, timeout=10) as response:
+            cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+            return cookie, str(json.loads(response.read())["id"])
+
+    def stats(self) -> dict[str, Any]:
+        return json.loads(self.request("/stats/")[2])
+
+    def reset(self) -> None:
+        self.request("/reset/")
+
+    def wait_for(self, predicate: Any, limit: float = 5.0) -> dict[str, Any]:
+        """Poll the stats until ``predicate(stats)`` holds, within ``limit`` seconds."""
+        deadline = time.monotonic() + limit
+        while True:
+            stats = self.stats()
+            if predicate(stats):
+                return stats
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {limit}s; stats: {stats}")
+            time.sleep(0.02)  # polling a condition with a deadline
+
+
+def _cookie(cookie: str | None) -> dict[str, str]:
+    return {"Cookie": cookie} if cookie else {}
+
+
+@contextmanager
+def live_project(directory: Path, **knobs: str) -> Iterator[Live]:
+    """Migrate a fresh database and serve the live project with daphne."""
+    env = {"LIVE_DATABASE": str(directory / "db.sqlite3"), **knobs}
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            **env,
+            "DJANGO_SETTINGS_MODULE": SETTINGS,
+            "PYTHONPATH": str(ROOT),
+        },
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with daphne("tests.live.asgi:application", SETTINGS, env) as url:
+        yield Live(url)

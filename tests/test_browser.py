@@ -1,0 +1,61 @@
+"""htmx really swaps what the stream sends: a real page in Debian's Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import FLAGS, require_chromium
+from tests.live_project import Live, live_project
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory) -> Live:
+    with live_project(tmp_path_factory.mktemp("browser")) as project:
+        yield project
+
+
+def test_two_blocks_update_in_the_page_and_keep_listening(live, tmp_path):
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    live.reset()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=FLAGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{live.url}/docs/1/")
+            page.wait_for_function("() => window.htmx !== undefined")
+            live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 1, limit=15)
+
+            live.change(
+                set={"title": "First change", "content": "New\nbody"},
+                paths=["doc.title", "doc.content"],
+            )
+            page.wait_for_function(
+                "() => document.querySelector('#doc-title').textContent === 'First change'"
+            )
+            page.wait_for_function(
+                "() => document.querySelector('#doc-body').innerHTML === 'New<br>body'"
+            )
+            assert page.inner_text("#greeting") == "Hello guest, this is First change"
+
+            # The swapped elements keep listening: a second change lands too.
+            live.change(
+                set={"title": "Second change", "content": "Again"},
+                paths=["doc.title", "doc.content"],
+            )
+            page.wait_for_function(
+                "() => document.querySelector('#doc-title').textContent === 'Second change'"
+            )
+            page.wait_for_function(
+                "() => document.querySelector('#doc-body').textContent === 'Again'"
+            )
+            # reactive.js keeps the cursor in the URL for htmx's reconnects.
+            connect = page.get_attribute("#live", "sse-connect")
+            assert "last_event_id=" in connect
+        finally:
+            browser.close()

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import time
+from unittest import mock
+
+import pytest
+
+from reactive_blocks.tokens import InvalidStreamToken, sign_stream, verify_stream
+
+
+def test_round_trip():
+    token = sign_stream("/live/1/", "conn-abc123", "session-1")
+    content = verify_stream(token, path="/live/1/", session_key="session-1", max_age=60)
+    assert (content.path, content.connection_id, content.session_key) == (
+        "/live/1/",
+        "conn-abc123",
+        "session-1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "path", "session", "message"),
+    [
+        (None, "/live/1/", "s", "carries no token"),
+        ("", "/live/1/", "s", "carries no token"),
+        ("garbage", "/live/1/", "s", "is not valid"),
+        (sign_stream("/live/1/", "c", "s") + "x", "/live/1/", "s", "is not valid"),
+        (sign_stream("/live/1/", "c", "s"), "/live/2/", "s", "another path"),
+        (sign_stream("/live/1/", "c", "s"), "/live/1/", "other", "another session"),
+        (sign_stream("/live/1/", "c", "s"), "/live/1/", None, "another session"),
+    ],
+)
+def test_refusals_say_why(token, path, session, message):
+    with pytest.raises(InvalidStreamToken, match=message):
+        verify_stream(token, path=path, session_key=session, max_age=60)
+
+
+def test_expired():
+    with mock.patch("django.core.signing.time.time", return_value=time.time() - 120):
+        token = sign_stream("/live/1/", "c", "s")
+    with pytest.raises(InvalidStreamToken, match="has expired"):
+        verify_stream(token, path="/live/1/", session_key="s", max_age=60)
+
+
+def test_page_without_session_binds_none():
+    token = sign_stream("/live/1/", "c", None)
+    assert (
+        verify_stream(
+            token, path="/live/1/", session_key="later", max_age=60
+        ).session_key
+        == ""
+    )
+
+
+def test_signed_with_the_secret_key(settings):
+    token = sign_stream("/live/1/", "c", "s")
+    settings.SECRET_KEY = "another-secret"
+    with pytest.raises(InvalidStreamToken, match="is not valid"):
+        verify_stream(token, path="/live/1/", session_key="s", max_age=60)
