@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from reactive_blocks.bus import Batch, CloseReason, ReactiveBus, Subscription
+from reactive_blocks.commit import emit
 from reactive_blocks.events import ChangeEvent, ConnectionInfo
 from reactive_blocks.index import BlockRef, DependencyIndex
 from reactive_blocks.runtime import get_bus, get_index
+from reactive_blocks.stream import Fragment, reactive_stream
+from reactive_blocks.tracking import track, tracked_update
 
 __all__ = [
     "Batch",
@@ -14,8 +17,13 @@ __all__ = [
     "CloseReason",
     "ConnectionInfo",
     "DependencyIndex",
+    "Fragment",
     "ReactiveBus",
     "Subscription",
+    "emit",
     "get_bus",
     "get_index",
+    "reactive_stream",
+    "track",
+    "tracked_update",
 ]

@@ -15,9 +15,13 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from reactive_blocks.events import ChangeEvent, ConnectionInfo
 from reactive_blocks.paths import require_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["Batch", "CloseReason", "ReactiveBus", "Subscription"]
 
@@ -134,6 +138,7 @@ class ReactiveBus:
         self._emitted = 0
         self._dropped = 0
         self._subscribers = 0
+        self._listeners: tuple[Callable[[ChangeEvent], object], ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -161,6 +166,32 @@ class ReactiveBus:
             self._publish(event)
         except Exception:
             logger.exception("Could not deliver %r; emitter unaffected.", event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                logger.exception(
+                    "A bus listener failed on %r; emitter unaffected.", event
+                )
+
+    def add_listener(
+        self, listener: Callable[[ChangeEvent], object]
+    ) -> Callable[[], None]:
+        """Call ``listener(event)`` for every event emitted (tests, metrics, logs).
+
+        Returns a function that removes it. Listeners run in the emitting thread and
+        must be quick; what they raise is logged, never passed to the emitter.
+        """
+        if not callable(listener):
+            raise TypeError(f"listener must be callable, got {listener!r}.")
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def remove() -> None:
+            with self._lock:
+                self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return remove
 
     async def emit(self, event: ChangeEvent) -> None:
         """Same as ``emit_sync()``, for async code (it does not wait either)."""

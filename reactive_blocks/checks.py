@@ -39,7 +39,7 @@ TAG = "reactive_blocks"
 CHECK_IDS = {
     "E001": "reactive_block: a registered or sse-swap block does not exist",
     "W001": "reactive_cycle: derived paths form a cycle",
-    "W002": "reactive_paths: an emitted path is read by no block",
+    "W002": "reactive_paths: an emitted (declared or tracked) path is read by no block",
     "W003": "reactive_audience: audience-filtered scope without connection-aware stream",
     "W004": "reactive_unanalysable: a block's dependencies could not be analysed (it reads everything)",
     "W005": "reactive_unconnected: an sse-swap element has no sse-connect ancestor",
@@ -97,8 +97,15 @@ def check_deployment(
 
 
 def emitted_paths() -> set[str]:
-    """Paths declared as emitted: ``REACTIVE_BLOCKS['EMITTED_PATHS']``."""
-    return set(conf.EMITTED_PATHS)
+    """Paths declared as emitted: the setting's, and each tracked model's prefix.
+
+    A tracked model's prefix is checked rather than each of its fields: a model
+    usually has fields no page shows, while a prefix no block reads (``docs``
+    where templates say ``doc``) means none of its changes can reach a page.
+    """
+    from reactive_blocks.tracking import trackers
+
+    return set(conf.EMITTED_PATHS) | {t.prefix for t in trackers().values()}
 
 
 def connection_scopes() -> set[str]:

@@ -18,6 +18,12 @@ from reactive_blocks.checks import CHECK_IDS, check_deployment, check_reactive_c
 FIXTURES = Path(__file__).resolve().parent / "fixture_project"
 
 
+@pytest.fixture(autouse=True)
+def _no_tracked_models(monkeypatch):
+    """The test app's tracked models would add their own reactive_paths warnings."""
+    monkeypatch.setattr("reactive_blocks.tracking._trackers", {})
+
+
 def engine(directory: Path) -> list[dict[str, object]]:
     return [
         {
@@ -199,3 +205,17 @@ def test_a_problem_in_a_shared_base_is_reported_once(tmp_path):
     with override_settings(TEMPLATES=engine(tmp_path)):
         ids = [m.id for m in check_reactive_contract()]
     assert ids == ["reactive_blocks.W007"]
+
+
+def test_a_tracked_prefix_that_no_block_reads_is_reported(monkeypatch):
+    from reactive_blocks.tracking import Tracker
+    from tests.models import Document
+
+    read = Tracker(Document, "doc-{pk}", "doc", frozenset({"title"}), frozenset())
+    unread = Tracker(Document, "doc-{pk}", "docs", frozenset({"title"}), frozenset())
+    monkeypatch.setattr(
+        "reactive_blocks.tracking._trackers", {Document: read, object: unread}
+    )
+    with clean_project():
+        found = [(m.id, m.obj) for m in check_reactive_contract()]
+    assert found == [("reactive_blocks.W002", "docs")]

@@ -1,0 +1,148 @@
+"""Emit changes after the transaction commits, one event per scope per transaction.
+
+Each change registers a ``transaction.on_commit`` callback, so Django itself drops the
+changes of a rolled-back transaction or savepoint. The callbacks of one transaction
+share a batch; the last one of them to run emits the merged paths. "Last" is known
+without touching Django's internals: the batch holds only weak references to its
+callbacks, and a callback that Django discarded on rollback is gone, while those still
+waiting to run are held by Django's commit loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+
+from reactive_blocks.events import ChangeEvent
+from reactive_blocks.origin import current_origin
+from reactive_blocks.paths import freeze_paths, freeze_strings, require_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["emit", "emit_on_commit", "new_batch"]
+
+logger = logging.getLogger("reactive_blocks.commit")
+
+_UNSET = object()
+Key = tuple[str, str | None, frozenset[str] | None]  # scope, origin, audience
+
+
+@dataclass(eq=False)
+class _Batch:
+    """The changes of one transaction on one database, merged per key."""
+
+    paths: dict[Key, set[str]] = field(default_factory=dict)
+    parts: list[weakref.ref[_Part]] = field(default_factory=list)
+
+    def waiting(self) -> bool:
+        return any((part := ref()) is not None and not part.ran for ref in self.parts)
+
+
+class _Part:
+    """One change's on_commit callback."""
+
+    __slots__ = ("__weakref__", "batch", "key", "paths", "ran")
+
+    def __init__(self, batch: _Batch, key: Key, paths: frozenset[str]) -> None:
+        self.batch, self.key, self.paths, self.ran = batch, key, paths, False
+
+    def __call__(self) -> None:
+        self.ran = True
+        self.batch.paths.setdefault(self.key, set()).update(self.paths)
+        if not self.batch.waiting():
+            _flush(self.batch)
+
+
+_local = threading.local()  # the open batch per database alias, per thread
+
+
+def _current_batch(using: str) -> _Batch:
+    batches: dict[str, _Batch] = _local.__dict__.setdefault("batches", {})
+    batch = batches.get(using)
+    # A batch whose callbacks all ran or were discarded belongs to a finished
+    # transaction: start a new one.
+    if batch is None or not batch.waiting():
+        batch = batches[using] = _Batch()
+    return batch
+
+
+def new_batch(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Group the following changes apart from earlier ones still waiting.
+
+    ``capture_events()`` runs only the callbacks registered inside it, so changes
+    made before it (in a test transaction that never commits) must not hold its
+    batch back.
+    """
+    batches: dict[str, _Batch] = _local.__dict__.setdefault("batches", {})
+    batches[using] = _Batch()
+
+
+def _flush(batch: _Batch) -> None:
+    from reactive_blocks.runtime import get_bus
+
+    bus = get_bus()
+    for (scope, origin, audience), paths in batch.paths.items():
+        bus.emit_sync(
+            ChangeEvent(scope, frozenset(paths), origin=origin, audience=audience)
+        )
+    batch.paths.clear()
+
+
+def emit_on_commit(
+    scope: str,
+    paths: frozenset[str],
+    *,
+    origin: str | None = None,
+    audience: frozenset[str] | None = None,
+    using: str | None = None,
+) -> None:
+    """Emit once the current transaction on ``using`` commits (at once without one)."""
+    alias = using or DEFAULT_DB_ALIAS
+    batch = _current_batch(alias)
+    part = _Part(batch, (scope, origin, audience), paths)
+    batch.parts.append(weakref.ref(part))
+    try:
+        transaction.on_commit(part, using=alias)
+    except Exception:
+        # Guarantee 2: a change never fails because of its notification.
+        logger.exception("Could not schedule the change of %r after commit.", scope)
+
+
+def emit(
+    scope: str,
+    paths: Iterable[str],
+    *,
+    audience: Iterable[str | int] | None = None,
+    origin: str | object | None = _UNSET,
+    using: str | None = None,
+) -> None:
+    """Tell the live pages of ``scope`` that ``paths`` changed, after commit.
+
+    For changes that send no model signals (``QuerySet.update()``, raw SQL) or that
+    are not model data at all. ``audience`` limits delivery to these user ids
+    (``user.pk`` values are accepted); ``origin`` defaults to the tab whose request
+    is being handled. Bad arguments raise at once, before anything is scheduled.
+    """
+    require_name(scope, name="scope")
+    frozen = freeze_paths(paths, name="paths")
+    people = None
+    if audience is not None:
+        if isinstance(audience, (str, bytes)):
+            freeze_strings(audience, name="audience")  # raises the precise TypeError
+        people = freeze_strings(
+            [
+                str(x) if isinstance(x, int) and not isinstance(x, bool) else x
+                for x in audience
+            ],
+            name="audience",
+        )
+    sender = current_origin() if origin is _UNSET else origin
+    if sender is not None and not isinstance(sender, str):
+        raise TypeError(f"origin must be a str or None, got {sender!r}.")
+    emit_on_commit(scope, frozen, origin=sender, audience=people, using=using)

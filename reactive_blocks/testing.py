@@ -1,0 +1,40 @@
+"""Helpers for your own tests: which change events does this code emit?"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from django.db import DEFAULT_DB_ALIAS
+from django.test import TestCase
+
+from reactive_blocks.commit import new_batch
+from reactive_blocks.runtime import get_bus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from reactive_blocks.events import ChangeEvent
+
+__all__ = ["capture_events"]
+
+
+@contextlib.contextmanager
+def capture_events(
+    *, using: str = DEFAULT_DB_ALIAS, execute: bool = True
+) -> Iterator[list[ChangeEvent]]:
+    """Collect the ChangeEvents emitted inside the block, as they are emitted.
+
+    Events wait for the transaction to commit. Inside a test case's transaction
+    (which never commits) the on_commit callbacks registered in the block are run
+    when it ends, like Django's ``captureOnCommitCallbacks(execute=True)``; pass
+    ``execute=False`` to leave them pending. Rolled-back changes never appear.
+    """
+    events: list[ChangeEvent] = []
+    new_batch(using)
+    remove = get_bus().add_listener(events.append)
+    try:
+        with TestCase.captureOnCommitCallbacks(using=using, execute=execute):
+            yield events
+    finally:
+        remove()

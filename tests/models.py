@@ -1,0 +1,39 @@
+"""Models for the tracking tests (the tests app has no migrations: tables are synced)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+import reactive_blocks
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=100)
+
+
+@reactive_blocks.track(scope="tag-{pk}", prefix="tag")
+class Tag(models.Model):
+    name = models.CharField(max_length=50)
+
+
+class Document(models.Model):
+    title = models.CharField(max_length=200, default="")
+    content = models.TextField(default="")
+    version = models.IntegerField(default=1)
+    author = models.ForeignKey(Author, null=True, blank=True, on_delete=models.SET_NULL)
+    meta = models.JSONField(default=dict, blank=True)
+    secret = models.CharField(max_length=50, default="", blank=True)
+    tags = models.ManyToManyField(Tag, related_name="documents", blank=True)
+
+
+class Comment(models.Model):
+    document = models.ForeignKey(
+        Document, related_name="comments", on_delete=models.CASCADE
+    )
+    body = models.TextField()
+
+
+reactive_blocks.track(Document, scope="doc-{pk}", prefix="doc", exclude=["secret"])
+reactive_blocks.track(
+    Comment, scope=lambda c: [f"doc-{c.document_id}", "activity"], prefix="doc.comments"
+)

@@ -1,0 +1,432 @@
+"""Model tracking on a real database: which saves emit which paths, and when."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.db import models, transaction
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.test.utils import isolate_apps
+
+import reactive_blocks
+from reactive_blocks import ChangeEvent
+from reactive_blocks.origin import ReactiveMiddleware, origin
+from reactive_blocks.testing import capture_events
+from reactive_blocks.tracking import trackers
+from tests.models import Author, Comment, Document, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+def changes(events: list[ChangeEvent]) -> list[tuple[str, set[str]]]:
+    return [(e.scope, set(e.changed_paths)) for e in events]
+
+
+@pytest.fixture
+def doc() -> Document:
+    with capture_events():
+        return Document.objects.create(title="Title", content="Body")
+
+
+def scope(document: Document) -> str:
+    return f"doc-{document.pk}"
+
+
+# Saves ------------------------------------------------------------------------------
+
+
+def test_create_emits_the_prefix():
+    with capture_events() as events:
+        document = Document.objects.create(title="New")
+    assert changes(events) == [(scope(document), {"doc"})]
+
+
+def test_update_emits_only_the_fields_that_changed(doc):
+    doc.title = "Changed"
+    doc.content = "Body"  # assigned, but the same
+    with capture_events() as events:
+        doc.save()
+    assert changes(events) == [(scope(doc), {"doc.title"})]
+
+
+def test_save_that_changes_nothing_emits_nothing(doc):
+    with capture_events() as events:
+        doc.save()
+    assert events == []
+
+
+def test_foreign_key_change(doc):
+    doc.author = Author.objects.create(name="Ann")
+    with capture_events() as events:
+        doc.save()
+    assert changes(events) == [(scope(doc), {"doc.author"})]
+
+
+def test_json_field_compares_values(doc):
+    doc.meta = {"tags": ["a"]}
+    with capture_events() as events:
+        doc.save()
+    assert changes(events) == [(scope(doc), {"doc.meta"})]
+    doc.meta = {"tags": ["a"]}  # a new, equal object
+    with capture_events() as events:
+        doc.save()
+    assert events == []
+
+
+def test_value_of_another_type_that_is_equal_for_the_field(doc):
+    doc.version = "1"  # an IntegerField compares 1 and "1" as equal
+    with capture_events() as events:
+        doc.save()
+    assert events == []
+
+
+def test_excluded_fields_are_not_emitted(doc):
+    doc.secret = "hidden"
+    with capture_events() as events:
+        doc.save()
+    assert events == []
+
+
+def test_deferred_fields(doc):
+    partial = Document.objects.only("title").get(pk=doc.pk)
+    with capture_events() as events:
+        partial.save()  # Django saves the loaded fields only; none changed
+    assert events == []
+    partial.title = "From a deferred instance"
+    with capture_events() as events:
+        partial.save()
+    assert changes(events) == [(scope(doc), {"doc.title"})]
+
+
+def test_refresh_from_db_then_save_emits_nothing(doc):
+    Document.objects.filter(pk=doc.pk).update(title="Changed elsewhere")
+    doc.refresh_from_db()
+    with capture_events() as events:
+        doc.save()
+    assert events == []
+
+
+def test_a_row_changed_elsewhere_is_compared_with_the_database(doc):
+    Document.objects.filter(pk=doc.pk).update(title="Changed elsewhere")
+    with capture_events() as events:
+        doc.save()  # writes the old title back: the stored title changes
+    assert changes(events) == [(scope(doc), {"doc.title"})]
+
+
+def test_update_fields_emits_exactly_those(doc):
+    with capture_events() as events:
+        doc.save(update_fields=["version", "content"])
+    assert changes(events) == [(scope(doc), {"doc.version", "doc.content"})]
+
+
+def test_update_fields_by_attname(doc):
+    doc.author = Author.objects.create(name="Ann")
+    with capture_events() as events:
+        doc.save(update_fields=["author_id"])
+    assert changes(events) == [(scope(doc), {"doc.author"})]
+
+
+def test_delete_emits_the_prefix(doc):
+    expected = scope(doc)
+    with capture_events() as events:
+        doc.delete()
+    assert changes(events) == [(expected, {"doc"})]
+
+
+def test_many_scopes_from_a_callable(doc):
+    with capture_events() as events:
+        Comment.objects.create(document=doc, body="Hi")
+    assert sorted(changes(events)) == [
+        ("activity", {"doc.comments"}),
+        (scope(doc), {"doc.comments"}),
+    ]
+
+
+def test_class_decorator_tracks():
+    with capture_events() as events:
+        tag = Tag.objects.create(name="x")
+    assert changes(events) == [(f"tag-{tag.pk}", {"tag"})]
+
+
+# Many-to-many -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tag() -> Tag:
+    with capture_events():
+        return Tag.objects.create(name="urgent")
+
+
+def test_m2m_add_and_remove_emit_on_both_sides(doc, tag):
+    expected = [(scope(doc), {"doc.tags"}), (f"tag-{tag.pk}", {"tag.documents"})]
+    with capture_events() as events:
+        doc.tags.add(tag)
+    assert changes(events) == expected
+    with capture_events() as events:
+        doc.tags.remove(tag)
+    assert changes(events) == expected
+
+
+def test_m2m_from_the_reverse_side(doc, tag):
+    with capture_events() as events:
+        tag.documents.add(doc)
+    assert changes(events) == [
+        (f"tag-{tag.pk}", {"tag.documents"}),
+        (scope(doc), {"doc.tags"}),
+    ]
+
+
+def test_m2m_clear_from_both_sides(doc, tag):
+    with capture_events():
+        doc.tags.add(tag)
+    with capture_events() as events:
+        doc.tags.clear()
+    assert changes(events) == [
+        (scope(doc), {"doc.tags"}),
+        (f"tag-{tag.pk}", {"tag.documents"}),
+    ]
+    with capture_events():
+        doc.tags.add(tag)
+    with capture_events() as events:
+        tag.documents.clear()
+    assert changes(events) == [
+        (f"tag-{tag.pk}", {"tag.documents"}),
+        (scope(doc), {"doc.tags"}),
+    ]
+
+
+# Transactions -------------------------------------------------------------------------
+
+
+def test_saves_in_one_transaction_become_one_event(doc):
+    with capture_events() as events, transaction.atomic():
+        doc.title = "One"
+        doc.save()
+        doc.content = "Two"
+        doc.save()
+        doc.save(update_fields=["version"])
+    assert changes(events) == [
+        (scope(doc), {"doc.title", "doc.content", "doc.version"})
+    ]
+
+
+def test_savepoint_rollback_drops_only_its_changes(doc):
+    with capture_events() as events, transaction.atomic():
+        doc.title = "Kept"
+        doc.save()
+        try:
+            with transaction.atomic():
+                doc.content = "Rolled back"
+                doc.save()
+                raise RuntimeError("undo")
+        except RuntimeError:
+            pass
+    assert changes(events) == [(scope(doc), {"doc.title"})]
+
+
+def test_nothing_is_emitted_before_the_commit(doc):
+    with capture_events(execute=False) as events:
+        doc.title = "Pending"
+        doc.save()
+    assert events == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_real_commit_emits_after_commit_and_rollback_emits_nothing():
+    with capture_events() as events:
+        with transaction.atomic():
+            document = Document.objects.create(title="A")
+            assert events == []  # not yet: the transaction is open
+        assert changes(events) == [(scope(document), {"doc"})]
+    with capture_events() as events:
+        try:
+            with transaction.atomic():
+                document.title = "Never"
+                document.save()
+                raise RuntimeError("rollback")
+        except RuntimeError:
+            pass
+    assert events == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_autocommit_emits_at_once():
+    with capture_events(execute=False) as events:
+        document = Document.objects.create(title="Now")
+        assert changes(events) == [(scope(document), {"doc"})]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nested_atomic_blocks_with_real_commits():
+    document = Document.objects.create(title="A")
+    with capture_events() as events:
+        with transaction.atomic():
+            with transaction.atomic():
+                document.title = "Inner"
+                document.save()
+            Comment.objects.create(document=document, body="x")
+        assert sorted(changes(events)) == [
+            ("activity", {"doc.comments"}),
+            (scope(document), {"doc.title", "doc.comments"}),
+        ]
+
+
+# Origin -------------------------------------------------------------------------------
+
+
+def test_origin_comes_from_the_request(doc):
+    def view(request):
+        doc.title = "From a tab"
+        doc.save()
+        return HttpResponse()
+
+    request = RequestFactory().post("/", HTTP_X_REACTIVE_CONNECTION="tab-origin-1")
+    with capture_events() as events:
+        ReactiveMiddleware(view)(request)
+    assert [e.origin for e in events] == ["tab-origin-1"]
+
+
+def test_a_management_command_has_no_origin(doc):
+    with capture_events() as events:
+        call_command("retitle", doc.pk, "From a command")
+    assert [(e.origin, set(e.changed_paths)) for e in events] == [(None, {"doc.title"})]
+
+
+def test_origin_is_read_when_the_change_happens(doc):
+    with capture_events() as events, transaction.atomic(), origin("tab-origin-2"):
+        doc.title = "x"
+        doc.save()
+    assert [e.origin for e in events] == ["tab-origin-2"]
+
+
+# Manual emit and bulk updates ----------------------------------------------------------
+
+
+def test_manual_emit_after_commit_with_audience():
+    with capture_events() as events, transaction.atomic():
+        reactive_blocks.emit("doc-42", {"doc.content"}, audience={7, "8"})
+        assert events == []
+    assert events == [
+        ChangeEvent(
+            "doc-42", frozenset({"doc.content"}), audience=frozenset({"7", "8"})
+        )
+    ]
+
+
+def test_manual_emit_validates_at_once():
+    with pytest.raises(
+        TypeError, match="paths must be a collection of strings, not a single str"
+    ):
+        reactive_blocks.emit("doc-42", "doc.content")
+    with pytest.raises(ValueError, match="scope must be a non-empty string"):
+        reactive_blocks.emit("", {"doc"})
+    with pytest.raises(
+        TypeError, match="audience must be a collection of strings, not a single str"
+    ):
+        reactive_blocks.emit("doc-42", {"doc"}, audience="7")
+
+
+def test_tracked_update(doc):
+    other = Document.objects.create(title="Other")
+    with capture_events() as events:
+        count = reactive_blocks.tracked_update(
+            Document.objects.filter(pk__in=[doc.pk, other.pk]), title="Bulk"
+        )
+    assert count == 2
+    assert sorted(changes(events)) == sorted(
+        [(scope(doc), {"doc.title"}), (scope(other), {"doc.title"})]
+    )
+    assert Document.objects.filter(title="Bulk").count() == 2
+
+
+def test_tracked_update_needs_a_tracked_model():
+    with pytest.raises(ImproperlyConfigured, match="Author is not tracked"):
+        reactive_blocks.tracked_update(Author.objects.all(), name="x")
+
+
+def test_tracked_models_declare_their_paths():
+    assert trackers()[Document].emitted_paths() == {
+        "doc",
+        "doc.title",
+        "doc.content",
+        "doc.version",
+        "doc.author",
+        "doc.meta",
+        "doc.tags",
+    }
+
+
+# Configuration errors -----------------------------------------------------------------
+
+
+@isolate_apps("tests")
+def test_unknown_field_in_scope_format():
+    class Note(models.Model):
+        board_id = models.IntegerField()
+
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"scope 'note-\{board\}' uses \{board\}, which is not a field of Note",
+    ):
+        reactive_blocks.track(Note, scope="note-{board}", prefix="note")
+
+
+@isolate_apps("tests")
+def test_scope_callable_returning_a_non_string():
+    class Note(models.Model):
+        pass
+
+    with pytest.raises(ImproperlyConfigured, match="the scope callable returned 42"):
+        reactive_blocks.track(Note, scope=lambda note: 42, prefix="note")
+
+
+@isolate_apps("tests")
+@pytest.mark.parametrize("prefix", ["", "note.", "1note", "no te", "note-x"])
+def test_prefix_must_be_a_dotted_identifier(prefix):
+    class Note(models.Model):
+        pass
+
+    with pytest.raises(ImproperlyConfigured, match="is not a dotted identifier"):
+        reactive_blocks.track(Note, scope="note-{pk}", prefix=prefix)
+
+
+@isolate_apps("tests")
+def test_tracking_twice_with_conflicting_options():
+    class Note(models.Model):
+        pass
+
+    try:
+        reactive_blocks.track(Note, scope="note-{pk}", prefix="note")
+        reactive_blocks.track(Note, scope="note-{pk}", prefix="note")  # same: fine
+        with pytest.raises(
+            ImproperlyConfigured,
+            match="Note is already tracked with scope='note-\\{pk\\}', prefix='note'",
+        ):
+            reactive_blocks.track(Note, scope="note-{pk}", prefix="memo")
+    finally:
+        reactive_blocks.tracking.untrack(Note)
+
+
+@isolate_apps("tests")
+def test_unknown_fields_and_excludes():
+    class Note(models.Model):
+        text = models.TextField()
+
+    with pytest.raises(
+        ImproperlyConfigured,
+        match="fields names unknown field\\(s\\) 'txt'; fields are text",
+    ):
+        reactive_blocks.track(Note, scope="note-{pk}", prefix="note", fields=["txt"])
+    with pytest.raises(
+        ImproperlyConfigured, match="exclude names unknown field\\(s\\) 'body'"
+    ):
+        reactive_blocks.track(Note, scope="note-{pk}", prefix="note", exclude=["body"])
+
+
+def test_track_needs_a_model_class():
+    with pytest.raises(
+        TypeError, match="track\\(\\) takes a model class, got 'Document'"
+    ):
+        reactive_blocks.track("Document", scope="doc-{pk}", prefix="doc")
