@@ -1,19 +1,25 @@
-"""ASGI entry point of the demo site (served by daphne)."""
+"""ASGI entry point of the demo site (served by daphne): Django plus the streams."""
 
 from __future__ import annotations
 
 import os
 
-from django.conf import settings
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
-if settings.DEBUG:
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from reactive_blocks.routing import stream_router  # noqa: E402
 
-    application = ASGIStaticFilesHandler(django_application)
-else:
-    application = django_application
+# The demo serves its static files itself; a real deployment lets a web server do it.
+application = ProtocolTypeRouter(
+    {
+        "http": AuthMiddlewareStack(
+            stream_router(ASGIStaticFilesHandler(django_application))
+        )
+    }
+)

@@ -32,6 +32,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "reactive_blocks.origin.ReactiveMiddleware",
 ]
 
 ROOT_URLCONF = "demo_project.urls"
@@ -69,4 +70,5 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The in-process bus: no Redis needed on a laptop.
 REACTIVE_BLOCKS = {
     "BUS": {"BACKEND": "reactive_blocks.ReactiveBus", "OPTIONS": {"maxsize": 256}},
+    "URLCONF": "demo_project.streams",
 }

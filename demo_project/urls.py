@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import path
-from django.views.generic import TemplateView
+
+from demo_project.demo import views
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", views.document_list, name="home"),
+    path("docs/<int:pk>/", views.document_detail, name="document"),
+    path("docs/<int:pk>/edit/", views.document_edit, name="document-edit"),
     path("admin/", admin.site.urls),
 ]
