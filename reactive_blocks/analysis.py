@@ -59,7 +59,6 @@ _INERT = (
     TextNode,
     dt.CommentNode,
     dt.LoadNode,
-    dt.CsrfTokenNode,
     dt.TemplateTagNode,
     dt.ResetCycleNode,
     dt.VerbatimNode,
@@ -79,6 +78,7 @@ class BlockAnalysis:
     line: int | None
     paths: frozenset[str]
     everything: str | None = None  # why the block is taken to read everything
+    personal: bool = False  # renders per-request data ({% csrf_token %})
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +237,7 @@ class _Reader:
                     _line(node),
                     frozenset(acc.paths),
                     acc.reason,
+                    acc.personal,
                 )
         return BlockAnalysis(name, _name(chain[0]), None, frozenset())
 
@@ -249,6 +250,8 @@ class _Reader:
     def node(self, node: Node, scope: _Scope, acc: _Accumulator) -> None:
         if isinstance(node, _INERT):
             self.visit_children(node, scope, acc)
+        elif isinstance(node, dt.CsrfTokenNode):
+            acc.personal = True
         elif isinstance(node, VariableNode):
             self.read(node.filter_expression, scope, acc)
         elif isinstance(node, BlockNode):
@@ -446,6 +449,8 @@ class _Reader:
         if variable.lookups is not None and variable.lookups[:2] == ("block", "super"):
             self.block_super(scope, acc)
             return
+        if variable.lookups is not None and variable.lookups[0] == "csrf_token":
+            acc.personal = True
         path = self.variable_path(variable, scope)
         if path is not None:
             acc.paths.add(path)
@@ -471,11 +476,12 @@ class _Reader:
 
 
 class _Accumulator:
-    __slots__ = ("paths", "reason")
+    __slots__ = ("paths", "personal", "reason")
 
     def __init__(self) -> None:
         self.paths: set[str] = set()
         self.reason: str | None = None
+        self.personal = False
 
     def everything(self, reason: str) -> None:
         if self.reason is None:
@@ -483,6 +489,7 @@ class _Accumulator:
 
     def merge(self, other: BlockAnalysis) -> None:
         self.paths |= other.paths
+        self.personal |= other.personal
         if other.everything is not None:
             self.everything(other.everything)
 

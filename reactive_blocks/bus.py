@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import secrets
 import threading
 import weakref
 from collections import deque
@@ -133,6 +134,9 @@ class ReactiveBus:
         # the number of its latest event. A page records the sequence when it is
         # rendered, so a change committed before its stream opens is still seen.
         self._sequence = 0
+        # Names this bus instance: a cursor made by another (a restarted process)
+        # says nothing about this one's history.
+        self.epoch = secrets.token_hex(4)
         self._revisions: dict[str, int] = {}
         self._counts: dict[str, int] = {}
         self._emitted = 0

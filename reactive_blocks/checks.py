@@ -48,6 +48,7 @@ CHECK_IDS = {
     "W008": "reactive_template: a template could not be indexed",
     "W009": "reactive_deploy_asgi: the project is not served over ASGI",
     "W010": "reactive_deploy_gzip: GZipMiddleware would buffer the event stream",
+    "W011": "reactive_middleware: streams are routed but ReactiveMiddleware is missing",
 }
 GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
 
@@ -64,6 +65,7 @@ def check_reactive_contract(
         *_cycles(index),
         *_unread_paths(index),
         *_audience_without_connections(),
+        *_middleware(),
     ]
 
 
@@ -177,6 +179,22 @@ def _unread_paths(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
                 obj=path,
                 id="reactive_blocks.W002",
             )
+
+
+MIDDLEWARE = "reactive_blocks.origin.ReactiveMiddleware"
+
+
+def _middleware() -> Iterable[checks.CheckMessage]:
+    if conf.URLCONF and MIDDLEWARE not in getattr(settings, "MIDDLEWARE", ()):
+        yield checks.Warning(
+            "Streams are routed (REACTIVE_BLOCKS['URLCONF']) but ReactiveMiddleware is "
+            "not installed: the author's tab is echoed its own changes, and a change "
+            "committed while a page renders can be missed until the next one.",
+            hint=f"Add {MIDDLEWARE!r} to MIDDLEWARE, after the session and "
+            "authentication middleware.",
+            obj="settings.MIDDLEWARE",
+            id="reactive_blocks.W011",
+        )
 
 
 def _audience_without_connections() -> Iterable[checks.CheckMessage]:

@@ -64,10 +64,11 @@ def stream_url(
     session = getattr(request, "session", None)
     token = sign_stream(path, connection_id, getattr(session, "session_key", None))
     # The bus position when the request began (ReactiveMiddleware), else now.
+    bus = get_bus()
     since = getattr(request, "reactive_sequence", None)
     if since is None:
-        since = get_bus().sequence
-    query = urlencode({"token": token, "since": since})
+        since = bus.sequence
+    query = urlencode({"token": token, "since": since, "epoch": bus.epoch})
     consumer = getattr(resolve(path, urlconf=urlconf).func, "consumer_class", None)
     close_event = getattr(consumer, "close_event", DEFAULT_CLOSE_EVENT)
     return f"{path}?{query}", connection_id, close_event

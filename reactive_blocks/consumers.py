@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import io
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -30,6 +32,10 @@ from channels.db import database_sync_to_async
 from channels.generic.http import AsyncHttpConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.utils.functional import SimpleLazyObject
 
 from reactive_blocks.bus import CloseReason
 from reactive_blocks.conf import conf
@@ -104,12 +110,19 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
     def get_connection_context(
         self, changed_paths: frozenset[str]
     ) -> Mapping[str, Any] | Any:
-        """Override to add what only this connection sees (default: ``user``).
+        """Override to add what only this connection sees.
 
+        The default gives ``user``, ``request`` (built from the stream's request)
+        and ``csrf_token`` (from the browser's CSRF cookie, for forms in blocks).
         Blocks that read any name given here, or ``user``/``request``/``perms``,
-        are rendered for this connection alone.
+        or use ``{% csrf_token %}``, are rendered for this connection alone.
         """
-        return {"user": self.user}
+        request = self.request
+        return {
+            "user": self.user,
+            "request": request,
+            "csrf_token": SimpleLazyObject(lambda: _csrf_token(request)),
+        }
 
     async def on_disconnect(self) -> None:
         """Override to react when the stream ends (presence updates, audits)."""
@@ -125,6 +138,16 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
     @property
     def user(self) -> Any:
         return self.scope.get("user") or AnonymousUser()
+
+    @cached_property
+    def request(self) -> HttpRequest:
+        """A Django request made from the stream's own (path, headers, cookies)."""
+        scope: dict[str, Any] = dict(self.scope)
+        request = ASGIRequest(scope, io.BytesIO())
+        request.user = self.user
+        if "session" in scope:
+            request.session = scope["session"]
+        return request
 
     # Request handling ----------------------------------------------------------
 
@@ -146,6 +169,16 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
     async def http_request(self, message: HTTPRequestEvent) -> None:
         if message.get("more_body"):
             return  # a GET has no body worth waiting for
+        try:
+            await self._open()
+        except Exception:
+            # A hook that raises must answer the client, not leave it hanging.
+            logger.exception(
+                "The stream %s could not be opened.", self.scope.get("path")
+            )
+            await self._refuse(500, "The stream could not be opened.")
+
+    async def _open(self) -> None:
         if self.scope.get("method") != "GET":
             await self._refuse(405, "Only GET opens a stream.", [(b"allow", b"GET")])
             return
@@ -160,7 +193,22 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             await self._refuse(403, "Permission denied.")
             return
         self.connection = ConnectionInfo(self.connection_id, self._user_id())
-        self._task = asyncio.ensure_future(self._serve(self._cursor(query)))
+        # A page rendered by another bus (a restarted process) cannot say what it
+        # missed: resend everything.
+        epoch = query.get("epoch", [""])[0]
+        stream = ReactiveStream(
+            get_bus(),
+            scope=self.scope_name,
+            index=get_index(),
+            origin=self.connection_id,
+            connection=self.connection,
+            template_name=self.get_template_name(),
+            cursor=self._cursor(query),
+            resync=bool(epoch) and epoch != get_bus().epoch,
+            renderer=_ConsumerRenderer(self),
+            on_disconnect=lambda scope, connection: self._call(self.on_disconnect),
+        )
+        self._task = asyncio.ensure_future(self._serve(stream))
 
     async def http_disconnect(self, message: HTTPDisconnectEvent) -> None:
         await self._stop()
@@ -202,7 +250,8 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             query.get("since", [""])[0],
         ]
         for value in candidates:
-            if value.strip().isdigit():
+            value = value.strip()
+            if value.isascii() and value.isdigit():
                 return int(value)
         return None
 
@@ -220,19 +269,8 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             result = await result
         return result
 
-    async def _serve(self, cursor: int | None) -> None:
+    async def _serve(self, stream: ReactiveStream) -> None:
         lock = asyncio.Lock()  # pings and events never interleave
-        stream = ReactiveStream(
-            get_bus(),
-            scope=self.scope_name,
-            index=get_index(),
-            origin=self.connection_id,
-            connection=self.connection,
-            template_name=self.get_template_name(),
-            cursor=cursor,
-            renderer=_ConsumerRenderer(self),
-            on_disconnect=lambda scope, connection: self.on_disconnect(),
-        )
         pinger: asyncio.Task[None] | None = None
         try:
             await self.send_headers(status=200, headers=STREAM_HEADERS)
@@ -256,7 +294,11 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
                         await self.send_body(_frame(fragment), more_body=True)
         except TimeoutError:
             # Lifetime over: reconnect, unless access ended meanwhile.
-            allowed = await self._call(self.has_permission)
+            try:
+                allowed = await self._call(self.has_permission)
+            except Exception:
+                logger.exception("has_permission() raised at the end of a stream.")
+                allowed = True  # the reconnect asks again
             return self.reconnect_event if allowed else self.close_event
         if stream.close_reason is CloseReason.USER_CLOSED:
             return self.close_event
@@ -277,9 +319,10 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
 
 
 def _frame(fragment: Fragment) -> bytes:
-    return encode_event(
-        fragment.html, event=fragment.block_name, id=str(fragment.revision)
-    )
+    # The id goes on the last fragment of a batch only: a client cut off before it
+    # reconnects from the previous batch and gets everything again.
+    revision = str(fragment.revision) if fragment.last else None
+    return encode_event(fragment.html, event=fragment.block_name, id=revision)
 
 
 class _ConsumerRenderer:
@@ -294,7 +337,16 @@ class _ConsumerRenderer:
     ) -> dict[BlockRef, str]:
         consumer = self.consumer
         index = get_index()
-        key = (type(consumer), consumer.scope_name, revision, changed_paths)
+        # Everything a shared render may depend on: the page, the scope, the URL's
+        # arguments, and the change. Connections differing in any of it never share.
+        key = (
+            type(consumer),
+            consumer.get_template_name(),
+            consumer.scope_name,
+            repr(sorted(consumer.kwargs.items())),
+            revision,
+            changed_paths,
+        )
 
         async def shared_context() -> Mapping[str, Any]:
             self.shared.context_count += 1
@@ -311,8 +363,10 @@ class _ConsumerRenderer:
         own: list[BlockRef] = []
         for ref in blocks:
             reads = index.block_dependencies(ref.template_name, ref.block_name)
-            if index.reads_everything(ref) or any(
-                p.split(".", 1)[0] in roots for p in reads
+            if (
+                index.reads_everything(ref)
+                or index.is_personal(ref)
+                or any(p.split(".", 1)[0] in roots for p in reads)
             ):
                 own.append(ref)
                 continue
@@ -340,6 +394,13 @@ async def _render(
         blocks, context, scope
     )
     return result
+
+
+def _csrf_token(request: HttpRequest) -> str:
+    # The browser's CSRF cookie, masked as {% csrf_token %} expects; the stream
+    # cannot set a cookie, so it reuses the one the page was served with.
+    CsrfViewMiddleware(lambda r: HttpResponse()).process_request(request)
+    return str(get_token(request))
 
 
 def _mapping(value: Any, hook: str) -> Mapping[str, Any]:

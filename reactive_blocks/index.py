@@ -114,6 +114,7 @@ class DependencyIndex:
         self._refs: list[BlockRef] = []
         self._dom_ids: dict[BlockRef, str | None] = {}
         self._everything: dict[int, str] = {}  # block id -> why it reads everything
+        self._personal: set[BlockRef] = set()
         # Problems met while registering from templates; the system checks report them.
         self.findings: list[Finding] = []
         self._block_trie: _PathTrie[int] = _PathTrie()
@@ -140,12 +141,15 @@ class DependencyIndex:
         dom_id: str | None = None,
         *,
         everything: str | None = None,
+        personal: bool = False,
     ) -> BlockRef:
         """Record that ``block_name`` of ``template_name`` reads ``paths``.
 
         ``everything`` is the reason a block is taken to read every path (its
         template could not be fully analysed); it then re-renders on any change.
-        Registering the same block again replaces its paths and DOM id.
+        ``personal`` marks a block that renders per-request data (a CSRF token):
+        streams render it for each connection. Registering the same block again
+        replaces all of this.
         """
         require_name(template_name, name="template_name")
         require_name(block_name, name="block_name")
@@ -168,6 +172,10 @@ class DependencyIndex:
                 self._everything.pop(block_id, None)
             else:
                 self._everything[block_id] = everything
+            if personal:
+                self._personal.add(ref)
+            else:
+                self._personal.discard(ref)
             self._forget()
         return ref
 
@@ -229,6 +237,10 @@ class DependencyIndex:
 
     def dom_id(self, ref: BlockRef) -> str | None:
         return self._dom_ids.get(ref)
+
+    def is_personal(self, ref: BlockRef) -> bool:
+        """Whether ``ref`` renders per-request data and so is rendered per connection."""
+        return ref in self._personal
 
     def reads_everything(self, ref: BlockRef) -> str | None:
         """Why ``ref`` is taken to read every path, or None if it was analysed."""

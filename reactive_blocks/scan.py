@@ -146,6 +146,7 @@ def _register(
         block.paths,
         dom_id=dom_id,
         everything=block.everything,
+        personal=block.personal,
     )
 
 

@@ -48,7 +48,10 @@ class Fragment:
     template_name: str
     target: str | None  # the swapped element's id, when known
     html: str
-    revision: int  # the scope revision it reflects (the SSE event id)
+    revision: int  # the scope revision it reflects
+    # The last fragment of its batch. Only it carries the SSE event id, so a client
+    # cut off halfway through a batch reconnects from the batch before and resyncs.
+    last: bool = True
 
 
 class Renderer(Protocol):
@@ -152,6 +155,7 @@ class ReactiveStream:
         template_name: str | None = None,
         cursor: int | None = None,
         renderer: Renderer | None = None,
+        resync: bool = False,
     ) -> None:
         if not isinstance(bus, ReactiveBus):
             raise TypeError(f"bus must be a ReactiveBus, got {type(bus).__name__}.")
@@ -190,8 +194,9 @@ class ReactiveStream:
         latest = bus.sequence
         # Behind the scope (a change since the page or the last event the client
         # saw), or ahead of the bus (its history is unknown): resync at once.
-        self._resync_first = cursor is not None and (
-            self.subscription.start_revision > cursor or cursor > latest
+        self._resync = resync or (
+            cursor is not None
+            and (self.subscription.start_revision > cursor or cursor > latest)
         )
         self._fragments = self._run()
 
@@ -209,20 +214,29 @@ class ReactiveStream:
     async def _run(self) -> AsyncGenerator[Fragment, None]:
         subscription = self.subscription
         try:
-            if self._resync_first:
+            if self._resync:
+                self._resync = False
                 async for fragment in self._render(
                     self._all_blocks(), self._all_paths(), subscription.start_revision
                 ):
                     yield fragment
             while (batch := await subscription.next_batch()) is not None:
-                if batch.lagged:
+                own = [e for e in batch.events if self._is_own(e.origin)]
+                events = [e for e in batch.events if not self._is_own(e.origin)]
+                if own:
+                    # The author's tab shows its own version of these blocks now,
+                    # which is not what this stream last sent: never cut them off.
+                    mine = frozenset().union(*(e.changed_paths for e in own))
+                    for ref in self._affected(mine):
+                        self._last_sent.pop(ref, None)
+                if batch.lagged or self._resync:
+                    self._resync = False
                     blocks, paths = self._all_blocks(), self._all_paths()
-                else:
-                    events = [e for e in batch.events if not self._is_own(e.origin)]
-                    if not events:
-                        continue
+                elif events:
                     paths = frozenset().union(*(e.changed_paths for e in events))
                     blocks = self._affected(paths)
+                else:
+                    continue
                 async for fragment in self._render(blocks, paths, batch.revision):
                     yield fragment
         finally:
@@ -257,23 +271,28 @@ class ReactiveStream:
             rendered = await self.renderer.render(blocks, paths, revision)
         except Exception:
             logger.exception(
-                "The context for scope %r could not be built; this change is skipped "
-                "and the stream goes on.",
+                "The context for scope %r could not be built; this change is skipped, "
+                "the stream goes on and resends every block at the next change.",
                 self.scope,
             )
+            self._resync = True
             return
+        fresh = []
         for ref in blocks:
             html = rendered.get(ref)
             # Early cutoff: what this connection already shows is not sent again.
             if html is None or self._last_sent.get(ref) == html:
                 continue
             self._last_sent[ref] = html
+            fresh.append((ref, html))
+        for number, (ref, html) in enumerate(fresh, start=1):
             yield Fragment(
                 ref.block_name,
                 ref.template_name,
                 self.index.dom_id(ref),
                 html,
                 revision,
+                last=number == len(fresh),
             )
 
     async def _finish(self) -> None:
@@ -304,13 +323,15 @@ def reactive_stream(
     template_name: str | None = None,
     cursor: int | None = None,
     renderer: Renderer | None = None,
+    resync: bool = False,
 ) -> ReactiveStream:
     """Stream the re-rendered blocks of ``scope`` as its data changes.
 
     ``context_builder(changed_paths)`` (or ``context_builder()``) returns the
     template context; ``origin`` is this connection's id, whose own changes are not
     echoed; ``template_name`` limits the blocks to one page; ``cursor`` is the
-    revision the client already shows (resync if the scope moved on since).
+    revision the client already shows (resync if the scope moved on since);
+    ``resync`` sends every block at once (the client's state is unknown).
     ``on_disconnect(scope, connection)`` runs once when the stream ends.
     """
     return ReactiveStream(
@@ -324,4 +345,5 @@ def reactive_stream(
         template_name=template_name,
         cursor=cursor,
         renderer=renderer,
+        resync=resync,
     )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import unquote
 
 from django.core import signing
+from django.utils.crypto import salted_hmac
 
 __all__ = ["InvalidStreamToken", "StreamToken", "sign_stream", "verify_stream"]
 
@@ -24,11 +26,19 @@ class InvalidStreamToken(Exception):
 class StreamToken:
     path: str
     connection_id: str
-    session_key: str
+    session_digest: str  # "" when the page was rendered without a session
+
+
+def _session_digest(session_key: str | None) -> str:
+    # The token is signed, not encrypted: it carries a digest of the session key,
+    # never the key itself (which is the session cookie's value).
+    if not session_key:
+        return ""
+    return salted_hmac(SALT, session_key, algorithm="sha256").hexdigest()[:32]
 
 
 def sign_stream(path: str, connection_id: str, session_key: str | None) -> str:
-    payload = {"p": path, "c": connection_id, "s": session_key or ""}
+    payload = {"p": path, "c": connection_id, "s": _session_digest(session_key)}
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
@@ -46,10 +56,11 @@ def verify_stream(
         raise InvalidStreamToken("The stream token is not valid.") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("c"), str):
         raise InvalidStreamToken("The stream token is not valid.")
-    if payload.get("p") != path:
+    # reverse() gives a percent-encoded path, the ASGI scope a decoded one.
+    if not isinstance(payload.get("p"), str) or unquote(payload["p"]) != unquote(path):
         raise InvalidStreamToken("The stream token was made for another path.")
     # A page rendered before its visitor had a session binds none: whoever opens it
     # is then checked by has_permission() as themselves.
-    if payload.get("s") and payload.get("s") != session_key:
+    if payload.get("s") and payload.get("s") != _session_digest(session_key):
         raise InvalidStreamToken("The stream token was made for another session.")
     return StreamToken(path, payload["c"], payload["s"])

@@ -209,3 +209,28 @@ def test_syntax_error_raises(tmp_path, settings):
 def test_unknown_engine_is_named():
     with pytest.raises(LookupError, match="No Django template engine named 'jinja'"):
         django_engine("jinja")
+
+
+def test_csrf_token_makes_a_block_personal(tmp_path, settings):
+    (tmp_path / "form.html").write_text(
+        "{% block form %}<form>{% csrf_token %}{{ doc.title }}</form>{% endblock %}"
+        "{% block plain %}{{ doc.title }}{% endblock %}"
+        "{% block variable %}{{ csrf_token }}{% endblock %}"
+    )
+    settings.TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "DIRS": [tmp_path],
+        }
+    ]
+    blocks = analyse_template("form.html").blocks
+    assert (
+        blocks["form"].personal,
+        blocks["plain"].personal,
+        blocks["variable"].personal,
+    ) == (
+        True,
+        False,
+        True,
+    )
+    assert blocks["form"].paths == {"doc.title"}

@@ -59,3 +59,34 @@ def test_two_blocks_update_in_the_page_and_keep_listening(live, tmp_path):
             assert "last_event_id=" in connect
         finally:
             browser.close()
+
+
+def test_a_refused_stream_stops_retrying_and_marks_the_page_stale(live):
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    live.reset()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=FLAGS
+        )
+        try:
+            page = browser.new_page()
+            attempts = []
+            page.on(
+                "request",
+                lambda request: (
+                    attempts.append(request.url)
+                    if "/live/docs/2/" in request.url
+                    else None
+                ),
+            )
+            page.goto(f"{live.url}/docs/2/")  # private: a guest's stream gets 403
+            page.wait_for_function(
+                "() => document.querySelector('#live').dataset.reactiveStale === '403'"
+            )
+            assert page.get_attribute("#live", "sse-connect") is None
+            # The stream, the probe, and at most one retry already scheduled.
+            assert len(attempts) <= 3
+        finally:
+            browser.close()

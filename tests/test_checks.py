@@ -37,7 +37,11 @@ def engine(directory: Path) -> list[dict[str, object]]:
 def faulty_project():
     with override_settings(
         TEMPLATES=engine(FIXTURES / "templates"),
-        REACTIVE_BLOCKS={"EMITTED_PATHS": ["doc.unread"], "AUDIENCE_SCOPES": ["doc-*"]},
+        REACTIVE_BLOCKS={
+            "EMITTED_PATHS": ["doc.unread"],
+            "AUDIENCE_SCOPES": ["doc-*"],
+            "URLCONF": "tests.streams_urls",
+        },
         MIDDLEWARE=["django.middleware.gzip.GZipMiddleware"],
     ):
         index = get_index()
@@ -82,6 +86,7 @@ def test_each_fault_is_reported_with_its_id_and_place():
         ("reactive_blocks.W006", "duplicate_ids.html:3"),
         ("reactive_blocks.W007", "dynamic.html:2"),
         ("reactive_blocks.W008", "broken.html:2"),
+        ("reactive_blocks.W011", "settings.MIDDLEWARE"),
     ]
     assert deploy == [
         ("reactive_blocks.W009", "settings.ASGI_APPLICATION"),
@@ -119,10 +124,11 @@ def test_reactive_check_exits_non_zero_on_error():
         "W006",
         "W007",
         "W008",
+        "W011",
     ):
         assert f"reactive_blocks.{check_id}" in output
     assert "W009" not in output  # deployment checks only with --deploy
-    assert "reactive_check: 2 error(s), 8 warning(s)." in output
+    assert "reactive_check: 2 error(s), 9 warning(s)." in output
 
 
 def test_django_check_runs_the_same_checks():

@@ -22,13 +22,22 @@ def live(tmp_path_factory) -> Live:
         yield project
 
 
+OPEN: list[SSEStream] = []
+
+
 @pytest.fixture(autouse=True)
-def _fresh_documents(live):
+async def _fresh_documents(live):
     live.reset()
+    yield
+    # A failed test must not leave its streams open for the next one.
+    while OPEN:
+        await OPEN.pop().close()
+    live.wait_for(lambda s: s["subscribers"] == 0)
 
 
 async def opened(url: str, **headers: str) -> SSEStream:
     stream = await SSEStream.open(url, headers)
+    OPEN.append(stream)
     assert stream.status == 200, await stream.read_rest()
     return stream
 
@@ -69,10 +78,10 @@ async def test_multi_line_and_non_ascii_html(live):
     assert (
         title_event.raw
         == (
-            f"event: title\nid: {sequence}\n"
-            "data: Première ligne ✓\ndata: seconde &lt;ligne&gt;\n\n"
+            "event: title\ndata: Première ligne ✓\ndata: seconde &lt;ligne&gt;\n\n"
         ).encode()
     )
+    assert events[1].id == str(sequence)  # the batch's last fragment carries the id
     assert title_event.data == "Première ligne ✓\nseconde &lt;ligne&gt;"
     await stream.close()
 
@@ -333,3 +342,72 @@ async def test_fifty_connections_render_each_shared_block_once(live):
     final = live.stats()["renders"]
     assert final["renders"] - after["renders"] == 1 + 50
     await asyncio.gather(*(s.close() for s in streams))
+
+
+# Found in review -----------------------------------------------------------------------
+
+
+async def test_pages_sharing_a_scope_never_share_renders_of_other_arguments(live):
+    live.change(pk=2, set={"private": False}, paths=[])
+    one = await opened(f"{live.url}/live/site/1/?connection=viewer-one-1")
+    two = await opened(f"{live.url}/live/site/2/?connection=viewer-two-2")
+    live.wait_for(lambda s: s["subscribers"] == 2)
+    live.change(scope="all-docs", paths=["doc.content"], set={"content": "same"})
+    live.change(pk=2, scope="all-docs", paths=["doc.title"], set={"title": "Second"})
+    first = [await one.next_event() for _ in range(3)]
+    second = [await two.next_event() for _ in range(3)]
+    assert {e.event: e.data for e in first}["title"] == "Doc 1"
+    assert {e.event: e.data for e in second}["title"] == "Second"
+    await one.close()
+    await two.close()
+
+
+async def test_only_the_last_fragment_of_a_batch_carries_the_id(live):
+    stream = await opened(live.page(1)[0])
+    sequence = live.change(set={"title": "Two blocks"}, paths=["doc.title"])
+    first, second = await stream.next_event(), await stream.next_event()
+    assert (first.id, second.id) == (None, str(sequence))
+    assert b"id:" not in first.raw
+    await stream.close()
+
+
+async def test_a_raising_get_scope_answers_500(live):
+    stream = await SSEStream.open(f"{live.url}/live/open/99/")
+    assert stream.status == 500
+    assert await stream.read_rest() == b"The stream could not be opened."
+
+
+async def test_a_non_ascii_digit_cursor_is_ignored(live):
+    stream = await opened(f"{live.url}/live/open/1/?last_event_id=%C2%B2")
+    live.change(set={"content": "fine"}, paths=["doc.content"])
+    assert (await stream.next_event()).data == "fine"
+    await stream.close()
+
+
+async def test_a_page_from_another_bus_resyncs(live):
+    url, _, _ = live.page(1)
+    stream = await opened(with_query(url, epoch="00000000"))
+    assert len([await stream.next_event() for _ in range(4)]) == 4
+    await stream.close()
+
+
+async def test_csrf_token_blocks_render_per_connection_with_the_cookie_token(live):
+    from django.middleware.csrf import _unmask_cipher_token
+
+    secret = "A" * 32
+    stream = await opened(f"{live.url}/live/form/1/", Cookie=f"csrftoken={secret}")
+    live.change(set={"title": "Form"}, paths=["doc.title"])
+    event = await stream.next_event()
+    assert event.event == "edit"
+    token = event.data.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    assert _unmask_cipher_token(token) == secret
+    assert 'value="Form"' in event.data
+    await stream.close()
+
+
+async def test_a_plain_on_disconnect_runs_in_a_thread_and_may_use_the_orm(live):
+    stream = await opened(f"{live.url}/live/open/1/?connection=plain-hook-1")
+    live.wait_for(lambda s: "plain-hook-1" in s["presence"]["doc-1"])
+    await stream.close()
+    stats = live.wait_for(lambda s: s["disconnects"])
+    assert stats["disconnects"] == ["plain-hook-1"]

@@ -408,3 +408,74 @@ def test_arguments_are_validated(index, data):
             bus, scope="s", index=index, context_builder=data.build, cursor="5"
         )
     assert bus.subscriber_count == 0
+
+
+async def test_own_change_reopens_early_cutoff_for_the_authors_tab(index, data):
+    """The author's tab shows its own edit; a later revert by someone else must
+    reach it even though the HTML equals what the stream last sent."""
+    bus = ReactiveBus()
+    author = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        origin="tab-author",
+    )
+    data.title = "A"
+    emit(bus, "doc.title")
+    assert (await take(author, 1))[0].html == "A"
+    data.title = "B"
+    emit(bus, "doc.title", origin="tab-author")  # skipped: the tab shows B itself
+    data.title = "A"
+    emit(bus, "doc.title", origin="tab-other")
+    (fragment,) = await take(author, 1)
+    assert (fragment.block_name, fragment.html) == ("title", "A")
+    await author.aclose()
+
+
+async def test_after_a_failed_context_the_next_change_resyncs(index, data):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
+    )
+    data.fail_next = True
+    data.content = "lost with the failure"
+    emit(bus, "doc.content")
+    pending = asyncio.ensure_future(take(stream, 3))
+    await eventually(lambda: bool(data.builds))
+    emit(bus, "doc.title")
+    fragments = await pending
+    assert {f.block_name: f.html for f in fragments}[
+        "content"
+    ] == "lost with the failure"
+    await stream.aclose()
+
+
+async def test_only_the_last_fragment_of_a_batch_is_marked(index, data):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
+    )
+    emit(bus, "doc.title", "doc.content")
+    fragments = await take(stream, 2)
+    assert [f.last for f in fragments] == [False, True]
+    await stream.aclose()
+
+
+async def test_forced_resync_sends_every_block(index, data):
+    bus = ReactiveBus()
+    stream = reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        resync=True,
+    )
+    assert {f.block_name for f in await take(stream, 3)} == {
+        "title",
+        "content",
+        "fragile",
+    }
+    await stream.aclose()

@@ -4,18 +4,16 @@ import time
 from unittest import mock
 
 import pytest
+from django.core import signing
 
-from reactive_blocks.tokens import InvalidStreamToken, sign_stream, verify_stream
+from reactive_blocks.tokens import SALT, InvalidStreamToken, sign_stream, verify_stream
 
 
 def test_round_trip():
     token = sign_stream("/live/1/", "conn-abc123", "session-1")
     content = verify_stream(token, path="/live/1/", session_key="session-1", max_age=60)
-    assert (content.path, content.connection_id, content.session_key) == (
-        "/live/1/",
-        "conn-abc123",
-        "session-1",
-    )
+    assert (content.path, content.connection_id) == ("/live/1/", "conn-abc123")
+    assert len(content.session_digest) == 32
 
 
 @pytest.mark.parametrize(
@@ -44,12 +42,8 @@ def test_expired():
 
 def test_page_without_session_binds_none():
     token = sign_stream("/live/1/", "c", None)
-    assert (
-        verify_stream(
-            token, path="/live/1/", session_key="later", max_age=60
-        ).session_key
-        == ""
-    )
+    content = verify_stream(token, path="/live/1/", session_key="later", max_age=60)
+    assert content.session_digest == ""
 
 
 def test_signed_with_the_secret_key(settings):
@@ -57,3 +51,14 @@ def test_signed_with_the_secret_key(settings):
     settings.SECRET_KEY = "another-secret"
     with pytest.raises(InvalidStreamToken, match="is not valid"):
         verify_stream(token, path="/live/1/", session_key="s", max_age=60)
+
+
+def test_the_session_key_is_not_readable_in_the_token():
+    token = sign_stream("/live/1/", "c", "the-session-key-value")
+    assert "the-session-key-value" not in signing.loads(token, salt=SALT).values()
+    assert b"the-session-key-value" not in token.encode()
+
+
+def test_percent_encoded_and_decoded_paths_match():
+    token = sign_stream("/live/tag/caf%C3%A9/", "c", None)
+    assert verify_stream(token, path="/live/tag/café/", session_key=None, max_age=60)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
+
 from reactive_blocks.consumers import ReactiveStreamConsumer
 from reactive_blocks.routing import stream_path
 from tests.live.state import DISCONNECTS, DOCS
@@ -46,8 +48,31 @@ class DocumentStream(ReactiveStreamConsumer):
 class OpenDocumentStream(DocumentStream):
     require_signed_url = False
 
+    def on_disconnect(self) -> None:  # type: ignore[override]
+        # A plain method runs in a thread, so the ORM may be used here.
+        get_user_model().objects.count()
+        DISCONNECTS.append(self.connection_id)
+
+    def get_scope(self) -> str:
+        if self.kwargs["pk"] == 99:
+            raise RuntimeError("a broken get_scope()")
+        return super().get_scope()
+
+
+class WholeSiteStream(OpenDocumentStream):
+    """One scope for every document: pages differ by their URL argument only."""
+
+    def get_scope(self) -> str:
+        return "all-docs"
+
+
+class FormStream(OpenDocumentStream):
+    template_name = "live/form.html"
+
 
 urlpatterns = [
     stream_path("live/docs/<int:pk>/", DocumentStream, name="doc-live"),
     stream_path("live/open/<int:pk>/", OpenDocumentStream, name="open-live"),
+    stream_path("live/site/<int:pk>/", WholeSiteStream, name="site-live"),
+    stream_path("live/form/<int:pk>/", FormStream, name="form-live"),
 ]

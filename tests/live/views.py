@@ -33,7 +33,7 @@ def change(request: HttpRequest) -> JsonResponse:
     for _ in range(int(body.get("repeat", 1))):
         get_bus().emit_sync(
             ChangeEvent(
-                f"doc-{pk}",
+                body.get("scope", f"doc-{pk}"),
                 frozenset(body.get("paths", [])),
                 origin=current_origin(),
                 audience=body.get("audience"),
