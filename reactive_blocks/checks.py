@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from reactive_blocks.analysis import analyse_template
 from reactive_blocks.conf import conf
-from reactive_blocks.runtime import get_index
+from reactive_blocks.runtime import get_bus, get_index
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -38,6 +39,7 @@ TAG = "reactive_blocks"
 # Every check this app reports, by id. Ids are never reused for another meaning.
 CHECK_IDS = {
     "E001": "reactive_block: a registered or sse-swap block does not exist",
+    "E002": "reactive_settings: REACTIVE_BLOCKS cannot be used (a bad value or bus)",
     "W001": "reactive_cycle: derived paths form a cycle",
     "W002": "reactive_paths: an emitted (declared or tracked) path is read by no block",
     "W003": "reactive_audience: audience-filtered scope without connection-aware stream",
@@ -57,7 +59,18 @@ GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
 def check_reactive_contract(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    index = get_index()
+    try:
+        get_bus()
+        index = get_index()
+    except ImproperlyConfigured as exc:
+        return [
+            checks.Error(
+                str(exc),
+                hint="Fix REACTIVE_BLOCKS in settings (see the settings docs).",
+                obj="settings.REACTIVE_BLOCKS",
+                id="reactive_blocks.E002",
+            )
+        ]
     return [
         # A base template's problem is found once per page extending it.
         *(_message(finding) for finding in dict.fromkeys(index.findings)),

@@ -5,7 +5,9 @@ changes of a rolled-back transaction or savepoint. The callbacks of one transact
 share a batch; the last one of them to run emits the merged paths. "Last" is known
 without touching Django's internals: the batch holds only weak references to its
 callbacks, and a callback that Django discarded on rollback is gone, while those still
-waiting to run are held by Django's commit loop.
+waiting to run are held by Django's commit loop (CPython frees a discarded callback at
+once). Only callbacks registered later than the running one count, since Django runs
+them in registration order.
 """
 
 from __future__ import annotations
@@ -39,24 +41,48 @@ class _Batch:
 
     paths: dict[Key, set[str]] = field(default_factory=dict)
     parts: list[weakref.ref[_Part]] = field(default_factory=list)
+    count: int = 0
+
+    def pending_after(self, number: int) -> bool:
+        """Whether a callback registered after part ``number`` will still run.
+
+        Django runs on_commit callbacks in registration order, so only later ones
+        matter; dead or finished ones are dropped from the end (amortised O(1)).
+        """
+        parts = self.parts
+        while parts and ((part := parts[-1]()) is None or part.ran):
+            parts.pop()
+        return (
+            bool(parts) and (last := parts[-1]()) is not None and last.number > number
+        )
 
     def waiting(self) -> bool:
-        return any((part := ref()) is not None and not part.ran for ref in self.parts)
+        return self.pending_after(-1)
 
 
 class _Part:
     """One change's on_commit callback."""
 
-    __slots__ = ("__weakref__", "batch", "key", "paths", "ran")
+    __slots__ = ("__weakref__", "batch", "key", "number", "paths", "ran")
 
-    def __init__(self, batch: _Batch, key: Key, paths: frozenset[str]) -> None:
-        self.batch, self.key, self.paths, self.ran = batch, key, paths, False
+    def __init__(
+        self, batch: _Batch, number: int, key: Key, paths: frozenset[str]
+    ) -> None:
+        self.batch, self.number, self.key, self.paths = batch, number, key, paths
+        self.ran = False
 
     def __call__(self) -> None:
+        if self.ran:
+            return  # run twice (a capture inside a real commit): once is enough
         self.ran = True
-        self.batch.paths.setdefault(self.key, set()).update(self.paths)
-        if not self.batch.waiting():
-            _flush(self.batch)
+        try:
+            self.batch.paths.setdefault(self.key, set()).update(self.paths)
+            if not self.batch.pending_after(self.number):
+                _flush(self.batch)
+        except Exception:
+            # Guarantee 2: never raise into Django's commit (it would skip the
+            # callbacks after this one and fail the caller after its data saved).
+            logger.exception("Could not emit the changes of a committed transaction.")
 
 
 _local = threading.local()  # the open batch per database alias, per thread
@@ -66,8 +92,11 @@ def _current_batch(using: str) -> _Batch:
     batches: dict[str, _Batch] = _local.__dict__.setdefault("batches", {})
     batch = batches.get(using)
     # A batch whose callbacks all ran or were discarded belongs to a finished
-    # transaction: start a new one.
+    # transaction: start a new one, sending what it still held (a callback of
+    # someone else's that raised stops Django from running the rest).
     if batch is None or not batch.waiting():
+        if batch is not None and batch.paths:
+            _flush(batch)
         batch = batches[using] = _Batch()
     return batch
 
@@ -86,12 +115,21 @@ def new_batch(using: str = DEFAULT_DB_ALIAS) -> None:
 def _flush(batch: _Batch) -> None:
     from reactive_blocks.runtime import get_bus
 
-    bus = get_bus()
-    for (scope, origin, audience), paths in batch.paths.items():
-        bus.emit_sync(
-            ChangeEvent(scope, frozenset(paths), origin=origin, audience=audience)
-        )
-    batch.paths.clear()
+    merged, batch.paths = batch.paths, {}
+    try:
+        bus = get_bus()
+    except Exception:
+        logger.exception("No bus to emit %d change(s) to.", len(merged))
+        return
+    for (scope, origin, audience), paths in merged.items():
+        try:
+            event = ChangeEvent(
+                scope, frozenset(paths), origin=origin, audience=audience
+            )
+        except (TypeError, ValueError):
+            logger.exception("Could not emit the change of %r.", scope)
+            continue
+        bus.emit_sync(event)
 
 
 def emit_on_commit(
@@ -105,7 +143,8 @@ def emit_on_commit(
     """Emit once the current transaction on ``using`` commits (at once without one)."""
     alias = using or DEFAULT_DB_ALIAS
     batch = _current_batch(alias)
-    part = _Part(batch, (scope, origin, audience), paths)
+    batch.count += 1
+    part = _Part(batch, batch.count, (scope, origin, audience), paths)
     batch.parts.append(weakref.ref(part))
     try:
         transaction.on_commit(part, using=alias)

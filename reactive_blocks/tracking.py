@@ -1,13 +1,8 @@
-"""Model tracking: saves, deletes and many-to-many changes emit ChangeEvents.
+"""Model tracking: which models are live, under which scope and path prefix.
 
-``track(Document, scope="doc-{pk}", prefix="doc")`` connects signal receivers that
-work out which fields really changed and emit ``doc.<field>`` paths for the
-document's scope once the transaction commits.
-
-Which fields changed is decided against the database: before an update, the stored
-row is read (one query per save) and compared with what is being saved. That also
-holds after ``refresh_from_db()`` or when another process changed the row meanwhile.
-A save with ``update_fields`` emits exactly those fields, without the query.
+``track(Document, scope="doc-{pk}", prefix="doc")`` records a ``Tracker``; the signal
+receivers in ``receivers.py`` use it to turn saves, deletes and many-to-many changes
+into ``doc.<field>`` paths of the document's scope, emitted after commit.
 """
 
 from __future__ import annotations
@@ -21,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
 from reactive_blocks.commit import emit_on_commit
 from reactive_blocks.origin import current_origin
@@ -29,15 +23,13 @@ from reactive_blocks.origin import current_origin
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-__all__ = ["Tracker", "track", "tracked_update", "trackers", "untrack"]
+__all__ = ["Tracker", "track", "tracked_update", "tracker_for", "trackers", "untrack"]
 
 logger = logging.getLogger("reactive_blocks.tracking")
 
 M = TypeVar("M", bound=type[models.Model])
 Scope = str | Callable[[Any], str | Iterable[str]]
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-_CHANGED = "_reactive_changed_fields"
-_CLEARED = "_reactive_cleared_pks"
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +40,7 @@ class Tracker:
     scope: Scope
     prefix: str
     fields: frozenset[str]  # concrete field names whose changes are emitted
-    m2m_fields: frozenset[str]
+    m2m_fields: frozenset[str]  # many-to-many fields declared on the model, emitted
 
     def options(self) -> tuple[object, ...]:
         return (self.scope, self.prefix, self.fields, self.m2m_fields)
@@ -59,43 +51,36 @@ class Tracker:
             values = {
                 name: getattr(instance, name) for name in _format_names(self.scope)
             }
-            return [self.scope.format(**values)]
-        result: object = self.scope(instance)
+            result: object = self.scope.format(**values)
+        else:
+            result = self.scope(instance)
         scopes: list[object] = (
             [result]
             if isinstance(result, str) or not isinstance(result, Iterable)
             else list(result)
         )
-        bad = [s for s in scopes if not isinstance(s, str) or not s]
-        if bad:
+        if not all(isinstance(s, str) and s for s in scopes):
             raise TypeError(
-                f"The scope callable of tracked model {self.model.__name__} returned "
-                f"{result!r}; it must return a non-empty str or a list of them."
+                f"The scope of tracked model {self.model.__name__} came out as "
+                f"{result!r}; it must be a non-empty str or a list of them."
             )
         return [str(s) for s in scopes]
 
     def emitted_paths(self) -> set[str]:
-        """Every path this tracker can emit (for the reactive_paths check)."""
-        return {self.prefix} | {
-            f"{self.prefix}.{name}" for name in self.fields | self.m2m_fields
-        }
+        """Every path this tracker emits for its own model's changes."""
+        names = self.fields | self.m2m_fields
+        return {self.prefix} | {f"{self.prefix}.{name}" for name in names}
 
     def emit(
-        self, instance: models.Model, names: Iterable[str], using: str | None
+        self,
+        instance: models.Model,
+        paths: Iterable[str],
+        using: str | None,
+        also: Iterable[str] = (),
     ) -> None:
-        """Emit ``<prefix>.<name>`` for each field name, after commit."""
-        paths = frozenset(f"{self.prefix}.{name}" for name in names)
-        self.emit_paths(instance, paths or frozenset({self.prefix}), using)
-
-    def emit_whole(self, instance: models.Model, using: str | None) -> None:
-        """Emit ``<prefix>``: the whole instance changed (created or deleted)."""
-        self.emit_paths(instance, frozenset({self.prefix}), using)
-
-    def emit_paths(
-        self, instance: models.Model, paths: frozenset[str], using: str | None
-    ) -> None:
+        """Emit ``paths`` to the instance's scopes (and the scopes in ``also``)."""
         try:
-            scopes = self.scopes_of(instance)
+            scopes = dict.fromkeys([*self.scopes_of(instance), *also])
         except Exception:
             # Guarantee 2: a save never fails because of its notification.
             logger.exception(
@@ -103,16 +88,30 @@ class Tracker:
             )
             return
         origin = current_origin()
+        frozen = frozenset(paths)
         for scope in scopes:
-            emit_on_commit(scope, paths, origin=origin, using=using)
+            emit_on_commit(scope, frozen, origin=origin, using=using)
+
+    def field_paths(self, names: Iterable[str]) -> set[str]:
+        return {f"{self.prefix}.{name}" for name in names}
 
 
 _trackers: dict[type[models.Model], Tracker] = {}
+_resolved: dict[type[models.Model], Tracker | None] = {}
 
 
 def trackers() -> dict[type[models.Model], Tracker]:
     """The tracked models and how (a copy)."""
     return dict(_trackers)
+
+
+def tracker_for(model: type[models.Model]) -> Tracker | None:
+    """The tracker of ``model`` or of the nearest tracked parent (proxies, children)."""
+    if model not in _resolved:
+        _resolved[model] = next(
+            (_trackers[c] for c in model.__mro__ if c in _trackers), None
+        )
+    return _resolved[model]
 
 
 @overload
@@ -168,23 +167,18 @@ def track(
                 f"prefix={existing.prefix!r}; track it once, or with the same options."
             )
         return model
+    from reactive_blocks import receivers
+
+    receivers.connect()
     _trackers[model] = tracker
-    uid = f"reactive_blocks:{model._meta.label}"
-    pre_save.connect(_before_save, sender=model, dispatch_uid=uid, weak=False)
-    post_save.connect(_after_save, sender=model, dispatch_uid=uid, weak=False)
-    post_delete.connect(_after_delete, sender=model, dispatch_uid=uid, weak=False)
-    m2m_changed.connect(_m2m_changed, dispatch_uid="reactive_blocks:m2m", weak=False)
+    _resolved.clear()
     return model
 
 
 def untrack(model: type[models.Model]) -> None:
     """Stop tracking ``model`` (for tests)."""
-    if _trackers.pop(model, None) is None:
-        return
-    uid = f"reactive_blocks:{model._meta.label}"
-    pre_save.disconnect(sender=model, dispatch_uid=uid)
-    post_save.disconnect(sender=model, dispatch_uid=uid)
-    post_delete.disconnect(sender=model, dispatch_uid=uid)
+    _trackers.pop(model, None)
+    _resolved.clear()
 
 
 def _build(
@@ -201,9 +195,9 @@ def _build(
             f"track({label}): prefix {prefix!r} is not a dotted identifier such as "
             f"'doc' or 'doc.comments'."
         )
-    concrete = {f.name: f for f in model._meta.concrete_fields if not f.primary_key}
+    concrete = {f.name for f in model._meta.concrete_fields if not f.primary_key}
     many = {f.name for f in model._meta.many_to_many}
-    known = set(concrete) | many
+    known = concrete | many
     for option, names in (("fields", fields or ()), ("exclude", exclude)):
         if isinstance(names, str):
             raise ImproperlyConfigured(
@@ -217,16 +211,7 @@ def _build(
             )
     chosen = set(known if fields is None else fields) - set(exclude)
     if isinstance(scope, str):
-        attributes = (
-            {"pk"} | {f.attname for f in model._meta.concrete_fields} | set(concrete)
-        )
-        for name in _format_names(scope):
-            if name not in attributes:
-                raise ImproperlyConfigured(
-                    f"track({label}): scope {scope!r} uses {{{name}}}, which is not a "
-                    f"field of {label}; use pk or one of "
-                    f"{', '.join(sorted(attributes - {'pk'}))}."
-                )
+        _check_format(label, scope, model)
     elif callable(scope):
         _probe(label, scope, model)
     else:
@@ -240,17 +225,39 @@ def _build(
 
 
 def _format_names(template: str) -> list[str]:
+    parsed = string.Formatter().parse(template)
+    return [re.split(r"[.\[]", name, maxsplit=1)[0] for _, name, _, _ in parsed if name]
+
+
+def _check_format(label: str, scope: str, model: type[models.Model]) -> None:
     try:
-        parsed = list(string.Formatter().parse(template))
+        parsed = list(string.Formatter().parse(scope))
     except ValueError as exc:
         raise ImproperlyConfigured(
-            f"scope {template!r} is not a valid format string: {exc}"
+            f"track({label}): scope {scope!r} is not a valid format string: {exc}."
         ) from exc
-    return [
-        re.split(r"[.\[]", name, maxsplit=1)[0]
-        for _, name, _, _ in parsed
-        if name is not None
-    ]
+    if not any(name for _, name, _, _ in parsed):
+        raise ImproperlyConfigured(
+            f"track({label}): scope {scope!r} names no field, so every {label} would "
+            f"share one scope; use e.g. '{scope}{{pk}}'."
+        )
+    attributes = {"pk"} | {f.attname for f in model._meta.concrete_fields}
+    attributes |= {f.name for f in model._meta.concrete_fields}
+    for _, name, spec, conversion in parsed:
+        if not name:
+            continue
+        root = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if root not in attributes:
+            raise ImproperlyConfigured(
+                f"track({label}): scope {scope!r} uses {{{root}}}, which is not a field "
+                f"of {label}; use pk or one of {', '.join(sorted(attributes - {'pk'}))}."
+            )
+        if conversion not in (None, "s", "r", "a") or spec:
+            raise ImproperlyConfigured(
+                f"track({label}): scope {scope!r} formats {{{name}}} with "
+                f"{'!' + conversion if conversion else ':' + (spec or '')}; scopes take plain "
+                f"fields only (use a callable for anything else)."
+            )
 
 
 def _probe(label: str, scope: Callable[[Any], Any], model: type[models.Model]) -> None:
@@ -267,195 +274,36 @@ def _probe(label: str, scope: Callable[[Any], Any], model: type[models.Model]) -
         )
 
 
-# Signal receivers ---------------------------------------------------------------------
-
-
-def _before_save(
-    sender: type[models.Model], instance: models.Model, **kwargs: Any
-) -> None:
-    tracker = _trackers.get(sender)
-    if tracker is None or kwargs.get("raw"):
-        return
-    if instance._state.adding or instance.pk is None:
-        return
-    update_fields = kwargs.get("update_fields")
-    if update_fields is not None and not _derived_from_deferral(
-        instance, update_fields
-    ):
-        return  # the caller named the fields: exactly those are emitted
-    try:
-        setattr(
-            instance, _CHANGED, _changed_fields(tracker, instance, kwargs.get("using"))
-        )
-    except Exception:
-        logger.exception("Could not compare %r with the database.", instance)
-        setattr(instance, _CHANGED, set(tracker.fields))
-
-
-def _derived_from_deferral(
-    instance: models.Model, update_fields: Iterable[str]
-) -> bool:
-    """Whether Django chose ``update_fields`` itself: the fields loaded on an instance
-    with deferred fields. Then the saved fields are compared like a plain save."""
-    deferred = instance.get_deferred_fields()
-    if not deferred:
-        return False
-    loaded = {
-        f.attname
-        for f in instance._meta.concrete_fields
-        if not f.primary_key and f.attname not in deferred
-    }
-    return set(update_fields) == loaded
-
-
-def _changed_fields(
-    tracker: Tracker, instance: models.Model, using: str | None
-) -> set[str]:
-    # Only fields loaded on the instance are saved; deferred ones cannot change.
-    loaded = {
-        f.name: f.attname
-        for f in tracker.model._meta.concrete_fields
-        if f.name in tracker.fields and f.attname in instance.__dict__
-    }
-    if not loaded:
-        return set()
-    stored = (
-        tracker.model._base_manager.using(using)
-        .filter(pk=instance.pk)
-        .values(*loaded.values())
-        .first()
-    )
-    if stored is None:
-        return set(loaded)  # the row is gone: everything it holds is new
-    fields = {f.attname: f for f in tracker.model._meta.concrete_fields}
-    return {
-        name
-        for name, attname in loaded.items()
-        if not _same(fields[attname], getattr(instance, attname), stored[attname])
-    }
-
-
-def _same(field: models.Field[Any, Any], value: Any, stored: Any) -> bool:
-    """Equal as the field sees them ("5" and 5 for an IntegerField are)."""
-    try:
-        return bool(field.to_python(value) == field.to_python(stored))
-    except Exception:
-        return bool(value == stored)
-
-
-def _after_save(
-    sender: type[models.Model], instance: models.Model, **kwargs: Any
-) -> None:
-    tracker = _trackers.get(sender)
-    if tracker is None or kwargs.get("raw"):
-        return
-    using = kwargs.get("using")
-    if kwargs.get("created"):
-        tracker.emit_whole(instance, using)
-        return
-    update_fields = kwargs.get("update_fields")
-    if hasattr(instance, _CHANGED):
-        names = getattr(instance, _CHANGED)
-        delattr(instance, _CHANGED)
-    elif update_fields is not None:
-        attnames = {f.attname: f.name for f in sender._meta.concrete_fields}
-        names = {attnames.get(name, name) for name in update_fields} & tracker.fields
-    else:
-        names = set()
-    if names:
-        tracker.emit(instance, sorted(names), using)
-
-
-def _after_delete(
-    sender: type[models.Model], instance: models.Model, **kwargs: Any
-) -> None:
-    tracker = _trackers.get(sender)
-    if tracker is not None:
-        tracker.emit_whole(instance, kwargs.get("using"))
-
-
-def _m2m_changed(
-    sender: type[models.Model],
-    instance: models.Model,
-    action: str,
-    reverse: bool,
-    model: type[models.Model],
-    pk_set: set[Any] | None,
-    using: str,
-    **kwargs: Any,
-) -> None:
-    if action not in {"pre_clear", "post_add", "post_remove", "post_clear"}:
-        return
-    try:
-        # The field is declared on the "forward" model; ``reverse`` says which side
-        # ``instance`` is on.
-        field = _m2m_field(sender, model if reverse else type(instance))
-        if field is None:
-            return
-        forward_name, reverse_name = field.name, field.remote_field.get_accessor_name()
-        if action == "pre_clear":
-            # post_clear has no pk_set: remember who was related before.
-            manager = getattr(instance, reverse_name if reverse else forward_name)
-            setattr(instance, _CLEARED, set(manager.values_list("pk", flat=True)))
-            return
-        if action == "post_clear":
-            pk_set = getattr(instance, _CLEARED, set())
-        if reverse:
-            here, there = (
-                (field.related_model, reverse_name),
-                (field.model, forward_name),
-            )
-        else:
-            here, there = (
-                (field.model, forward_name),
-                (field.related_model, reverse_name),
-            )
-        _emit_relation(here[0], here[1], [instance], using)
-        if pk_set:
-            others = list(there[0]._base_manager.using(using).filter(pk__in=pk_set))
-            _emit_relation(there[0], there[1], others, using)
-    except Exception:
-        logger.exception("Could not emit the m2m change %s of %r.", action, instance)
-
-
-def _emit_relation(
-    model: type[models.Model],
-    name: str | None,
-    instances: list[models.Model],
-    using: str,
-) -> None:
-    tracker = _trackers.get(model)
-    if tracker is None or not name:
-        return
-    for instance in instances:
-        tracker.emit_paths(instance, frozenset({f"{tracker.prefix}.{name}"}), using)
-
-
-def _m2m_field(through: type[models.Model], model: type[models.Model]) -> Any:
-    for field in model._meta.many_to_many:
-        if field.remote_field.through is through:
-            return field
-    return None
-
-
 def tracked_update(queryset: QuerySet[Any], **values: Any) -> int:
     """``queryset.update(**values)`` that also emits, as saves would.
 
     ``QuerySet.update()`` sends no signals; this reads the affected rows' scopes,
     updates, and emits ``<prefix>.<field>`` for each, after commit.
     """
-    tracker = _trackers.get(queryset.model)
+    tracker = tracker_for(queryset.model)
     if tracker is None:
         raise ImproperlyConfigured(
             f"tracked_update() needs a tracked model; {queryset.model.__name__} is not "
             f"tracked (reactive_blocks.track())."
         )
-    instances = list(queryset)
+    by_attname = {f.attname: f.name for f in queryset.model._meta.concrete_fields}
+    names = {by_attname.get(name, name) for name in values} & tracker.fields
+    before = {obj.pk: tracker_scopes(tracker, obj) for obj in queryset}
     count = queryset.update(**values)
-    names = sorted(set(values) & tracker.fields)
-    for instance in instances:
-        for name, value in values.items():
-            setattr(instance, name, value)
-        if names:
-            tracker.emit(instance, names, queryset.db)
+    if names:
+        for obj in queryset.model._base_manager.using(queryset.db).filter(
+            pk__in=before
+        ):
+            tracker.emit(
+                obj, tracker.field_paths(names), queryset.db, also=before[obj.pk]
+            )
     return count
+
+
+def tracker_scopes(tracker: Tracker, instance: models.Model) -> list[str]:
+    """The instance's scopes, or none if they cannot be computed (logged)."""
+    try:
+        return tracker.scopes_of(instance)
+    except Exception:
+        logger.exception("Could not compute the scope of %r.", instance)
+        return []

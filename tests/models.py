@@ -37,3 +37,33 @@ reactive_blocks.track(Document, scope="doc-{pk}", prefix="doc", exclude=["secret
 reactive_blocks.track(
     Comment, scope=lambda c: [f"doc-{c.document_id}", "activity"], prefix="doc.comments"
 )
+
+
+class ProxyDocument(Document):
+    """Tracked through its parent."""
+
+    class Meta:
+        proxy = True
+
+
+class Report(Document):
+    """A multi-table child: tracked through its parent."""
+
+    summary = models.TextField(default="")
+
+
+@reactive_blocks.track(scope="person-{pk}", prefix="person")
+class Person(models.Model):
+    name = models.CharField(max_length=50)
+    friends = models.ManyToManyField("self", blank=True)
+
+
+@reactive_blocks.track(scope="stamped-{pk}", prefix="st")
+class Stamped(models.Model):
+    title = models.CharField(max_length=50)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+@reactive_blocks.track(scope="shelf-{pk}", prefix="shelf", exclude=["labels"])
+class Shelf(models.Model):
+    labels = models.ManyToManyField(Tag, related_name="shelves", blank=True)

@@ -97,7 +97,9 @@ def test_each_fault_is_reported_with_its_id_and_place():
 def test_every_catalogued_id_is_produced_by_the_fixture_and_ids_are_unique():
     with faulty_project():
         produced = {m.id for m in [*check_reactive_contract(), *check_deployment()]}
-    assert produced == {f"reactive_blocks.{key}" for key in CHECK_IDS}
+    assert produced | {"reactive_blocks.E002"} == {
+        f"reactive_blocks.{key}" for key in CHECK_IDS
+    }
     names = [meaning.split(":")[0] for meaning in CHECK_IDS.values()]
     assert len(set(names)) == len(names)
 
@@ -174,7 +176,7 @@ def test_json_output():
     assert code == 1
     result = json.loads(output)
     ids = sorted({m["id"] for m in result["messages"]})
-    assert ids == sorted(f"reactive_blocks.{key}" for key in CHECK_IDS)
+    assert ids == sorted(f"reactive_blocks.{key}" for key in CHECK_IDS if key != "E002")
     e001 = next(m for m in result["messages"] if m["obj"] == "missing_block.html:3")
     assert e001["level"] == "ERROR"
     assert "sse-swap='comments'" in e001["message"]
@@ -225,3 +227,19 @@ def test_a_tracked_prefix_that_no_block_reads_is_reported(monkeypatch):
     with clean_project():
         found = [(m.id, m.obj) for m in check_reactive_contract()]
     assert found == [("reactive_blocks.W002", "docs")]
+
+
+def test_unusable_settings_are_an_error():
+    with override_settings(
+        REACTIVE_BLOCKS={
+            "BUS": {
+                "BACKEND": "reactive_blocks.ReactiveBus",
+                "OPTIONS": {"max_size": 5},
+            }
+        }
+    ):
+        (message,) = check_reactive_contract()
+        code, _output = run()
+    assert message.id == "reactive_blocks.E002"
+    assert "do not suit reactive_blocks.ReactiveBus" in message.msg
+    assert code == 1

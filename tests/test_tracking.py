@@ -430,3 +430,171 @@ def test_track_needs_a_model_class():
         TypeError, match="track\\(\\) takes a model class, got 'Document'"
     ):
         reactive_blocks.track("Document", scope="doc-{pk}", prefix="doc")
+
+
+# Found in review -----------------------------------------------------------------------
+
+
+def test_proxy_and_child_models_are_tracked_through_their_parent():
+    from tests.models import ProxyDocument, Report
+
+    with capture_events() as events:
+        proxy = ProxyDocument.objects.create(title="p")
+        report = Report.objects.create(title="r")
+    assert changes(events) == [(scope(proxy), {"doc"}), (scope(report), {"doc"})]
+    report.title = "r2"
+    proxy_scope = scope(proxy)
+    with capture_events() as events:
+        report.save()
+        proxy.delete()
+    assert changes(events) == [(scope(report), {"doc.title"}), (proxy_scope, {"doc"})]
+
+
+def test_a_hand_built_instance_of_an_existing_row(doc):
+    with capture_events() as events:
+        Document(pk=doc.pk, title="Rebuilt", content="Body").save()
+    assert changes(events) == [(scope(doc), {"doc.title"})]
+
+
+def test_moving_between_scopes_tells_the_old_scope_too(doc):
+    other = Document.objects.create(title="Other")
+    comment = Comment.objects.create(document=doc, body="x")
+    comment.document = other
+    with capture_events() as events:
+        comment.save()
+    assert sorted(changes(events)) == sorted(
+        [
+            (scope(other), {"doc.comments.document"}),
+            ("activity", {"doc.comments.document"}),
+            (scope(doc), {"doc.comments.document"}),
+        ]
+    )
+
+
+def test_auto_now_fields_are_reported():
+    from tests.models import Stamped
+
+    with capture_events():
+        stamped = Stamped.objects.create(title="a")
+    stamped.title = "b"
+    with capture_events() as events:
+        stamped.save()
+    assert changes(events) == [(f"stamped-{stamped.pk}", {"st.title", "st.updated_at"})]
+
+
+def test_a_failed_save_leaves_nothing_for_the_next(doc):
+    from django.db.models.signals import pre_save
+
+    def refuse(sender, instance, **kwargs):
+        raise ValueError("refused")
+
+    pre_save.connect(refuse, sender=Document, dispatch_uid="refuse-once")
+    doc.title = "never saved"
+    try:
+        with pytest.raises(ValueError, match="refused"):
+            doc.save()
+    finally:
+        pre_save.disconnect(sender=Document, dispatch_uid="refuse-once")
+    with capture_events() as events:
+        doc.save(update_fields=["content"])
+    assert changes(events) == [(scope(doc), {"doc.content"})]
+
+
+def test_excluded_m2m_field_is_not_emitted_but_the_other_side_is():
+    from tests.models import Shelf
+
+    with capture_events():
+        shelf, label = Shelf.objects.create(), Tag.objects.create(name="l")
+    with capture_events() as events:
+        shelf.labels.add(label)
+    assert changes(events) == [(f"tag-{label.pk}", {"tag.shelves"})]
+
+
+def test_symmetrical_m2m_to_self_tells_both_people():
+    from tests.models import Person
+
+    with capture_events():
+        ann, bob = Person.objects.create(name="Ann"), Person.objects.create(name="Bob")
+    with capture_events() as events:
+        ann.friends.add(bob)
+    assert changes(events) == [
+        (f"person-{ann.pk}", {"person.friends"}),
+        (f"person-{bob.pk}", {"person.friends"}),
+    ]
+
+
+def test_deleting_one_side_tells_the_other(doc, tag):
+    with capture_events():
+        doc.tags.add(tag)
+    tag_scope = f"tag-{tag.pk}"
+    with capture_events() as events:
+        tag.delete()
+    assert changes(events) == [(tag_scope, {"tag"}), (scope(doc), {"doc.tags"})]
+
+
+def test_tracked_update_by_attname(doc):
+    author = Author.objects.create(name="Ann")
+    with capture_events() as events:
+        reactive_blocks.tracked_update(
+            Document.objects.filter(pk=doc.pk), author_id=author.pk
+        )
+    assert changes(events) == [(scope(doc), {"doc.author"})]
+
+
+@isolate_apps("tests")
+@pytest.mark.parametrize("bad", ["doc-{pk!x}", "doc-{title:d}", "doc-{", "all-docs"])
+def test_bad_format_strings_fail_at_start_up(bad):
+    class Note(models.Model):
+        title = models.CharField(max_length=10)
+
+    with pytest.raises(ImproperlyConfigured, match="scope"):
+        reactive_blocks.track(Note, scope=bad, prefix="note")
+
+
+def test_a_scope_that_comes_out_empty_never_breaks_the_save(caplog):
+    from tests.models import Stamped
+
+    with capture_events():
+        stamped = Stamped.objects.create(title="x")
+    tracker = trackers()[Stamped]
+    with capture_events() as events:
+        # A callable scope that yields "" for this instance: logged, save unharmed.
+        object.__setattr__(tracker, "scope", lambda s: "")
+        try:
+            stamped.title = "y"
+            stamped.save()
+        finally:
+            object.__setattr__(tracker, "scope", "stamped-{pk}")
+    assert events == []
+    assert "it must be a non-empty str" in caplog.text
+
+
+def test_djangos_own_capture_after_an_earlier_pending_change(doc):
+    from django.test import TestCase
+
+    doc.title = "pending, never run"
+    doc.save()  # its callback waits for a commit that never comes
+    seen = []
+    remove = reactive_blocks.get_bus().add_listener(seen.append)
+    try:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            doc.content = "captured"
+            doc.save()
+    finally:
+        remove()
+    assert changes(seen) == [(scope(doc), {"doc.content"})]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_capture_inside_a_committing_transaction_does_not_double_emit():
+    document = Document.objects.create(title="A")
+    seen = []
+    remove = reactive_blocks.get_bus().add_listener(seen.append)
+    try:
+        with transaction.atomic(), capture_events() as events:
+            document.title = "B"
+            document.save()
+        assert len(events) == 1
+    finally:
+        remove()
+    assert changes(seen) == [(scope(document), {"doc.title"})]

@@ -1,0 +1,285 @@
+"""Signal receivers that turn tracked models' changes into emitted paths.
+
+Which fields changed is decided against the database: before an update the stored row
+is read (one query per save) and compared, after the save, with what was saved. That
+stays right after ``refresh_from_db()``, for deferred fields, for ``auto_now`` fields,
+and when another process changed the row meanwhile; the stored row also gives the
+scopes the instance leaves when a scope field changes. A save with ``update_fields``
+emits exactly those fields, without the query.
+
+Every receiver logs what goes wrong and returns: a save never fails because of its
+notification (guarantee 2).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+from django.db.models.signals import (
+    m2m_changed,
+    post_delete,
+    post_save,
+    pre_delete,
+    pre_save,
+)
+
+from reactive_blocks.tracking import tracker_for, tracker_scopes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from reactive_blocks.tracking import Tracker
+
+__all__ = ["connect"]
+
+logger = logging.getLogger("reactive_blocks.tracking")
+
+_STORED = "_reactive_stored_row"
+_RELATED = "_reactive_related_on_delete"
+_CLEARED = "_reactive_cleared_pks"
+
+
+def connect() -> None:
+    """Connect the receivers (idempotent: each has a dispatch_uid)."""
+    for signal, receiver in (
+        (pre_save, _before_save),
+        (post_save, _after_save),
+        (pre_delete, _before_delete),
+        (post_delete, _after_delete),
+        (m2m_changed, _m2m_changed),
+    ):
+        signal.connect(
+            receiver, dispatch_uid=f"reactive_blocks:{receiver.__name__}", weak=False
+        )
+
+
+def _never_raises(receiver: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(receiver)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            receiver(*args, **kwargs)
+        except Exception:
+            logger.exception(
+                "reactive_blocks could not track %s; nothing emitted.",
+                kwargs.get("instance"),
+            )
+
+    return guarded
+
+
+# Saves ------------------------------------------------------------------------------
+
+
+@_never_raises
+def _before_save(
+    sender: type[models.Model], instance: models.Model, **kwargs: Any
+) -> None:
+    instance.__dict__.pop(_STORED, None)  # left by a save that failed
+    tracker = tracker_for(sender)
+    if tracker is None or kwargs.get("raw") or instance.pk is None:
+        return
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and not _derived_from_deferral(
+        instance, update_fields
+    ):
+        return  # the caller named the fields: exactly those are emitted
+    stored = (
+        tracker.model._base_manager.using(kwargs.get("using"))
+        .filter(pk=instance.pk)
+        .first()
+    )
+    if stored is not None:
+        instance.__dict__[_STORED] = stored
+
+
+def _derived_from_deferral(
+    instance: models.Model, update_fields: Iterable[str]
+) -> bool:
+    """Whether Django chose ``update_fields`` itself: the loaded fields of an instance
+    with deferred fields. Then they are compared like a plain save."""
+    deferred = instance.get_deferred_fields()
+    if not deferred:
+        return False
+    loaded = {
+        f.attname
+        for f in instance._meta.concrete_fields
+        if not f.primary_key and f.attname not in deferred
+    }
+    return set(update_fields) == loaded
+
+
+@_never_raises
+def _after_save(
+    sender: type[models.Model], instance: models.Model, **kwargs: Any
+) -> None:
+    stored = instance.__dict__.pop(_STORED, None)
+    tracker = tracker_for(sender)
+    if tracker is None or kwargs.get("raw"):
+        return
+    using = kwargs.get("using")
+    if kwargs.get("created"):
+        tracker.emit(instance, {tracker.prefix}, using)
+        return
+    update_fields = kwargs.get("update_fields")
+    left: list[str] = []
+    if stored is not None:
+        names = _changed(tracker, instance, stored)
+        if names:
+            left = tracker_scopes(tracker, stored)  # scopes it may have moved out of
+    elif update_fields is not None:
+        by_attname = {f.attname: f.name for f in sender._meta.concrete_fields}
+        names = {by_attname.get(name, name) for name in update_fields} & tracker.fields
+    else:
+        names = set()
+    if names:
+        tracker.emit(instance, tracker.field_paths(names), using, also=left)
+
+
+def _changed(
+    tracker: Tracker, instance: models.Model, stored: models.Model
+) -> set[str]:
+    # Only fields loaded on the instance were saved; deferred ones did not change.
+    return {
+        f.name
+        for f in tracker.model._meta.concrete_fields
+        if f.name in tracker.fields
+        and f.attname in instance.__dict__
+        and not _same(f, getattr(instance, f.attname), getattr(stored, f.attname))
+    }
+
+
+def _same(field: models.Field[Any, Any], value: Any, stored: Any) -> bool:
+    """Equal as the field sees them ("5" and 5 for an IntegerField are)."""
+    try:
+        return bool(field.to_python(value) == field.to_python(stored))
+    except Exception:
+        return bool(value == stored)  # e.g. an F() expression: it changed
+
+
+# Deletes ----------------------------------------------------------------------------
+
+
+@_never_raises
+def _before_delete(
+    sender: type[models.Model], instance: models.Model, **kwargs: Any
+) -> None:
+    # Deleting removes many-to-many rows without m2m_changed: remember, while they
+    # still exist, who was related, to tell the other side after the delete.
+    related = []
+    for field in sender._meta.many_to_many:
+        other = _tracker_of(field.related_model)
+        if other is not None:
+            name = field.remote_field.get_accessor_name() or field.name
+            related.append((other, name, list(getattr(instance, field.name).all())))
+    for relation in sender._meta.related_objects:
+        if relation.many_to_many:
+            other = _tracker_of(relation.related_model)
+            accessor = relation.get_accessor_name()
+            if (
+                other is not None
+                and accessor
+                and relation.field.name in other.m2m_fields
+            ):
+                related.append(
+                    (
+                        other,
+                        relation.field.name,
+                        list(getattr(instance, accessor).all()),
+                    )
+                )
+    if related:
+        instance.__dict__[_RELATED] = related
+
+
+@_never_raises
+def _after_delete(
+    sender: type[models.Model], instance: models.Model, **kwargs: Any
+) -> None:
+    using = kwargs.get("using")
+    tracker = tracker_for(sender)
+    if tracker is not None:
+        tracker.emit(instance, {tracker.prefix}, using)
+    for other, name, objects in instance.__dict__.pop(_RELATED, ()):
+        for obj in objects:
+            other.emit(obj, {f"{other.prefix}.{name}"}, using)
+
+
+# Many-to-many -------------------------------------------------------------------------
+
+
+@_never_raises
+def _m2m_changed(
+    sender: type[models.Model],
+    instance: models.Model,
+    action: str,
+    reverse: bool,
+    model: type[models.Model],
+    pk_set: set[Any] | None,
+    using: str,
+    **kwargs: Any,
+) -> None:
+    if action not in {"pre_clear", "post_add", "post_remove", "post_clear"}:
+        return
+    # The field is declared on the "forward" model; ``reverse`` says which side
+    # ``instance`` is on.
+    field = _m2m_field(sender, model if reverse else type(instance))
+    if field is None:
+        return
+    forward_name = field.name
+    # A symmetrical relation to "self" has no reverse accessor: both sides use the field.
+    reverse_name = field.remote_field.get_accessor_name() or forward_name
+    if action == "pre_clear":
+        # post_clear has no pk_set: remember who was related before.
+        manager = getattr(instance, reverse_name if reverse else forward_name)
+        instance.__dict__[_CLEARED] = set(manager.values_list("pk", flat=True))
+        return
+    if action == "post_clear":
+        pk_set = instance.__dict__.pop(_CLEARED, set())
+    others: list[models.Model] = []
+    if pk_set:
+        other_model = field.model if reverse else field.related_model
+        others = list(other_model._base_manager.using(using).filter(pk__in=pk_set))
+    if reverse:
+        sides = [
+            (field.related_model, reverse_name, [instance], False),
+            (field.model, forward_name, others, True),
+        ]
+    else:
+        sides = [
+            (field.model, forward_name, [instance], True),
+            (field.related_model, reverse_name, others, False),
+        ]
+    for side_model, name, instances, declaring in sides:
+        _notify(side_model, name, instances, using, declaring)
+
+
+def _notify(
+    model: type[models.Model],
+    name: str,
+    instances: list[models.Model],
+    using: str,
+    declaring: bool,
+) -> None:
+    tracker = _tracker_of(model)
+    # The declaring side honours fields/exclude; the other side always hears of it.
+    if tracker is None or (declaring and name not in tracker.m2m_fields):
+        return
+    for instance in instances:
+        tracker.emit(instance, {f"{tracker.prefix}.{name}"}, using)
+
+
+def _tracker_of(model: object) -> Tracker | None:
+    # A relation's model is a class once apps are loaded ("self" only before).
+    if isinstance(model, type) and issubclass(model, models.Model):
+        return tracker_for(model)
+    return None
+
+
+def _m2m_field(through: type[models.Model], model: type[models.Model]) -> Any:
+    for field in model._meta.many_to_many:
+        if field.remote_field.through is through:
+            return field
+    return None
