@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -29,3 +34,19 @@ def require_chromium() -> str:
             "Chromium is required in CI: `make test` installs Debian's chromium."
         )
     pytest.skip("Debian's chromium is not installed (make test installs it).")
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Debian Chromium driven by Playwright; closed afterwards."""
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=FLAGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import FLAGS, require_chromium
+from tests.browser import chromium
 from tests.live_project import Live, live_project
 
 pytestmark = pytest.mark.timeout(180)
@@ -17,76 +17,56 @@ def live(tmp_path_factory) -> Live:
 
 
 def test_two_blocks_update_in_the_page_and_keep_listening(live, tmp_path):
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
-
     live.reset()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=FLAGS
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{live.url}/docs/1/")
+        page.wait_for_function("() => window.htmx !== undefined")
+        live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 1, limit=15)
+
+        live.change(
+            set={"title": "First change", "content": "New\nbody"},
+            paths=["doc.title", "doc.content"],
         )
-        try:
-            page = browser.new_page()
-            page.goto(f"{live.url}/docs/1/")
-            page.wait_for_function("() => window.htmx !== undefined")
-            live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 1, limit=15)
+        page.wait_for_function(
+            "() => document.querySelector('#doc-title').textContent === 'First change'"
+        )
+        page.wait_for_function(
+            "() => document.querySelector('#doc-body').innerHTML === 'New<br>body'"
+        )
+        assert page.inner_text("#greeting") == "Hello guest, this is First change"
 
-            live.change(
-                set={"title": "First change", "content": "New\nbody"},
-                paths=["doc.title", "doc.content"],
-            )
-            page.wait_for_function(
-                "() => document.querySelector('#doc-title').textContent === 'First change'"
-            )
-            page.wait_for_function(
-                "() => document.querySelector('#doc-body').innerHTML === 'New<br>body'"
-            )
-            assert page.inner_text("#greeting") == "Hello guest, this is First change"
-
-            # The swapped elements keep listening: a second change lands too.
-            live.change(
-                set={"title": "Second change", "content": "Again"},
-                paths=["doc.title", "doc.content"],
-            )
-            page.wait_for_function(
-                "() => document.querySelector('#doc-title').textContent === 'Second change'"
-            )
-            page.wait_for_function(
-                "() => document.querySelector('#doc-body').textContent === 'Again'"
-            )
-            # reactive.js keeps the cursor in the URL for htmx's reconnects.
-            connect = page.get_attribute("#live", "sse-connect")
-            assert "last_event_id=" in connect
-        finally:
-            browser.close()
+        # The swapped elements keep listening: a second change lands too.
+        live.change(
+            set={"title": "Second change", "content": "Again"},
+            paths=["doc.title", "doc.content"],
+        )
+        page.wait_for_function(
+            "() => document.querySelector('#doc-title').textContent === 'Second change'"
+        )
+        page.wait_for_function(
+            "() => document.querySelector('#doc-body').textContent === 'Again'"
+        )
+        # reactive.js keeps the cursor in the URL for htmx's reconnects.
+        connect = page.get_attribute("#live", "sse-connect")
+        assert "last_event_id=" in connect
 
 
 def test_a_refused_stream_stops_retrying_and_marks_the_page_stale(live):
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
-
     live.reset()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=FLAGS
+    with chromium() as browser:
+        page = browser.new_page()
+        attempts = []
+        page.on(
+            "request",
+            lambda request: (
+                attempts.append(request.url) if "/live/docs/2/" in request.url else None
+            ),
         )
-        try:
-            page = browser.new_page()
-            attempts = []
-            page.on(
-                "request",
-                lambda request: (
-                    attempts.append(request.url)
-                    if "/live/docs/2/" in request.url
-                    else None
-                ),
-            )
-            page.goto(f"{live.url}/docs/2/")  # private: a guest's stream gets 403
-            page.wait_for_function(
-                "() => document.querySelector('#live').dataset.reactiveStale === '403'"
-            )
-            assert page.get_attribute("#live", "sse-connect") is None
-            # The stream, the probe, and at most one retry already scheduled.
-            assert len(attempts) <= 3
-        finally:
-            browser.close()
+        page.goto(f"{live.url}/docs/2/")  # private: a guest's stream gets 403
+        page.wait_for_function(
+            "() => document.querySelector('#live').dataset.reactiveStale === '403'"
+        )
+        assert page.get_attribute("#live", "sse-connect") is None
+        # The stream, the probe, and at most one retry already scheduled.
+        assert len(attempts) <= 3

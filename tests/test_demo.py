@@ -57,43 +57,34 @@ def test_seed_demo_is_idempotent(demo_env):
 
 def test_an_edit_in_one_window_appears_in_the_other(demo_env):
     """What `make demo` promises, in Debian's Chromium: two windows, one edit."""
-    from tests.browser import FLAGS, require_chromium
-
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
+    from tests.browser import chromium
 
     with (
         daphne(
             "demo_project.asgi:application", "demo_project.settings", demo_env
         ) as url,
-        sync_playwright() as playwright,
+        chromium() as browser,
     ):
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=FLAGS
+        editor, watcher = browser.new_page(), browser.new_page()
+        for page in (editor, watcher):
+            # Record htmx's sseOpen, so the test knows the stream is up.
+            page.add_init_script(
+                "document.addEventListener('htmx:sseOpen',"
+                " () => { window.streamOpen = true; });"
+            )
+            page.goto(f"{url}/docs/1/")
+            page.wait_for_function("() => window.streamOpen === true")
+        editor.fill("#id_title", "Edited in window one")
+        editor.fill("#id_body", "Line one\nLine two")
+        editor.click("button[type=submit]")
+        watcher.wait_for_function(
+            "() => document.querySelector('#doc-title').textContent"
+            " === 'Edited in window one'"
         )
-        try:
-            editor, watcher = browser.new_page(), browser.new_page()
-            for page in (editor, watcher):
-                # Record htmx's sseOpen, so the test knows the stream is up.
-                page.add_init_script(
-                    "document.addEventListener('htmx:sseOpen',"
-                    " () => { window.streamOpen = true; });"
-                )
-                page.goto(f"{url}/docs/1/")
-                page.wait_for_function("() => window.streamOpen === true")
-            editor.fill("#id_title", "Edited in window one")
-            editor.fill("#id_body", "Line one\nLine two")
-            editor.click("button[type=submit]")
-            watcher.wait_for_function(
-                "() => document.querySelector('#doc-title').textContent"
-                " === 'Edited in window one'"
-            )
-            assert "Line one<br>Line two" in watcher.inner_html("#doc-body")
-            assert watcher.inner_text("#doc-stats").startswith("1 edit,")
-            # The editing window updated itself from its own response.
-            editor.wait_for_function(
-                "() => document.querySelector('#doc-title').textContent"
-                " === 'Edited in window one'"
-            )
-        finally:
-            browser.close()
+        assert "Line one<br>Line two" in watcher.inner_html("#doc-body")
+        assert watcher.inner_text("#doc-stats").startswith("1 edit,")
+        # The editing window updated itself from its own response.
+        editor.wait_for_function(
+            "() => document.querySelector('#doc-title').textContent"
+            " === 'Edited in window one'"
+        )

@@ -63,6 +63,18 @@ def data() -> Data:
     return Data()
 
 
+def page_stream(bus: ReactiveBus, index: DependencyIndex, data: Data, **kwargs):
+    """A stream of PAGE's blocks built from ``data``."""
+    return reactive_stream(
+        bus,
+        scope="doc-1",
+        index=index,
+        context_builder=data.build,
+        template_name=PAGE,
+        **kwargs,
+    )
+
+
 def emit(bus: ReactiveBus, *paths: str, **kwargs) -> None:
     bus.emit_sync(ChangeEvent("doc-1", frozenset(paths), **kwargs))
 
@@ -80,9 +92,7 @@ async def nothing_more(stream, bus: ReactiveBus) -> bool:
 
 async def test_a_change_becomes_a_fragment_of_the_page(index, data):
     bus = ReactiveBus()
-    stream = reactive_stream(
-        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
-    )
+    stream = page_stream(bus, index, data)
     data.content = "line one\nline two é"
     emit(bus, "doc.content")
     (fragment,) = await take(stream, 1)
@@ -107,22 +117,8 @@ async def test_without_template_name_every_template_is_rendered(index, data):
 
 async def test_own_changes_are_not_echoed_but_other_tabs_are(index, data):
     bus = ReactiveBus()
-    mine = reactive_stream(
-        bus,
-        scope="doc-1",
-        index=index,
-        context_builder=data.build,
-        template_name=PAGE,
-        origin="tab-1",
-    )
-    other_tab = reactive_stream(
-        bus,
-        scope="doc-1",
-        index=index,
-        context_builder=data.build,
-        template_name=PAGE,
-        origin="tab-2",
-    )
+    mine = page_stream(bus, index, data, origin="tab-1")
+    other_tab = page_stream(bus, index, data, origin="tab-2")
     data.content = "typed in tab 1"
     emit(bus, "doc.content", origin="tab-1")
     (fragment,) = await take(other_tab, 1)
@@ -135,22 +131,8 @@ async def test_own_changes_are_not_echoed_but_other_tabs_are(index, data):
 
 async def test_audience_reaches_only_the_listed_user(index, data):
     bus = ReactiveBus()
-    alice = reactive_stream(
-        bus,
-        scope="doc-1",
-        index=index,
-        context_builder=data.build,
-        template_name=PAGE,
-        connection=ConnectionInfo("t1", "alice"),
-    )
-    bob = reactive_stream(
-        bus,
-        scope="doc-1",
-        index=index,
-        context_builder=data.build,
-        template_name=PAGE,
-        connection=ConnectionInfo("t2", "bob"),
-    )
+    alice = page_stream(bus, index, data, connection=ConnectionInfo("t1", "alice"))
+    bob = page_stream(bus, index, data, connection=ConnectionInfo("t2", "bob"))
     data.content = "for alice"
     emit(bus, "doc.content", audience={"alice"})
     (fragment,) = await take(alice, 1)
@@ -163,9 +145,7 @@ async def test_audience_reaches_only_the_listed_user(index, data):
 
 async def test_a_burst_is_merged_into_one_render_per_block(index, data):
     bus = ReactiveBus()
-    stream = reactive_stream(
-        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
-    )
+    stream = page_stream(bus, index, data)
     for n in range(5):
         data.title = f"T{n}"
         emit(bus, "doc.title")
@@ -182,9 +162,7 @@ async def test_a_burst_is_merged_into_one_render_per_block(index, data):
 
 async def test_early_cutoff_skips_unchanged_html(index, data):
     bus = ReactiveBus()
-    stream = reactive_stream(
-        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
-    )
+    stream = page_stream(bus, index, data)
     emit(bus, "doc.content")
     (first,) = await take(stream, 1)
     emit(bus, "doc.content")  # same data: same HTML, nothing to send
@@ -197,9 +175,7 @@ async def test_early_cutoff_skips_unchanged_html(index, data):
 
 async def test_overflow_resyncs_every_block_of_the_page(index, data):
     bus = ReactiveBus(maxsize=1)
-    stream = reactive_stream(
-        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
-    )
+    stream = page_stream(bus, index, data)
     data.title, data.content = "T", "C"
     emit(bus, "doc.title")
     emit(bus, "doc.content")  # drops the first: the subscriber lagged
@@ -216,14 +192,7 @@ async def test_overflow_resyncs_every_block_of_the_page(index, data):
 async def test_cursor_behind_the_scope_resyncs_at_once(index, data):
     bus = ReactiveBus()
     emit(bus, "doc.title")  # revision 1: the page was rendered before it
-    stream = reactive_stream(
-        bus,
-        scope="doc-1",
-        index=index,
-        context_builder=data.build,
-        template_name=PAGE,
-        cursor=0,
-    )
+    stream = page_stream(bus, index, data, cursor=0)
     fragments = await take(stream, 3)
     assert [f.revision for f in fragments] == [1, 1, 1]
     await stream.aclose()
@@ -232,14 +201,7 @@ async def test_cursor_behind_the_scope_resyncs_at_once(index, data):
 async def test_cursor_up_to_date_does_not_resync(index, data):
     bus = ReactiveBus()
     emit(bus, "doc.title")
-    stream = reactive_stream(
-        bus,
-        scope="doc-1",
-        index=index,
-        context_builder=data.build,
-        template_name=PAGE,
-        cursor=bus.sequence,
-    )
+    stream = page_stream(bus, index, data, cursor=bus.sequence)
     data.title = "after"
     emit(bus, "doc.title")
     (fragment,) = await take(stream, 1)
@@ -249,14 +211,7 @@ async def test_cursor_up_to_date_does_not_resync(index, data):
 
 async def test_cursor_ahead_of_the_bus_resyncs(index, data):
     bus = ReactiveBus()  # e.g. the server restarted and the client remembers more
-    stream = reactive_stream(
-        bus,
-        scope="doc-1",
-        index=index,
-        context_builder=data.build,
-        template_name=PAGE,
-        cursor=57,
-    )
+    stream = page_stream(bus, index, data, cursor=57)
     assert len(await take(stream, 3)) == 3
     await stream.aclose()
 
@@ -265,9 +220,7 @@ async def test_raising_context_builder_skips_the_change_not_the_stream(
     index, data, caplog
 ):
     bus = ReactiveBus()
-    stream = reactive_stream(
-        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
-    )
+    stream = page_stream(bus, index, data)
     data.fail_next = True
     emit(bus, "doc.content")
     data.title = "later"
@@ -282,9 +235,7 @@ async def test_raising_context_builder_skips_the_change_not_the_stream(
 
 async def test_raising_block_is_skipped_and_the_others_sent(index, data, caplog):
     bus = ReactiveBus()
-    stream = reactive_stream(
-        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
-    )
+    stream = page_stream(bus, index, data)
     data.fragile = Fragile(True)
     data.title = "still sent"
     emit(bus, "doc.title", "doc.fragile")
@@ -414,14 +365,7 @@ async def test_own_change_reopens_early_cutoff_for_the_authors_tab(index, data):
     """The author's tab shows its own edit; a later revert by someone else must
     reach it even though the HTML equals what the stream last sent."""
     bus = ReactiveBus()
-    author = reactive_stream(
-        bus,
-        scope="doc-1",
-        index=index,
-        context_builder=data.build,
-        template_name=PAGE,
-        origin="tab-author",
-    )
+    author = page_stream(bus, index, data, origin="tab-author")
     data.title = "A"
     emit(bus, "doc.title")
     assert (await take(author, 1))[0].html == "A"
@@ -436,9 +380,7 @@ async def test_own_change_reopens_early_cutoff_for_the_authors_tab(index, data):
 
 async def test_after_a_failed_context_the_next_change_resyncs(index, data):
     bus = ReactiveBus()
-    stream = reactive_stream(
-        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
-    )
+    stream = page_stream(bus, index, data)
     data.fail_next = True
     data.content = "lost with the failure"
     emit(bus, "doc.content")
@@ -454,9 +396,7 @@ async def test_after_a_failed_context_the_next_change_resyncs(index, data):
 
 async def test_only_the_last_fragment_of_a_batch_is_marked(index, data):
     bus = ReactiveBus()
-    stream = reactive_stream(
-        bus, scope="doc-1", index=index, context_builder=data.build, template_name=PAGE
-    )
+    stream = page_stream(bus, index, data)
     emit(bus, "doc.title", "doc.content")
     fragments = await take(stream, 2)
     assert [f.last for f in fragments] == [False, True]
@@ -465,14 +405,7 @@ async def test_only_the_last_fragment_of_a_batch_is_marked(index, data):
 
 async def test_forced_resync_sends_every_block(index, data):
     bus = ReactiveBus()
-    stream = reactive_stream(
-        bus,
-        scope="doc-1",
-        index=index,
-        context_builder=data.build,
-        template_name=PAGE,
-        resync=True,
-    )
+    stream = page_stream(bus, index, data, resync=True)
     assert {f.block_name for f in await take(stream, 3)} == {
         "title",
         "content",
