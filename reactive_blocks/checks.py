@@ -112,15 +112,14 @@ def check_deployment(
 
 
 def emitted_paths() -> set[str]:
-    """Paths declared as emitted: the setting's, and each tracked model's prefix.
-
-    A tracked model's prefix is checked rather than each of its fields: a model
-    usually has fields no page shows, while a prefix no block reads (``docs``
-    where templates say ``doc``) means none of its changes can reach a page.
-    """
+    """Paths that some block should read: the setting's, and the tracked models'
+    (each listed field of a model tracked with ``fields=[...]``, else its prefix)."""
     from reactive_blocks.tracking import trackers
 
-    return set(conf.EMITTED_PATHS) | {t.prefix for t in trackers().values()}
+    paths = set(conf.EMITTED_PATHS)
+    for tracker in trackers().values():
+        paths |= tracker.declared_paths()
+    return paths
 
 
 def connection_scopes() -> set[str]:

@@ -41,9 +41,21 @@ class Tracker:
     prefix: str
     fields: frozenset[str]  # concrete field names whose changes are emitted
     m2m_fields: frozenset[str]  # many-to-many fields declared on the model, emitted
+    chosen: bool = False  # the fields were listed with fields=[...]
 
     def options(self) -> tuple[object, ...]:
         return (self.scope, self.prefix, self.fields, self.m2m_fields)
+
+    def declared_paths(self) -> set[str]:
+        """What the reactive_paths check expects some block to read.
+
+        Listed fields (``fields=[...]``) were chosen for pages, so each must be
+        read; a model tracked whole usually has fields no page shows, so only its
+        prefix is expected to be read.
+        """
+        if self.chosen:
+            return self.field_paths(self.fields | self.m2m_fields)
+        return {self.prefix}
 
     def scopes_of(self, instance: models.Model) -> list[str]:
         """The scopes an instance belongs to (a format string or a callable)."""
