@@ -23,7 +23,7 @@ import inspect
 import io
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs
@@ -33,22 +33,21 @@ from channels.generic.http import AsyncHttpConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.utils.functional import SimpleLazyObject
 
 from reactive_blocks.bus import CloseReason
 from reactive_blocks.conf import conf
 from reactive_blocks.events import ConnectionInfo
-from reactive_blocks.runtime import get_bus, get_index, get_shared_renders
+from reactive_blocks.renders import ConsumerRenderer, csrf_token
+from reactive_blocks.runtime import get_bus, get_index
 from reactive_blocks.sse import encode_comment, encode_event, encode_retry
-from reactive_blocks.stream import ReactiveStream, render_blocks
+from reactive_blocks.stream import ReactiveStream
 from reactive_blocks.tokens import InvalidStreamToken, verify_stream
 
 if TYPE_CHECKING:
     from asgiref.typing import HTTPDisconnectEvent, HTTPRequestEvent
+    from django.http import HttpRequest
 
-    from reactive_blocks.index import BlockRef
     from reactive_blocks.stream import Fragment
 
 __all__ = ["ReactiveStreamConsumer"]
@@ -121,7 +120,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         return {
             "user": self.user,
             "request": request,
-            "csrf_token": SimpleLazyObject(lambda: _csrf_token(request)),
+            "csrf_token": SimpleLazyObject(lambda: csrf_token(request)),
         }
 
     async def on_disconnect(self) -> None:
@@ -205,7 +204,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             template_name=self.get_template_name(),
             cursor=self._cursor(query),
             resync=bool(epoch) and epoch != get_bus().epoch,
-            renderer=_ConsumerRenderer(self),
+            renderer=ConsumerRenderer(self),
             on_disconnect=lambda scope, connection: self._call(self.on_disconnect),
         )
         self._task = asyncio.ensure_future(self._serve(stream))
@@ -323,87 +322,3 @@ def _frame(fragment: Fragment) -> bytes:
     # reconnects from the previous batch and gets everything again.
     revision = str(fragment.revision) if fragment.last else None
     return encode_event(fragment.html, event=fragment.block_name, id=revision)
-
-
-class _ConsumerRenderer:
-    """Shared blocks rendered once per change per process; personal ones per connection."""
-
-    def __init__(self, consumer: ReactiveStreamConsumer) -> None:
-        self.consumer = consumer
-        self.shared = get_shared_renders()
-
-    async def render(
-        self, blocks: Sequence[BlockRef], changed_paths: frozenset[str], revision: int
-    ) -> dict[BlockRef, str]:
-        consumer = self.consumer
-        index = get_index()
-        # Everything a shared render may depend on: the page, the scope, the URL's
-        # arguments, and the change. Connections differing in any of it never share.
-        key = (
-            type(consumer),
-            consumer.get_template_name(),
-            consumer.scope_name,
-            repr(sorted(consumer.kwargs.items())),
-            revision,
-            changed_paths,
-        )
-
-        async def shared_context() -> Mapping[str, Any]:
-            self.shared.context_count += 1
-            context = await consumer._call(consumer.get_context, changed_paths)
-            return _mapping(context, "get_context()")
-
-        context = await self.shared.get(("context", *key), shared_context)
-        personal = _mapping(
-            await consumer._call(consumer.get_connection_context, changed_paths),
-            "get_connection_context()",
-        )
-        roots = consumer.connection_roots | set(personal)
-        rendered: dict[BlockRef, str] = {}
-        own: list[BlockRef] = []
-        for ref in blocks:
-            reads = index.block_dependencies(ref.template_name, ref.block_name)
-            if (
-                index.reads_everything(ref)
-                or index.is_personal(ref)
-                or any(p.split(".", 1)[0] in roots for p in reads)
-            ):
-                own.append(ref)
-                continue
-
-            async def render_shared(ref: BlockRef = ref) -> str | None:
-                self.shared.render_count += 1
-                html = await _render([ref], context, consumer.scope_name)
-                return html.get(ref)
-
-            html = await self.shared.get(("block", ref, *key), render_shared)
-            if html is not None:
-                rendered[ref] = html
-        if own:
-            self.shared.render_count += len(own)
-            rendered.update(
-                await _render(own, {**context, **personal}, consumer.scope_name)
-            )
-        return rendered
-
-
-async def _render(
-    blocks: list[BlockRef], context: Mapping[str, Any], scope: str
-) -> dict[BlockRef, str]:
-    result: dict[BlockRef, str] = await database_sync_to_async(render_blocks)(
-        blocks, context, scope
-    )
-    return result
-
-
-def _csrf_token(request: HttpRequest) -> str:
-    # The browser's CSRF cookie, masked as {% csrf_token %} expects; the stream
-    # cannot set a cookie, so it reuses the one the page was served with.
-    CsrfViewMiddleware(lambda r: HttpResponse()).process_request(request)
-    return str(get_token(request))
-
-
-def _mapping(value: Any, hook: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{hook} must return a mapping, got {type(value).__name__}.")
-    return value

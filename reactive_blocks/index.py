@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from reactive_blocks.cycles import find_cycles
 from reactive_blocks.paths import (
     freeze_paths,
     freeze_strings,
@@ -19,6 +20,7 @@ from reactive_blocks.paths import (
     require_name,
     validate_path,
 )
+from reactive_blocks.tries import PathTrie
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
     from reactive_blocks.findings import Finding
 
 __all__ = ["BlockRef", "DependencyIndex"]
-
-T = TypeVar("T")
 
 # Entries per memo; past this the memo restarts.
 _MEMO_LIMIT = 16_384
@@ -39,63 +39,6 @@ class BlockRef:
 
     template_name: str
     block_name: str
-
-
-class _Node(Generic[T]):
-    __slots__ = ("children", "items", "subtree")
-
-    def __init__(self) -> None:
-        self.children: dict[str, _Node[T]] = {}
-        self.items: set[T] = set()
-        self.subtree: frozenset[T] | None = None  # cached: items here and below
-
-
-class _PathTrie(Generic[T]):
-    """Items filed under dotted paths, found by related path."""
-
-    def __init__(self) -> None:
-        self._root: _Node[T] = _Node()
-
-    def add(self, path: str, item: T) -> None:
-        node = self._root
-        node.subtree = None
-        for segment in path.split("."):
-            node = node.children.setdefault(segment, _Node())
-            node.subtree = None
-        node.items.add(item)
-
-    def discard(self, path: str, item: T) -> None:
-        trail = [self._root]
-        for segment in path.split("."):
-            child = trail[-1].children.get(segment)
-            if child is None:
-                return
-            trail.append(child)
-        trail[-1].items.discard(item)
-        for node in trail:
-            node.subtree = None
-
-    def related(self, path: str) -> list[set[T] | frozenset[T]]:
-        """Sets of the items filed under ``path``, its prefixes and its subtree."""
-        found: list[set[T] | frozenset[T]] = []
-        node = self._root
-        for segment in path.split("."):
-            child = node.children.get(segment)
-            if child is None:
-                return found
-            node = child
-            if node.items:
-                found.append(node.items)
-        found.append(self._subtree(node))
-        return found
-
-    def _subtree(self, node: _Node[T]) -> frozenset[T]:
-        if node.subtree is None:
-            items = set(node.items)
-            for child in node.children.values():
-                items |= self._subtree(child)
-            node.subtree = frozenset(items)
-        return node.subtree
 
 
 class DependencyIndex:
@@ -117,9 +60,9 @@ class DependencyIndex:
         self._personal: set[BlockRef] = set()
         # Problems met while registering from templates; the system checks report them.
         self.findings: list[Finding] = []
-        self._block_trie: _PathTrie[int] = _PathTrie()
+        self._block_trie: PathTrie[int] = PathTrie()
         self._derivations: dict[str, frozenset[str]] = {}  # target -> source paths
-        self._source_trie: _PathTrie[str] = _PathTrie()  # source path -> targets
+        self._source_trie: PathTrie[str] = PathTrie()  # source path -> targets
         # Memos: one changed path -> ids of the blocks it affects (derivations
         # included), and a whole query -> its answer.
         self._path_memo: dict[str, frozenset[int]] = {}
@@ -334,7 +277,7 @@ class DependencyIndex:
                     continue
                 if any(is_related(other, source) for source in sources):
                     graph[other].add(target)
-        return _find_cycles(graph)
+        return find_cycles(graph)
 
     # Internals ----------------------------------------------------------------
 
@@ -375,75 +318,3 @@ def _remember(memo: dict[K, V], key: K, value: V) -> None:
     if len(memo) >= _MEMO_LIMIT:
         memo.clear()
     memo[key] = value
-
-
-def _find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """One closed walk per strongly connected component that has a cycle."""
-    cycles = []
-    for component in _components(graph):
-        start = min(component)
-        if len(component) == 1 and start not in graph.get(start, ()):
-            continue
-        cycles.append(_walk_back(graph, start, component))
-    return sorted(cycles)
-
-
-def _components(graph: dict[str, set[str]]) -> list[set[str]]:
-    """Strongly connected components (Kosaraju, iterative: chains may be long)."""
-    finished: list[str] = []
-    seen: set[str] = set()
-    for root in sorted(graph):
-        if root in seen:
-            continue
-        seen.add(root)
-        stack = [(root, iter(sorted(graph[root])))]
-        while stack:
-            node, successors = stack[-1]
-            for succ in successors:
-                if succ not in seen:
-                    seen.add(succ)
-                    stack.append((succ, iter(sorted(graph.get(succ, ())))))
-                    break
-            else:
-                stack.pop()
-                finished.append(node)
-    reverse: dict[str, set[str]] = {node: set() for node in graph}
-    for node, targets in graph.items():
-        for succ in targets:
-            reverse.setdefault(succ, set()).add(node)
-    components: list[set[str]] = []
-    assigned: set[str] = set()
-    for root in reversed(finished):
-        if root in assigned:
-            continue
-        component = {root}
-        assigned.add(root)
-        pending = [root]
-        while pending:
-            for pred in reverse.get(pending.pop(), ()):
-                if pred not in assigned:
-                    assigned.add(pred)
-                    component.add(pred)
-                    pending.append(pred)
-        components.append(component)
-    return components
-
-
-def _walk_back(graph: dict[str, set[str]], start: str, members: set[str]) -> list[str]:
-    """Shortest walk from ``start`` back to itself inside one component."""
-    parents: dict[str, str] = {}
-    frontier = [start]
-    while frontier:
-        following = []
-        for node in frontier:
-            for succ in sorted(graph.get(node, ())):
-                if succ == start:
-                    walk = [node]
-                    while walk[-1] != start:
-                        walk.append(parents[walk[-1]])
-                    return [start, *reversed(walk[:-1]), start]
-                if succ in members and succ not in parents:
-                    parents[succ] = node
-                    following.append(succ)
-        frontier = following
-    raise AssertionError("a strongly connected component always has a cycle")

@@ -11,12 +11,24 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Hashable
+from channels.db import database_sync_to_async
+from django.http import HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 
-__all__ = ["SharedRenders"]
+from reactive_blocks.stream import render_blocks
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Hashable, Sequence
+
+    from django.http import HttpRequest
+
+    from reactive_blocks.consumers import ReactiveStreamConsumer
+    from reactive_blocks.index import BlockRef
+
+__all__ = ["ConsumerRenderer", "SharedRenders", "csrf_token"]
 
 T = TypeVar("T")
 
@@ -79,3 +91,91 @@ class SharedRenders:
             "contexts": self.context_count,
             "reused": self.reuse_count,
         }
+
+
+class ConsumerRenderer:
+    """Shared blocks rendered once per change per process; personal ones per connection."""
+
+    def __init__(self, consumer: ReactiveStreamConsumer) -> None:
+        from reactive_blocks.runtime import get_shared_renders
+
+        self.consumer = consumer
+        self.shared = get_shared_renders()
+
+    async def render(
+        self, blocks: Sequence[BlockRef], changed_paths: frozenset[str], revision: int
+    ) -> dict[BlockRef, str]:
+        from reactive_blocks.runtime import get_index
+
+        consumer = self.consumer
+        index = get_index()
+        # Everything a shared render may depend on: the page, the scope, the URL's
+        # arguments, and the change. Connections differing in any of it never share.
+        key = (
+            type(consumer),
+            consumer.get_template_name(),
+            consumer.scope_name,
+            repr(sorted(consumer.kwargs.items())),
+            revision,
+            changed_paths,
+        )
+
+        async def shared_context() -> Mapping[str, Any]:
+            self.shared.context_count += 1
+            context = await consumer._call(consumer.get_context, changed_paths)
+            return _mapping(context, "get_context()")
+
+        context = await self.shared.get(("context", *key), shared_context)
+        personal = _mapping(
+            await consumer._call(consumer.get_connection_context, changed_paths),
+            "get_connection_context()",
+        )
+        roots = consumer.connection_roots | set(personal)
+        rendered: dict[BlockRef, str] = {}
+        own: list[BlockRef] = []
+        for ref in blocks:
+            reads = index.block_dependencies(ref.template_name, ref.block_name)
+            if (
+                index.reads_everything(ref)
+                or index.is_personal(ref)
+                or any(p.split(".", 1)[0] in roots for p in reads)
+            ):
+                own.append(ref)
+                continue
+
+            async def render_shared(ref: BlockRef = ref) -> str | None:
+                self.shared.render_count += 1
+                html = await _render([ref], context, consumer.scope_name)
+                return html.get(ref)
+
+            html = await self.shared.get(("block", ref, *key), render_shared)
+            if html is not None:
+                rendered[ref] = html
+        if own:
+            self.shared.render_count += len(own)
+            rendered.update(
+                await _render(own, {**context, **personal}, consumer.scope_name)
+            )
+        return rendered
+
+
+async def _render(
+    blocks: list[BlockRef], context: Mapping[str, Any], scope: str
+) -> dict[BlockRef, str]:
+    result: dict[BlockRef, str] = await database_sync_to_async(render_blocks)(
+        blocks, context, scope
+    )
+    return result
+
+
+def csrf_token(request: HttpRequest) -> str:
+    # The browser's CSRF cookie, masked as {% csrf_token %} expects; the stream
+    # cannot set a cookie, so it reuses the one the page was served with.
+    CsrfViewMiddleware(lambda r: HttpResponse()).process_request(request)
+    return str(get_token(request))
+
+
+def _mapping(value: Any, hook: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{hook} must return a mapping, got {type(value).__name__}.")
+    return value

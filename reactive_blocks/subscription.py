@@ -1,0 +1,255 @@
+"""One subscriber of the bus: its queue, its state, and the async iterator users hold.
+
+The bus owns the state (``SubscriberState``) and guards it with its lock; the user holds
+a ``Subscription``, and dropping it unsubscribes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reactive_blocks.bus import ReactiveBus
+    from reactive_blocks.events import ChangeEvent, ConnectionInfo
+
+__all__ = ["Batch", "CloseReason", "SubscriberState", "Subscription"]
+
+
+class CloseReason(enum.Enum):
+    """Why a subscription ended; a stream uses it to tell reconnect from stop."""
+
+    LEFT = "left"  # the subscriber stopped iterating or closed itself
+    SCOPE_CLOSED = "scope_closed"  # bus.close(scope)
+    BUS_CLOSED = "bus_closed"  # bus.close()
+    USER_CLOSED = "user_closed"  # bus.close_user(): access ended, do not reconnect
+    LOOP_CLOSED = "loop_closed"  # the subscriber's event loop is gone
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Everything that queued up for a subscriber since it last looked."""
+
+    events: tuple[ChangeEvent, ...]
+    revision: int  # scope revision of the last event in ``events``
+    lagged: bool  # events were dropped before these: the reader must resync
+
+
+class SubscriberState:
+    """Per-subscriber state owned by the bus. Only touched under the bus lock."""
+
+    __slots__ = (
+        "close_reason",
+        "connection",
+        "delivered",
+        "discarded",
+        "dropped",
+        "end_count",
+        "end_revision",
+        "lagged",
+        "loop",
+        "queue",
+        "revision",
+        "scope",
+        "start_count",
+        "start_revision",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        scope: str,
+        connection: ConnectionInfo | None,
+        maxsize: int,
+        start_revision: int,
+        start_count: int,
+    ) -> None:
+        self.scope = scope
+        self.connection = connection
+        self.queue: deque[tuple[int, ChangeEvent]] = deque(maxlen=maxsize)
+        self.lagged = False
+        self.delivered = 0
+        self.dropped = 0
+        self.discarded = 0
+        self.end_revision: int | None = None
+        # Events emitted to the scope before it subscribed and when it ended:
+        # the difference is what it was offered (without audience filtering).
+        self.start_count = start_count
+        self.end_count: int | None = None
+        self.start_revision = start_revision
+        self.revision = start_revision
+        self.close_reason: CloseReason | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+
+def _active(state: SubscriberState) -> bool:
+    return state.close_reason is None
+
+
+class Subscription:
+    """One subscriber's view of its scope: an async iterator of ``ChangeEvent``s.
+
+    Meant for one consumer task. Cancellation while waiting, ``close()`` and
+    ``async with`` unsubscribe at once; so does leaving ``async for`` once nothing
+    else references the subscription (the usual inline ``async for ... in
+    bus.subscribe(...)``).
+    """
+
+    def __init__(self, bus: ReactiveBus, state: SubscriberState) -> None:
+        self._bus = bus
+        self._state = state
+        # The bus holds only the state, never this object, so dropping the last
+        # reference (e.g. breaking out of ``async for``) unsubscribes.
+        self._finalizer = weakref.finalize(self, bus._remove, state, CloseReason.LEFT)
+
+    def __repr__(self) -> str:
+        return f"<Subscription scope={self.scope!r} revision={self.revision}>"
+
+    @property
+    def scope(self) -> str:
+        return self._state.scope
+
+    @property
+    def connection(self) -> ConnectionInfo | None:
+        return self._state.connection
+
+    @property
+    def start_revision(self) -> int:
+        """The scope's revision when this subscription began."""
+        return self._state.start_revision
+
+    @property
+    def revision(self) -> int:
+        """Scope revision of the last event received (``start_revision`` before any)."""
+        return self._state.revision
+
+    @property
+    def end_revision(self) -> int | None:
+        """The scope's revision when this subscription ended (None while active)."""
+        return self._state.end_revision
+
+    @property
+    def lagged(self) -> bool:
+        """True once an event was dropped for this subscriber and not yet acknowledged."""
+        return self._state.lagged
+
+    @property
+    def delivered_count(self) -> int:
+        return self._state.delivered
+
+    @property
+    def dropped_count(self) -> int:
+        return self._state.dropped
+
+    @property
+    def discarded_count(self) -> int:
+        """Events still queued when the subscription ended, never delivered."""
+        return self._state.discarded
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        return self._state.close_reason
+
+    def take_lagged(self) -> bool:
+        """Return whether events were dropped since the last call, and reset the flag."""
+        with self._bus._lock:
+            lagged, self._state.lagged = self._state.lagged, False
+        return lagged
+
+    def close(self) -> None:
+        """Unsubscribe. Harmless to repeat."""
+        self._finalizer()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> ChangeEvent:
+        if not await self._wait_for_events():
+            raise StopAsyncIteration
+        state = self._state
+        with self._bus._lock:
+            if state.close_reason is not None:
+                raise StopAsyncIteration
+            revision, event = state.queue.popleft()
+            state.delivered += 1
+            state.revision = revision
+        return event
+
+    async def next_batch(self, timeout: float | None = None) -> Batch | None:  # noqa: ASYNC109 - a quiet interval must not cancel
+        """Wait for events, then take every queued one at once; None when closed.
+
+        Streams use this to merge a burst into one render. With ``timeout``, an
+        empty batch comes back when nothing arrived in time (for heartbeats); use
+        it rather than ``asyncio.wait_for()``, whose cancellation ends the
+        subscription.
+        """
+        ready = await self._wait_for_events(timeout)
+        state = self._state
+        if ready is None:
+            return Batch((), state.revision, False)
+        if not ready:
+            return None
+        with self._bus._lock:
+            if state.close_reason is not None:
+                return None
+            items = tuple(state.queue)
+            state.queue.clear()
+            state.delivered += len(items)
+            state.revision = items[-1][0]
+            lagged, state.lagged = state.lagged, False
+        return Batch(tuple(e for _, e in items), state.revision, lagged)
+
+    async def _wait_for_events(self, timeout: float | None = None) -> bool | None:  # noqa: ASYNC109
+        """True when events are queued, False once ended, None after ``timeout``."""
+        state = self._state
+        lock = self._bus._lock
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            with lock:
+                if state.close_reason is not None:
+                    return False
+                if state.queue:
+                    return True
+                if state.waiter is not None:
+                    raise RuntimeError(
+                        f"Another task is already waiting on the subscription to "
+                        f"{state.scope!r}; a Subscription has one consumer."
+                    )
+                waiter: asyncio.Future[None] = loop.create_future()
+                state.waiter, state.loop = waiter, loop
+            try:
+                if deadline is None:
+                    await waiter
+                else:
+                    # asyncio.wait() leaves the waiter alone on timeout, unlike
+                    # wait_for(), so a quiet interval does not end the subscription.
+                    done, _ = await asyncio.wait(
+                        {waiter}, timeout=deadline - loop.time()
+                    )
+                    if not done:
+                        with lock:
+                            if not state.queue:
+                                return None if _active(state) else False
+            except BaseException:
+                # Cancelled (or torn down) while waiting: stop receiving at once.
+                self.close()
+                raise
+            finally:
+                with lock:
+                    if state.waiter is waiter:
+                        state.waiter = None
