@@ -25,6 +25,7 @@ KNOWN_KEYS = frozenset(
         "CONNECTION_SCOPES",
         "EMITTED_PATHS",
         "HEARTBEAT_SECONDS",
+        "INDEX_BUILDERS",
         "SCAN_EXCLUDE",
         "SCAN_INCLUDE",
         "STREAM_MAX_SECONDS",
@@ -115,6 +116,11 @@ class Settings:
         except ValueError as exc:
             raise ImproperlyConfigured(str(exc)) from exc
         return paths
+
+    @property
+    def INDEX_BUILDERS(self) -> tuple[str, ...]:
+        """Dotted paths of ``function(index)`` run after every build of the index."""
+        return self._strings("INDEX_BUILDERS", ())
 
     @property
     def AUDIENCE_SCOPES(self) -> tuple[str, ...]:

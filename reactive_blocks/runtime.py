@@ -7,6 +7,7 @@ tests get a fresh bus without touching module state themselves.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -15,6 +16,9 @@ from reactive_blocks.bus import ReactiveBus
 from reactive_blocks.conf import conf
 from reactive_blocks.index import DependencyIndex
 from reactive_blocks.renders import SharedRenders
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "get_bus",
@@ -47,10 +51,32 @@ def get_index() -> DependencyIndex:
         if _index is None:
             from reactive_blocks.scan import build_index
 
-            _index = build_index(
+            index = build_index(
                 DependencyIndex(), include=conf.SCAN_INCLUDE, exclude=conf.SCAN_EXCLUDE
             )
+            # Registrations made in code (derive(), register_template()) are made
+            # again after every build, so a rebuild never loses them.
+            for dotted in conf.INDEX_BUILDERS:
+                _builder(dotted)(index)
+            _index = index
         return _index
+
+
+def _builder(dotted: str) -> Callable[[DependencyIndex], object]:
+    try:
+        builder = import_string(dotted)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"REACTIVE_BLOCKS['INDEX_BUILDERS'] names {dotted!r}, which cannot be "
+            f"imported: {exc}"
+        ) from exc
+    if not callable(builder):
+        raise ImproperlyConfigured(
+            f"REACTIVE_BLOCKS['INDEX_BUILDERS'] names {dotted!r}, which is not a "
+            f"function taking the index."
+        )
+    result: Callable[[DependencyIndex], object] = builder
+    return result
 
 
 def get_shared_renders() -> SharedRenders:

@@ -131,6 +131,10 @@ def test_reactive_check_exits_non_zero_on_error():
         assert f"reactive_blocks.{check_id}" in output
     assert "W009" not in output  # deployment checks only with --deploy
     assert "reactive_check: 2 error(s), 9 warning(s)." in output
+    # The names DESIGN gives the checks appear beside their ids.
+    assert "[reactive_block] missing_block.html:3: (reactive_blocks.E001)" in output
+    for name in ("reactive_cycle", "reactive_paths", "reactive_audience"):
+        assert f"[{name}]" in output
 
 
 def test_django_check_runs_the_same_checks():
@@ -179,6 +183,7 @@ def test_json_output():
     assert ids == sorted(f"reactive_blocks.{key}" for key in CHECK_IDS if key != "E002")
     e001 = next(m for m in result["messages"] if m["obj"] == "missing_block.html:3")
     assert e001["level"] == "ERROR"
+    assert e001["name"] == "reactive_block"
     assert "sse-swap='comments'" in e001["message"]
     assert result["explain"]["expanded_paths"] == ["doc.a", "doc.b"]
 

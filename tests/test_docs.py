@@ -17,6 +17,8 @@ COMPILED = [
     "streams.md",
     "settings.md",
     "checks.md",
+    "tracking.md",
+    "testing.md",
 ]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

@@ -85,3 +85,44 @@ def test_bad_bus_configuration_is_explained(bus, message):
         pytest.raises(ImproperlyConfigured, match=message),
     ):
         get_bus()
+
+
+def test_index_builders_run_after_every_build():
+    with override_settings(
+        REACTIVE_BLOCKS={"INDEX_BUILDERS": ["tests.live_builders.register"]}
+    ):
+        assert get_index().derivations() == {
+            "doc.word_count": frozenset({"doc.content"})
+        }
+        reset()
+        assert get_index().derivations() == {
+            "doc.word_count": frozenset({"doc.content"})
+        }
+
+
+@pytest.mark.parametrize(
+    ("builder", "message"),
+    [
+        (
+            "tests.live_builders.nope",
+            "'tests.live_builders.nope', which cannot be imported",
+        ),
+        (
+            "tests.live_builders.NOT_CALLABLE",
+            "which is not a function taking the index",
+        ),
+    ],
+)
+def test_bad_index_builders_are_explained(builder, message):
+    with (
+        override_settings(REACTIVE_BLOCKS={"INDEX_BUILDERS": [builder]}),
+        pytest.raises(ImproperlyConfigured, match=message),
+    ):
+        get_index()
+
+
+def test_design_names_the_routing_module_urls():
+    from reactive_blocks import routing, urls
+
+    assert urls.stream_path is routing.stream_path
+    assert urls.stream_router is routing.stream_router

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 
-from reactive_blocks.checks import TAG
+from reactive_blocks.checks import CHECK_IDS, TAG
 from reactive_blocks.runtime import get_index
 
 if TYPE_CHECKING:
@@ -77,11 +77,17 @@ class Command(BaseCommand):
             self.stdout.write(_explanation(explained))
         for message in sorted(messages, key=lambda m: (-m.level, m.id or "")):
             style = self.style.ERROR if message.is_serious() else self.style.WARNING
-            self.stdout.write(style(str(message)))
+            self.stdout.write(style(f"[{_name(message)}] {message}"))
         errors = sum(m.is_serious() for m in messages)
         self.stdout.write(
             f"reactive_check: {errors} error(s), {len(messages) - errors} warning(s)."
         )
+
+
+def _name(message: checks.CheckMessage) -> str:
+    """The check's name (``reactive_block``, ``reactive_cycle``...) from its id."""
+    code = (message.id or "").rpartition(".")[2]
+    return CHECK_IDS.get(code, "").split(":", 1)[0] or code
 
 
 def _explanation(explained: dict[str, Any]) -> str:
@@ -109,6 +115,7 @@ def _as_json(
         "messages": [
             {
                 "id": m.id,
+                "name": _name(m),
                 "level": "ERROR" if m.is_serious() else "WARNING",
                 "message": m.msg,
                 "hint": m.hint,

@@ -1,0 +1,7 @@
+"""Stream routing under the name DESIGN gives it: see ``reactive_blocks.routing``."""
+
+from __future__ import annotations
+
+from reactive_blocks.routing import not_found, stream_path, stream_router
+
+__all__ = ["not_found", "stream_path", "stream_router"]
