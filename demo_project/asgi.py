@@ -13,7 +13,7 @@ from django.core.asgi import get_asgi_application
 
 django_application = get_asgi_application()
 
-from reactive_blocks.routing import stream_router  # noqa: E402
+from reactive_blocks.urls import stream_router  # noqa: E402
 
 # The demo serves its static files itself; a real deployment lets a web server do it.
 application = ProtocolTypeRouter(

@@ -6,7 +6,7 @@ from typing import Any
 
 from demo_project.demo.models import Document
 from reactive_blocks.consumers import ReactiveStreamConsumer
-from reactive_blocks.routing import stream_path
+from reactive_blocks.urls import stream_path
 
 
 class DocumentStream(ReactiveStreamConsumer):

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from reactive_blocks.analysis import analyse_template
+from reactive_blocks.analysis.reads import analyse_template
 from reactive_blocks.conf import conf
 from reactive_blocks.runtime import get_bus, get_index
 
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from django.apps import AppConfig
 
-    from reactive_blocks.findings import Finding
-    from reactive_blocks.index import DependencyIndex
+    from reactive_blocks.analysis.findings import Finding
+    from reactive_blocks.index.core import DependencyIndex
 
 __all__ = [
     "CHECK_IDS",
@@ -114,7 +114,7 @@ def check_deployment(
 def emitted_paths() -> set[str]:
     """Paths that some block should read: the setting's, and the tracked models'
     (each listed field of a model tracked with ``fields=[...]``, else its prefix)."""
-    from reactive_blocks.tracking import trackers
+    from reactive_blocks.tracking.registry import trackers
 
     paths = set(conf.EMITTED_PATHS)
     for tracker in trackers().values():

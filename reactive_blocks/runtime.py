@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from reactive_blocks.bus import ReactiveBus
+from reactive_blocks.bus.memory import ReactiveBus
 from reactive_blocks.conf import conf
-from reactive_blocks.index import DependencyIndex
-from reactive_blocks.renders import SharedRenders
+from reactive_blocks.index.core import DependencyIndex
+from reactive_blocks.streams.renders import SharedRenders
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,7 +49,7 @@ def get_index() -> DependencyIndex:
     global _index
     with _lock:
         if _index is None:
-            from reactive_blocks.scan import build_index
+            from reactive_blocks.analysis.scan import build_index
 
             index = build_index(
                 DependencyIndex(), include=conf.SCAN_INCLUDE, exclude=conf.SCAN_EXCLUDE

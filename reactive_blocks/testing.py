@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from django.db import DEFAULT_DB_ALIAS
 from django.test import TestCase
 
-from reactive_blocks.commit import new_batch
 from reactive_blocks.runtime import get_bus
+from reactive_blocks.tracking.commit import new_batch
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reactive_blocks.consumers import ReactiveStreamConsumer
-from reactive_blocks.routing import stream_path
+from reactive_blocks.urls import stream_path
 
 
 class PageStream(ReactiveStreamConsumer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 
-from reactive_blocks.analysis import analyse_template, django_engine
+from reactive_blocks.analysis.reads import analyse_template, django_engine
 
 EVERYTHING = "everything"
 

@@ -21,7 +21,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixture_project"
 @pytest.fixture(autouse=True)
 def _no_tracked_models(monkeypatch):
     """The test app's tracked models would add their own reactive_paths warnings."""
-    monkeypatch.setattr("reactive_blocks.tracking._trackers", {})
+    monkeypatch.setattr("reactive_blocks.tracking.registry._trackers", {})
 
 
 def engine(directory: Path) -> list[dict[str, object]]:
@@ -227,7 +227,7 @@ def test_a_tracked_prefix_that_no_block_reads_is_reported(monkeypatch):
     read = Tracker(Document, "doc-{pk}", "doc", frozenset({"title"}), frozenset())
     unread = Tracker(Document, "doc-{pk}", "docs", frozenset({"title"}), frozenset())
     monkeypatch.setattr(
-        "reactive_blocks.tracking._trackers", {Document: read, object: unread}
+        "reactive_blocks.tracking.registry._trackers", {Document: read, object: unread}
     )
     with clean_project():
         found = [(m.id, m.obj) for m in check_reactive_contract()]

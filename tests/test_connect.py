@@ -14,7 +14,7 @@ from django.test import RequestFactory, override_settings
 from django.urls import NoReverseMatch
 
 from reactive_blocks import ChangeEvent, get_bus
-from reactive_blocks.tokens import verify_stream
+from reactive_blocks.streams.tokens import verify_stream
 
 STREAMS = {"URLCONF": "tests.streams_urls"}
 

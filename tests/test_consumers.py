@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from reactive_blocks.tokens import sign_stream
+from reactive_blocks.streams.tokens import sign_stream
 from tests.live_project import Live, live_project
 from tests.sse_client import SSEStream
 

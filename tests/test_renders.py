@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from reactive_blocks.renders import SharedRenders
+from reactive_blocks.streams.renders import SharedRenders
 
 
 async def test_concurrent_requests_for_one_key_share_one_render():

@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from reactive_blocks.consumers import ReactiveStreamConsumer
-from reactive_blocks.routing import not_found, stream_path, stream_router
+from reactive_blocks.urls import not_found, stream_path, stream_router
 from tests.streams_urls import PageStream
 
 

@@ -121,8 +121,10 @@ def test_bad_index_builders_are_explained(builder, message):
         get_index()
 
 
-def test_design_names_the_routing_module_urls():
-    from reactive_blocks import routing, urls
+def test_design_names_the_routing_module_urls_and_the_consumer_module_consumers():
+    from reactive_blocks import consumers, urls
+    from reactive_blocks.streams import consumer, routing
 
     assert urls.stream_path is routing.stream_path
     assert urls.stream_router is routing.stream_router
+    assert consumers.ReactiveStreamConsumer is consumer.ReactiveStreamConsumer

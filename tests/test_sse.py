@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reactive_blocks.sse import encode_comment, encode_event, encode_retry
+from reactive_blocks.streams.sse import encode_comment, encode_event, encode_retry
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 from reactive_blocks import ChangeEvent, ConnectionInfo, DependencyIndex, ReactiveBus
 from reactive_blocks.bus import CloseReason
-from reactive_blocks.stream import Fragment, reactive_stream
+from reactive_blocks.streams.stream import Fragment, reactive_stream
 from tests.waiting import eventually
 
 PAGE = "stream/page.html"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from reactive_blocks.swaps import find_swaps
+from reactive_blocks.analysis.swaps import find_swaps
 
 
 def test_finds_element_block_id_and_line():

@@ -6,7 +6,12 @@ from unittest import mock
 import pytest
 from django.core import signing
 
-from reactive_blocks.tokens import SALT, InvalidStreamToken, sign_stream, verify_stream
+from reactive_blocks.streams.tokens import (
+    SALT,
+    InvalidStreamToken,
+    sign_stream,
+    verify_stream,
+)
 
 
 def test_round_trip():

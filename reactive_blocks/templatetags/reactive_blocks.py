@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import template
 
-from reactive_blocks.connect import connect_attributes, scripts
+from reactive_blocks.streams.connect import connect_attributes, scripts
 
 if TYPE_CHECKING:
     from django.utils.safestring import SafeString

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from reactive_blocks.consumers import ReactiveStreamConsumer
-from reactive_blocks.routing import stream_path
+from reactive_blocks.urls import stream_path
 from tests.live.state import DISCONNECTS, DOCS
 
 

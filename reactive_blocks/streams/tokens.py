@@ -15,7 +15,7 @@ from django.utils.crypto import salted_hmac
 
 __all__ = ["InvalidStreamToken", "StreamToken", "sign_stream", "verify_stream"]
 
-SALT = "reactive_blocks.stream"
+SALT = "reactive_blocks.streams.stream"
 
 
 class InvalidStreamToken(Exception):

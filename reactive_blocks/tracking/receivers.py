@@ -26,16 +26,16 @@ from django.db.models.signals import (
     pre_save,
 )
 
-from reactive_blocks.tracking import tracker_for, tracker_scopes
+from reactive_blocks.tracking.registry import tracker_for, tracker_scopes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from reactive_blocks.tracking import Tracker
+    from reactive_blocks.tracking.registry import Tracker
 
 __all__ = ["connect"]
 
-logger = logging.getLogger("reactive_blocks.tracking")
+logger = logging.getLogger(__name__)
 
 _STORED = "_reactive_stored_row"
 _RELATED = "_reactive_related_on_delete"

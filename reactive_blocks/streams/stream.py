@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from asgiref.sync import sync_to_async
 
-from reactive_blocks.bus import CloseReason, ReactiveBus
+from reactive_blocks.bus.memory import CloseReason, ReactiveBus
 from reactive_blocks.events import ConnectionInfo
-from reactive_blocks.index import BlockRef, DependencyIndex
+from reactive_blocks.index.core import BlockRef, DependencyIndex
 from reactive_blocks.paths import require_name
 from reactive_blocks.rendering import render_block
 
 if TYPE_CHECKING:
-    from reactive_blocks.bus import Subscription
+    from reactive_blocks.bus.memory import Subscription
 
 __all__ = [
     "ContextRenderer",
@@ -34,7 +34,7 @@ __all__ = [
     "reactive_stream",
 ]
 
-logger = logging.getLogger("reactive_blocks.stream")
+logger = logging.getLogger(__name__)
 
 ContextBuilder = Callable[..., Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 OnDisconnect = Callable[[str, ConnectionInfo | None], object]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["emit", "emit_on_commit", "new_batch"]
 
-logger = logging.getLogger("reactive_blocks.commit")
+logger = logging.getLogger(__name__)
 
 _UNSET = object()
 Key = tuple[str, str | None, frozenset[str] | None]  # scope, origin, audience

@@ -12,7 +12,9 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from reactive_blocks.cycles import find_cycles
+from reactive_blocks.analysis import scan
+from reactive_blocks.index.cycles import find_cycles
+from reactive_blocks.index.tries import PathTrie
 from reactive_blocks.paths import (
     freeze_paths,
     freeze_strings,
@@ -20,12 +22,11 @@ from reactive_blocks.paths import (
     require_name,
     validate_path,
 )
-from reactive_blocks.tries import PathTrie
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from reactive_blocks.findings import Finding
+    from reactive_blocks.analysis.findings import Finding
 
 __all__ = ["BlockRef", "DependencyIndex"]
 
@@ -200,9 +201,9 @@ class DependencyIndex:
     ) -> list[BlockRef]:
         """Register blocks of a template (all of them by default), reading their
         dependencies from the template itself."""
-        from reactive_blocks.scan import register_template
-
-        return register_template(self, template_name, block_names, dom_id_map, using)
+        return scan.register_template(
+            self, template_name, block_names, dom_id_map, using
+        )
 
     def register_from_sse_swaps(
         self,
@@ -217,9 +218,7 @@ class DependencyIndex:
         ``source`` overrides the template's own source text for finding the
         elements; blocks in ``exclude_blocks`` are left to the client.
         """
-        from reactive_blocks.scan import register_from_sse_swaps
-
-        return register_from_sse_swaps(
+        return scan.register_from_sse_swaps(
             self, template_name, source, exclude_blocks, using
         )
 

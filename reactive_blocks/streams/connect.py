@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from reactive_blocks.conf import conf
 from reactive_blocks.origin import HEADER
 from reactive_blocks.runtime import get_bus
-from reactive_blocks.tokens import sign_stream
+from reactive_blocks.streams.tokens import sign_stream
 
 if TYPE_CHECKING:
     from django.http import HttpRequest

@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, path, re_path
 
 from reactive_blocks.conf import conf
-from reactive_blocks.consumers import ReactiveStreamConsumer
+from reactive_blocks.streams.consumer import ReactiveStreamConsumer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from reactive_blocks.bus import ReactiveBus
+    from reactive_blocks.bus.memory import ReactiveBus
     from reactive_blocks.events import ChangeEvent, ConnectionInfo
 
 __all__ = ["Batch", "CloseReason", "SubscriberState", "Subscription"]

@@ -18,14 +18,18 @@ from typing import TYPE_CHECKING
 from django.template import Engine, TemplateSyntaxError, engines
 from django.template.loaders.cached import Loader as CachedLoader
 
-from reactive_blocks.analysis import TemplateAnalysis, analyse_template, django_engine
-from reactive_blocks.findings import Finding
-from reactive_blocks.swaps import SwapElement, find_swaps
+from reactive_blocks.analysis.findings import Finding
+from reactive_blocks.analysis.reads import (
+    TemplateAnalysis,
+    analyse_template,
+    django_engine,
+)
+from reactive_blocks.analysis.swaps import SwapElement, find_swaps
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from reactive_blocks.index import BlockRef, DependencyIndex
+    from reactive_blocks.index.core import BlockRef, DependencyIndex
 
 __all__ = [
     "build_index",
@@ -34,7 +38,7 @@ __all__ = [
     "register_template",
 ]
 
-logger = logging.getLogger("reactive_blocks.scan")
+logger = logging.getLogger(__name__)
 
 
 def register_template(

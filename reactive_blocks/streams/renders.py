@@ -18,15 +18,15 @@ from channels.db import database_sync_to_async
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 
-from reactive_blocks.stream import render_blocks
+from reactive_blocks.streams.stream import render_blocks
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Hashable, Sequence
 
     from django.http import HttpRequest
 
-    from reactive_blocks.consumers import ReactiveStreamConsumer
-    from reactive_blocks.index import BlockRef
+    from reactive_blocks.index.core import BlockRef, DependencyIndex
+    from reactive_blocks.streams.consumer import ReactiveStreamConsumer
 
 __all__ = ["ConsumerRenderer", "SharedRenders", "csrf_token"]
 
@@ -96,19 +96,21 @@ class SharedRenders:
 class ConsumerRenderer:
     """Shared blocks rendered once per change per process; personal ones per connection."""
 
-    def __init__(self, consumer: ReactiveStreamConsumer) -> None:
-        from reactive_blocks.runtime import get_shared_renders
-
+    def __init__(
+        self,
+        consumer: ReactiveStreamConsumer,
+        shared: SharedRenders,
+        index: DependencyIndex,
+    ) -> None:
         self.consumer = consumer
-        self.shared = get_shared_renders()
+        self.shared = shared
+        self.index = index
 
     async def render(
         self, blocks: Sequence[BlockRef], changed_paths: frozenset[str], revision: int
     ) -> dict[BlockRef, str]:
-        from reactive_blocks.runtime import get_index
-
         consumer = self.consumer
-        index = get_index()
+        index = self.index
         # Everything a shared render may depend on: the page, the scope, the URL's
         # arguments, and the change. Connections differing in any of it never share.
         key = (

@@ -1,129 +1,32 @@
-"""Model tracking: which models are live, under which scope and path prefix.
-
-``track(Document, scope="doc-{pk}", prefix="doc")`` records a ``Tracker``; the signal
-receivers in ``receivers.py`` use it to turn saves, deletes and many-to-many changes
-into ``doc.<field>`` paths of the document's scope, emitted after commit.
-"""
+"""``track()``: declare a model live, checked at once; and ``tracked_update()``."""
 
 from __future__ import annotations
 
-import logging
 import re
 import string
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
-from reactive_blocks.commit import emit_on_commit
-from reactive_blocks.origin import current_origin
+from reactive_blocks.tracking.receivers import connect
+from reactive_blocks.tracking.registry import (
+    Scope,
+    Tracker,
+    register,
+    tracker_for,
+    tracker_scopes,
+    trackers,
+)
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-__all__ = ["Tracker", "track", "tracked_update", "tracker_for", "trackers", "untrack"]
-
-logger = logging.getLogger("reactive_blocks.tracking")
+__all__ = ["track", "tracked_update"]
 
 M = TypeVar("M", bound=type[models.Model])
-Scope = str | Callable[[Any], str | Iterable[str]]
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-
-
-@dataclass(frozen=True, eq=False)
-class Tracker:
-    """How one model's changes become paths of scopes."""
-
-    model: type[models.Model]
-    scope: Scope
-    prefix: str
-    fields: frozenset[str]  # concrete field names whose changes are emitted
-    m2m_fields: frozenset[str]  # many-to-many fields declared on the model, emitted
-    chosen: bool = False  # the fields were listed with fields=[...]
-
-    def options(self) -> tuple[object, ...]:
-        return (self.scope, self.prefix, self.fields, self.m2m_fields)
-
-    def declared_paths(self) -> set[str]:
-        """What the reactive_paths check expects some block to read.
-
-        Listed fields (``fields=[...]``) were chosen for pages, so each must be
-        read; a model tracked whole usually has fields no page shows, so only its
-        prefix is expected to be read.
-        """
-        if self.chosen:
-            return self.field_paths(self.fields | self.m2m_fields)
-        return {self.prefix}
-
-    def scopes_of(self, instance: models.Model) -> list[str]:
-        """The scopes an instance belongs to (a format string or a callable)."""
-        if isinstance(self.scope, str):
-            values = {
-                name: getattr(instance, name) for name in _format_names(self.scope)
-            }
-            result: object = self.scope.format(**values)
-        else:
-            result = self.scope(instance)
-        scopes: list[object] = (
-            [result]
-            if isinstance(result, str) or not isinstance(result, Iterable)
-            else list(result)
-        )
-        if not all(isinstance(s, str) and s for s in scopes):
-            raise TypeError(
-                f"The scope of tracked model {self.model.__name__} came out as "
-                f"{result!r}; it must be a non-empty str or a list of them."
-            )
-        return [str(s) for s in scopes]
-
-    def emitted_paths(self) -> set[str]:
-        """Every path this tracker emits for its own model's changes."""
-        names = self.fields | self.m2m_fields
-        return {self.prefix} | {f"{self.prefix}.{name}" for name in names}
-
-    def emit(
-        self,
-        instance: models.Model,
-        paths: Iterable[str],
-        using: str | None,
-        also: Iterable[str] = (),
-    ) -> None:
-        """Emit ``paths`` to the instance's scopes (and the scopes in ``also``)."""
-        try:
-            scopes = dict.fromkeys([*self.scopes_of(instance), *also])
-        except Exception:
-            # Guarantee 2: a save never fails because of its notification.
-            logger.exception(
-                "Could not compute the scope of %r; nothing emitted.", instance
-            )
-            return
-        origin = current_origin()
-        frozen = frozenset(paths)
-        for scope in scopes:
-            emit_on_commit(scope, frozen, origin=origin, using=using)
-
-    def field_paths(self, names: Iterable[str]) -> set[str]:
-        return {f"{self.prefix}.{name}" for name in names}
-
-
-_trackers: dict[type[models.Model], Tracker] = {}
-_resolved: dict[type[models.Model], Tracker | None] = {}
-
-
-def trackers() -> dict[type[models.Model], Tracker]:
-    """The tracked models and how (a copy)."""
-    return dict(_trackers)
-
-
-def tracker_for(model: type[models.Model]) -> Tracker | None:
-    """The tracker of ``model`` or of the nearest tracked parent (proxies, children)."""
-    if model not in _resolved:
-        _resolved[model] = next(
-            (_trackers[c] for c in model.__mro__ if c in _trackers), None
-        )
-    return _resolved[model]
 
 
 @overload
@@ -171,7 +74,7 @@ def track(
     if not (isinstance(candidate, type) and issubclass(candidate, models.Model)):
         raise TypeError(f"track() takes a model class, got {model!r}.")
     tracker = _build(model, scope, prefix, fields, exclude)
-    existing = _trackers.get(model)
+    existing = trackers().get(model)
     if existing is not None:
         if existing.options() != tracker.options():
             raise ImproperlyConfigured(
@@ -179,18 +82,9 @@ def track(
                 f"prefix={existing.prefix!r}; track it once, or with the same options."
             )
         return model
-    from reactive_blocks import receivers
-
-    receivers.connect()
-    _trackers[model] = tracker
-    _resolved.clear()
+    connect()
+    register(model, tracker)
     return model
-
-
-def untrack(model: type[models.Model]) -> None:
-    """Stop tracking ``model`` (for tests)."""
-    _trackers.pop(model, None)
-    _resolved.clear()
 
 
 def _build(
@@ -234,11 +128,6 @@ def _build(
     return Tracker(
         model, scope, prefix, frozenset(chosen - many), frozenset(chosen & many)
     )
-
-
-def _format_names(template: str) -> list[str]:
-    parsed = string.Formatter().parse(template)
-    return [re.split(r"[.\[]", name, maxsplit=1)[0] for _, name, _, _ in parsed if name]
 
 
 def _check_format(label: str, scope: str, model: type[models.Model]) -> None:
@@ -310,12 +199,3 @@ def tracked_update(queryset: QuerySet[Any], **values: Any) -> int:
                 obj, tracker.field_paths(names), queryset.db, also=before[obj.pk]
             )
     return count
-
-
-def tracker_scopes(tracker: Tracker, instance: models.Model) -> list[str]:
-    """The instance's scopes, or none if they cannot be computed (logged)."""
-    try:
-        return tracker.scopes_of(instance)
-    except Exception:
-        logger.exception("Could not compute the scope of %r.", instance)
-        return []

@@ -30,7 +30,7 @@ from django.template.library import InclusionNode, SimpleNode, TagHelperNode
 from django.template.loader_tags import BlockNode, ExtendsNode, IncludeNode
 from django.templatetags import i18n, l10n, static, tz
 
-from reactive_blocks.findings import Finding
+from reactive_blocks.analysis.findings import Finding
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

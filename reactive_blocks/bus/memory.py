@@ -14,21 +14,21 @@ import secrets
 import threading
 from typing import TYPE_CHECKING
 
-from reactive_blocks.events import ChangeEvent, ConnectionInfo
-from reactive_blocks.paths import require_name
-from reactive_blocks.subscription import (
+from reactive_blocks.bus.subscription import (
     Batch,
     CloseReason,
     SubscriberState,
     Subscription,
 )
+from reactive_blocks.events import ChangeEvent, ConnectionInfo
+from reactive_blocks.paths import require_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = ["Batch", "CloseReason", "ReactiveBus", "Subscription"]
 
-logger = logging.getLogger("reactive_blocks.bus")
+logger = logging.getLogger(__name__)
 
 
 def _require_connection(connection: object) -> None:

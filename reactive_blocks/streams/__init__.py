@@ -1,0 +1,1 @@
+"""Live streams: change events become re-rendered blocks sent as Server-Sent Events."""

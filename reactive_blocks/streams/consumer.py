@@ -1,0 +1,324 @@
+"""The Channels consumer that serves a page's live blocks as Server-Sent Events.
+
+Subclass it like a class-based view::
+
+    class DocumentStream(ReactiveStreamConsumer):
+        template_name = "docs/detail.html"
+
+        def get_scope(self) -> str:
+            return f"doc-{self.kwargs['pk']}"
+
+        def get_context(self, changed_paths):
+            return {"doc": Document.objects.get(pk=self.kwargs["pk"])}
+
+The request is answered in ``http_request`` and the stream runs in a task, so the
+consumer keeps receiving ``http.disconnect`` and cleans up as soon as the client goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import io
+import logging
+import secrets
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.http import AsyncHttpConsumer
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.asgi import ASGIRequest
+from django.utils.functional import SimpleLazyObject
+
+from reactive_blocks.bus.memory import CloseReason
+from reactive_blocks.conf import conf
+from reactive_blocks.events import ConnectionInfo
+from reactive_blocks.runtime import get_bus, get_index, get_shared_renders
+from reactive_blocks.streams.renders import ConsumerRenderer, csrf_token
+from reactive_blocks.streams.sse import encode_comment, encode_event, encode_retry
+from reactive_blocks.streams.stream import ReactiveStream
+from reactive_blocks.streams.tokens import InvalidStreamToken, verify_stream
+
+if TYPE_CHECKING:
+    from asgiref.typing import HTTPDisconnectEvent, HTTPRequestEvent
+    from django.http import HttpRequest
+
+    from reactive_blocks.streams.stream import Fragment
+
+__all__ = ["ReactiveStreamConsumer"]
+
+logger = logging.getLogger(__name__)
+
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class ReactiveStreamConsumer(AsyncHttpConsumer):
+    """Streams the re-rendered blocks of ``template_name`` for one scope."""
+
+    template_name: ClassVar[str | None] = None
+    # Refuse streams whose URL was not signed by {% reactive_connect %}.
+    require_signed_url: ClassVar[bool] = True
+    # The SSE event that makes htmx close the stream (sse-close) for good.
+    close_event: ClassVar[str] = "reactive-close"
+    # Sent when the stream's lifetime ends and the browser should reconnect.
+    reconnect_event: ClassVar[str] = "reactive-reconnect"
+    retry_milliseconds: ClassVar[int] = 2000
+    # Context names that make a block personal: rendered per connection.
+    connection_roots: ClassVar[frozenset[str]] = frozenset({"user", "request", "perms"})
+
+    # Hooks --------------------------------------------------------------------------
+
+    def get_scope(self) -> str:
+        """Override to name the scope this stream follows, e.g. from ``self.kwargs``."""
+        raise ImproperlyConfigured(
+            f"{type(self).__name__} must override get_scope() to return the scope "
+            f"its page follows, e.g. f\"doc-{{self.kwargs['pk']}}\"."
+        )
+
+    def get_template_name(self) -> str:
+        """Override to choose the page template per request."""
+        if not self.template_name:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} needs a template_name (the page whose "
+                f"sse-swap blocks it streams) or a get_template_name() override."
+            )
+        return self.template_name
+
+    def has_permission(self) -> bool | Any:
+        """Override to refuse the stream (403). May be async; sync runs in a thread."""
+        return True
+
+    def get_context(self, changed_paths: frozenset[str]) -> Mapping[str, Any] | Any:
+        """Override to build what every viewer of the scope sees.
+
+        Called once per change per process and shared by all connections, so it must
+        not depend on ``self.user``: put personal data in
+        ``get_connection_context()``. May be async; sync runs in a thread.
+        """
+        return {}
+
+    def get_connection_context(
+        self, changed_paths: frozenset[str]
+    ) -> Mapping[str, Any] | Any:
+        """Override to add what only this connection sees.
+
+        The default gives ``user``, ``request`` (built from the stream's request)
+        and ``csrf_token`` (from the browser's CSRF cookie, for forms in blocks).
+        Blocks that read any name given here, or ``user``/``request``/``perms``,
+        or use ``{% csrf_token %}``, are rendered for this connection alone.
+        """
+        request = self.request
+        return {
+            "user": self.user,
+            "request": request,
+            "csrf_token": SimpleLazyObject(lambda: csrf_token(request)),
+        }
+
+    async def on_disconnect(self) -> None:
+        """Override to react when the stream ends (presence updates, audits)."""
+
+    # Properties ------------------------------------------------------------------
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The URL route's keyword arguments."""
+        route = self.scope.get("url_route")
+        return dict(route.get("kwargs", {})) if isinstance(route, Mapping) else {}
+
+    @property
+    def user(self) -> Any:
+        return self.scope.get("user") or AnonymousUser()
+
+    @cached_property
+    def request(self) -> HttpRequest:
+        """A Django request made from the stream's own (path, headers, cookies)."""
+        scope: dict[str, Any] = dict(self.scope)
+        request = ASGIRequest(scope, io.BytesIO())
+        request.user = self.user
+        if "session" in scope:
+            request.session = scope["session"]
+        return request
+
+    # Request handling ----------------------------------------------------------
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # The stream task may end on its own (lifetime, access revoked): then the
+        # consumer stops too, instead of waiting for a disconnect that may not come.
+        self._ended = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        serving = asyncio.ensure_future(super().__call__(scope, receive, send))
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait({serving, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (serving, ended):
+                task.cancel()
+            await asyncio.gather(serving, ended, return_exceptions=True)
+            await self._stop()
+
+    async def http_request(self, message: HTTPRequestEvent) -> None:
+        if message.get("more_body"):
+            return  # a GET has no body worth waiting for
+        try:
+            await self._open()
+        except Exception:
+            # A hook that raises must answer the client, not leave it hanging.
+            logger.exception(
+                "The stream %s could not be opened.", self.scope.get("path")
+            )
+            await self._refuse(500, "The stream could not be opened.")
+
+    async def _open(self) -> None:
+        if self.scope.get("method") != "GET":
+            await self._refuse(405, "Only GET opens a stream.", [(b"allow", b"GET")])
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        try:
+            self.connection_id = self._connection_id(query)
+        except InvalidStreamToken as exc:
+            await self._refuse(403, str(exc))
+            return
+        self.scope_name = self.get_scope()
+        if not await self._call(self.has_permission):
+            await self._refuse(403, "Permission denied.")
+            return
+        self.connection = ConnectionInfo(self.connection_id, self._user_id())
+        # A page rendered by another bus (a restarted process) cannot say what it
+        # missed: resend everything.
+        epoch = query.get("epoch", [""])[0]
+        stream = ReactiveStream(
+            get_bus(),
+            scope=self.scope_name,
+            index=get_index(),
+            origin=self.connection_id,
+            connection=self.connection,
+            template_name=self.get_template_name(),
+            cursor=self._cursor(query),
+            resync=bool(epoch) and epoch != get_bus().epoch,
+            renderer=ConsumerRenderer(self, get_shared_renders(), get_index()),
+            on_disconnect=lambda scope, connection: self._call(self.on_disconnect),
+        )
+        self._task = asyncio.ensure_future(self._serve(stream))
+
+    async def http_disconnect(self, message: HTTPDisconnectEvent) -> None:
+        await self._stop()
+        await super().http_disconnect(message)
+
+    # Internals -----------------------------------------------------------------
+
+    async def _refuse(
+        self, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        await self.send_headers(
+            status=status,
+            headers=[(b"content-type", b"text/plain; charset=utf-8"), *(headers or [])],
+        )
+        await self.send_body(reason.encode())
+        self._ended.set()
+
+    def _connection_id(self, query: dict[str, list[str]]) -> str:
+        if not self.require_signed_url:
+            given = query.get("connection", [""])[0]
+            return given or secrets.token_urlsafe(12)
+        session = self.scope.get("session")
+        token = verify_stream(
+            query.get("token", [""])[0],
+            path=self.scope.get("path", ""),
+            session_key=getattr(session, "session_key", None),
+            max_age=conf.TOKEN_MAX_AGE_SECONDS,
+        )
+        return token.connection_id
+
+    def _cursor(self, query: dict[str, list[str]]) -> int | None:
+        # EventSource sends Last-Event-ID when it reconnects by itself; htmx's
+        # extension forgets it when it rebuilds the source, so reactive.js keeps it
+        # in the URL; a fresh page sends the bus position it was rendered at.
+        headers = dict(self.scope.get("headers", []))
+        candidates = [
+            headers.get(b"last-event-id", b"").decode("latin-1"),
+            query.get("last_event_id", [""])[0],
+            query.get("since", [""])[0],
+        ]
+        for value in candidates:
+            value = value.strip()
+            if value.isascii() and value.isdigit():
+                return int(value)
+        return None
+
+    def _user_id(self) -> str | None:
+        user = self.user
+        if getattr(user, "is_authenticated", False):
+            return str(user.pk)
+        return None
+
+    async def _call(self, hook: Any, *args: Any) -> Any:
+        if inspect.iscoroutinefunction(hook):
+            return await hook(*args)
+        result = await database_sync_to_async(hook)(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _serve(self, stream: ReactiveStream) -> None:
+        lock = asyncio.Lock()  # pings and events never interleave
+        pinger: asyncio.Task[None] | None = None
+        try:
+            await self.send_headers(status=200, headers=STREAM_HEADERS)
+            await self.send_body(encode_retry(self.retry_milliseconds), more_body=True)
+            pinger = asyncio.ensure_future(self._ping(lock))
+            ending = await self._pump(stream, lock)
+            async with lock:
+                await self.send_body(encode_event("", event=ending), more_body=False)
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+            await stream.aclose()
+            self._ended.set()
+
+    async def _pump(self, stream: ReactiveStream, lock: asyncio.Lock) -> str:
+        """Send fragments until the stream ends; return the event that ends it."""
+        try:
+            async with asyncio.timeout(conf.STREAM_MAX_SECONDS):
+                async for fragment in stream:
+                    async with lock:
+                        await self.send_body(_frame(fragment), more_body=True)
+        except TimeoutError:
+            # Lifetime over: reconnect, unless access ended meanwhile.
+            try:
+                allowed = await self._call(self.has_permission)
+            except Exception:
+                logger.exception("has_permission() raised at the end of a stream.")
+                allowed = True  # the reconnect asks again
+            return self.reconnect_event if allowed else self.close_event
+        if stream.close_reason is CloseReason.USER_CLOSED:
+            return self.close_event
+        return self.reconnect_event
+
+    async def _ping(self, lock: asyncio.Lock) -> None:
+        while True:
+            await asyncio.sleep(conf.HEARTBEAT_SECONDS)
+            async with lock:
+                await self.send_body(encode_comment("ping"), more_body=True)
+
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _frame(fragment: Fragment) -> bytes:
+    # The id goes on the last fragment of a batch only: a client cut off before it
+    # reconnects from the previous batch and gets everything again.
+    revision = str(fragment.revision) if fragment.last else None
+    return encode_event(fragment.html, event=fragment.block_name, id=revision)

@@ -1,0 +1,154 @@
+"""Which models are tracked, and how: the ``Tracker`` each ``track()`` call records.
+
+The signal receivers (``receivers.py``) look a model up here and turn its saves,
+deletes and many-to-many changes into ``<prefix>.<field>`` paths of its scopes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import string
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reactive_blocks.origin import current_origin
+from reactive_blocks.tracking.commit import emit_on_commit
+
+if TYPE_CHECKING:
+    from django.db import models
+
+__all__ = [
+    "Scope",
+    "Tracker",
+    "register",
+    "tracker_for",
+    "tracker_scopes",
+    "trackers",
+    "untrack",
+]
+
+logger = logging.getLogger(__name__)
+
+Scope = str | Callable[[Any], str | Iterable[str]]
+
+
+@dataclass(frozen=True, eq=False)
+class Tracker:
+    """How one model's changes become paths of scopes."""
+
+    model: type[models.Model]
+    scope: Scope
+    prefix: str
+    fields: frozenset[str]  # concrete field names whose changes are emitted
+    m2m_fields: frozenset[str]  # many-to-many fields declared on the model, emitted
+    chosen: bool = False  # the fields were listed with fields=[...]
+
+    def options(self) -> tuple[object, ...]:
+        return (self.scope, self.prefix, self.fields, self.m2m_fields)
+
+    def declared_paths(self) -> set[str]:
+        """What the reactive_paths check expects some block to read.
+
+        Listed fields (``fields=[...]``) were chosen for pages, so each must be
+        read; a model tracked whole usually has fields no page shows, so only its
+        prefix is expected to be read.
+        """
+        if self.chosen:
+            return self.field_paths(self.fields | self.m2m_fields)
+        return {self.prefix}
+
+    def scopes_of(self, instance: models.Model) -> list[str]:
+        """The scopes an instance belongs to (a format string or a callable)."""
+        if isinstance(self.scope, str):
+            values = {
+                name: getattr(instance, name) for name in _format_names(self.scope)
+            }
+            result: object = self.scope.format(**values)
+        else:
+            result = self.scope(instance)
+        scopes: list[object] = (
+            [result]
+            if isinstance(result, str) or not isinstance(result, Iterable)
+            else list(result)
+        )
+        if not all(isinstance(s, str) and s for s in scopes):
+            raise TypeError(
+                f"The scope of tracked model {self.model.__name__} came out as "
+                f"{result!r}; it must be a non-empty str or a list of them."
+            )
+        return [str(s) for s in scopes]
+
+    def emitted_paths(self) -> set[str]:
+        """Every path this tracker emits for its own model's changes."""
+        names = self.fields | self.m2m_fields
+        return {self.prefix} | {f"{self.prefix}.{name}" for name in names}
+
+    def emit(
+        self,
+        instance: models.Model,
+        paths: Iterable[str],
+        using: str | None,
+        also: Iterable[str] = (),
+    ) -> None:
+        """Emit ``paths`` to the instance's scopes (and the scopes in ``also``)."""
+        try:
+            scopes = dict.fromkeys([*self.scopes_of(instance), *also])
+        except Exception:
+            # Guarantee 2: a save never fails because of its notification.
+            logger.exception(
+                "Could not compute the scope of %r; nothing emitted.", instance
+            )
+            return
+        origin = current_origin()
+        frozen = frozenset(paths)
+        for scope in scopes:
+            emit_on_commit(scope, frozen, origin=origin, using=using)
+
+    def field_paths(self, names: Iterable[str]) -> set[str]:
+        return {f"{self.prefix}.{name}" for name in names}
+
+
+_trackers: dict[type[models.Model], Tracker] = {}
+_resolved: dict[type[models.Model], Tracker | None] = {}
+
+
+def trackers() -> dict[type[models.Model], Tracker]:
+    """The tracked models and how (a copy)."""
+    return dict(_trackers)
+
+
+def tracker_for(model: type[models.Model]) -> Tracker | None:
+    """The tracker of ``model`` or of the nearest tracked parent (proxies, children)."""
+    if model not in _resolved:
+        _resolved[model] = next(
+            (_trackers[c] for c in model.__mro__ if c in _trackers), None
+        )
+    return _resolved[model]
+
+
+def register(model: type[models.Model], tracker: Tracker) -> None:
+    """Record ``tracker`` for ``model`` (``track()`` validates it first)."""
+    _trackers[model] = tracker
+    _resolved.clear()
+
+
+def untrack(model: type[models.Model]) -> None:
+    """Stop tracking ``model`` (for tests)."""
+    _trackers.pop(model, None)
+    _resolved.clear()
+
+
+def _format_names(template: str) -> list[str]:
+    parsed = string.Formatter().parse(template)
+    return [re.split(r"[.\[]", name, maxsplit=1)[0] for _, name, _, _ in parsed if name]
+
+
+def tracker_scopes(tracker: Tracker, instance: models.Model) -> list[str]:
+    """The instance's scopes, or none if they cannot be computed (logged)."""
+    try:
+        return tracker.scopes_of(instance)
+    except Exception:
+        logger.exception("Could not compute the scope of %r.", instance)
+        return []
