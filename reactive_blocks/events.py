@@ -5,7 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from reactive_blocks.paths import freeze_paths, freeze_strings, require_name
+from reactive_blocks.paths import (
+    freeze_paths,
+    freeze_strings,
+    require_name,
+    validate_scope,
+)
 
 __all__ = ["ChangeEvent", "ConnectionInfo"]
 
@@ -31,7 +36,7 @@ class ChangeEvent:
     audience: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
-        require_name(self.scope, name="scope")
+        validate_scope(self.scope)
         # frozen=True forbids normal assignment; normalising in place is the
         # documented way for frozen dataclasses.
         object.__setattr__(

@@ -45,8 +45,9 @@ def origin(connection_id: str | None) -> Iterator[None]:
 class ReactiveMiddleware:
     """Reads the tab's connection id and the bus position at the request's start.
 
-    The position (``request.reactive_sequence``) is what a page embeds in its stream
-    URL: any change after it, even one committed while the page renders, is sent.
+    The position (``request.reactive_position``) is what a page embeds in its
+    stream URL: any change after it, even one committed while the page renders, is
+    sent.
     """
 
     sync_capable = True
@@ -61,19 +62,21 @@ class ReactiveMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        with self._handling(request):
+        from reactive_blocks.runtime import get_bus
+
+        request.reactive_position = get_bus().position()  # type: ignore[attr-defined]
+        with self._origin(request):
             return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        with self._handling(request):
+        from reactive_blocks.runtime import get_bus
+
+        request.reactive_position = await get_bus().aposition()  # type: ignore[attr-defined]
+        with self._origin(request):
             response: Awaitable[HttpResponseBase] = self.get_response(request)
             return await response
 
-    @contextlib.contextmanager
-    def _handling(self, request: HttpRequest) -> Iterator[None]:
-        from reactive_blocks.runtime import get_bus
-
-        request.reactive_sequence = get_bus().sequence  # type: ignore[attr-defined]
+    @staticmethod
+    def _origin(request: HttpRequest) -> contextlib.AbstractContextManager[None]:
         value = request.headers.get(HEADER)
-        with origin(value if value and _CONNECTION_ID.fullmatch(value) else None):
-            yield
+        return origin(value if value and _CONNECTION_ID.fullmatch(value) else None)

@@ -6,16 +6,22 @@ import re
 from collections.abc import Iterable
 
 __all__ = [
+    "MAX_SCOPE_LENGTH",
     "freeze_paths",
     "freeze_strings",
     "is_related",
     "require_name",
     "validate_path",
+    "validate_scope",
 ]
 
 # Segments are what Django's template variable lookups use: names, list indexes,
 # dictionary keys. No whitespace and no empty segment.
 _PATH_RE = re.compile(r"[^\s.]+(?:\.[^\s.]+)*")
+# Scopes become Redis keys and channel names, and appear in logs: printable, no
+# whitespace, and short.
+MAX_SCOPE_LENGTH = 200
+_SCOPE_RE = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
 
 def require_name(value: object, *, name: str) -> str:
@@ -25,6 +31,22 @@ def require_name(value: object, *, name: str) -> str:
     if not value:
         raise ValueError(f"{name} must be a non-empty string.")
     return value
+
+
+def validate_scope(value: object, *, name: str = "scope") -> str:
+    """Return ``value`` if it can name a scope (``doc-42``, ``thread:7``)."""
+    scope = require_name(value, name=name)
+    if len(scope) > MAX_SCOPE_LENGTH:
+        raise ValueError(
+            f"{name} is {len(scope)} characters long; at most {MAX_SCOPE_LENGTH} are "
+            f"allowed: {scope[:40]!r}..."
+        )
+    if not _SCOPE_RE.fullmatch(scope):
+        raise ValueError(
+            f"{name} {scope!r} contains whitespace or control characters; use "
+            f"printable characters such as 'doc-42'."
+        )
+    return scope
 
 
 def validate_path(path: object, *, name: str = "path") -> str:

@@ -16,3 +16,20 @@ def _fresh_runtime() -> Iterator[None]:
     reset()
     yield
     reset()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One redis-server for the session; tests keep apart with their own prefix."""
+    from tests.redis_server import RedisServer
+
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_prefix(request) -> str:
+    """A key prefix of this test's own, so tests sharing a Redis never meet."""
+    import secrets
+
+    return f"t-{request.node.name[:40]}-{secrets.token_hex(3)}"

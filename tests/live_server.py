@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests.processes import stop
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -54,12 +56,7 @@ def daphne(
         _wait_until_serving(base_url, process)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop(process)
         if process.stdout is not None:
             process.stdout.close()
 

@@ -13,7 +13,7 @@ from django.template import Context, Template
 from django.test import RequestFactory, override_settings
 from django.urls import NoReverseMatch
 
-from reactive_blocks import ChangeEvent, get_bus
+from reactive_blocks import ChangeEvent, Position, get_bus
 from reactive_blocks.streams.tokens import verify_stream
 
 STREAMS = {"URLCONF": "tests.streams_urls"}
@@ -72,9 +72,9 @@ def test_each_render_is_a_new_tab():
 @override_settings(REACTIVE_BLOCKS=STREAMS)
 def test_since_is_the_position_when_the_request_began():
     request = request_with_session()
-    request.reactive_sequence = 41
+    request.reactive_position = Position("e1e1e1e1", 41)
     out = render('{% reactive_connect "page-live" pk=1 %}', request=request)
-    assert "since=41" in html.unescape(out)
+    assert "since=41&epoch=e1e1e1e1" in html.unescape(out)
 
 
 @override_settings(REACTIVE_BLOCKS=STREAMS)

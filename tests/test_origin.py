@@ -5,7 +5,7 @@ import asyncio
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from reactive_blocks import ChangeEvent, get_bus
+from reactive_blocks import ChangeEvent, Position, get_bus
 from reactive_blocks.origin import ReactiveMiddleware, current_origin, origin
 
 
@@ -21,18 +21,21 @@ def seen_by_view():
 
     def view(request):
         seen["origin"] = current_origin()
-        seen["sequence"] = request.reactive_sequence
+        seen["position"] = request.reactive_position
         return HttpResponse()
 
     return seen, view
 
 
-def test_middleware_sets_origin_from_header_and_records_sequence():
+def test_middleware_sets_origin_from_header_and_records_position():
     get_bus().emit_sync(ChangeEvent("doc-1", {"a"}))
     seen, view = seen_by_view()
     request = RequestFactory().get("/", HTTP_X_REACTIVE_CONNECTION="tab_AbC-12345")
     ReactiveMiddleware(view)(request)
-    assert seen == {"origin": "tab_AbC-12345", "sequence": 1}
+    assert seen == {
+        "origin": "tab_AbC-12345",
+        "position": Position(get_bus().epoch, 1),
+    }
     assert current_origin() is None  # reset after the request
 
 
@@ -56,10 +59,11 @@ def test_async_middleware():
 
     async def view(request):
         seen["origin"] = current_origin()
+        seen["position"] = request.reactive_position
         return HttpResponse()
 
     middleware = ReactiveMiddleware(view)
     request = RequestFactory().get("/", HTTP_X_REACTIVE_CONNECTION="tab-async-123")
     response = asyncio.run(middleware(request))
     assert response.status_code == 200
-    assert seen == {"origin": "tab-async-123"}
+    assert seen == {"origin": "tab-async-123", "position": get_bus().position()}

@@ -1,37 +1,64 @@
 """The in-process bus: fan ChangeEvents out from any thread to async subscribers.
 
-One ``threading.RLock`` guards the registry, the queues and the counters, so the
-counters are exact and every subscriber sees its scope's events in revision order.
-Emitters only append to bounded deques under that lock and hand wake-ups to the
-subscribers' own event loops; they never wait for a subscriber.
+It numbers events itself (one sequence for every scope) and delivers them through
+the local fan-out that the Redis bus shares. It is the default: a laptop, the demo
+and a single-process deployment need nothing else. Events emitted in another
+process (a worker, ``manage.py shell``, a second server) do not reach it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-import threading
+import time
 from typing import TYPE_CHECKING
 
+from reactive_blocks.bus.fanout import Fanout
+from reactive_blocks.bus.presence import (
+    PresenceChanges,
+    Viewers,
+    check_presence_options,
+)
 from reactive_blocks.bus.subscription import (
-    Batch,
     CloseReason,
+    Position,
     SubscriberState,
     Subscription,
 )
 from reactive_blocks.events import ChangeEvent, ConnectionInfo
-from reactive_blocks.paths import require_name
+from reactive_blocks.paths import validate_scope
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Batch", "CloseReason", "ReactiveBus", "Subscription"]
+__all__ = ["ReactiveBus"]
 
 logger = logging.getLogger(__name__)
 
+# Connections that left but are still listed (presence_grace), per scope.
+MAX_LINGERING_PER_SCOPE = 1000
 
-def _require_connection(connection: object) -> None:
+
+def check_maxsize(maxsize: object) -> int:
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+        raise TypeError(
+            f"maxsize must be an int, got {type(maxsize).__name__}: {maxsize!r}."
+        )
+    if maxsize < 1:
+        raise ValueError(f"maxsize must be at least 1, got {maxsize!r}.")
+    return maxsize
+
+
+def check_user_id(user_id: object) -> str:
+    if not isinstance(user_id, str):
+        raise TypeError(
+            f"user_id must be a str, got {type(user_id).__name__}: {user_id!r}. "
+            f"Use str(user.pk)."
+        )
+    return user_id
+
+
+def require_connection(connection: object) -> None:
     if connection is not None and not isinstance(connection, ConnectionInfo):
         raise TypeError(
             f"connection must be a ConnectionInfo or None, got "
@@ -39,52 +66,62 @@ def _require_connection(connection: object) -> None:
         )
 
 
-def _wake(waiters: list[asyncio.Future[None]]) -> None:
-    for waiter in waiters:
-        if not waiter.done():
-            waiter.set_result(None)
-
-
 class ReactiveBus:
-    """Thread-safe publish/subscribe of ``ChangeEvent``s, keyed by scope."""
+    """Thread-safe publish/subscribe of ``ChangeEvent``s, keyed by scope.
 
-    def __init__(self, maxsize: int = 256) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
-            raise TypeError(
-                f"maxsize must be an int, got {type(maxsize).__name__}: {maxsize!r}."
-            )
-        if maxsize < 1:
-            raise ValueError(f"maxsize must be at least 1, got {maxsize!r}.")
-        self.maxsize = maxsize
-        # Re-entrant: a Subscription garbage-collected while this thread holds
-        # the lock unsubscribes through the same lock.
-        self._lock = threading.RLock()
-        # Copy-on-write tuples: emitters iterate a snapshot while others change it.
-        self._scopes: dict[str, tuple[SubscriberState, ...]] = {}
+    ``presence_path`` makes joins and leaves of identified subscribers emit a change
+    on that path (e.g. ``"presence"``), so a "who's viewing" block re-renders by
+    itself; ``presence_grace`` keeps a leaving connection listed that many seconds
+    (default 3 with a presence path, else 0), so a reload does not flicker.
+    """
+
+    def __init__(
+        self,
+        maxsize: int = 256,
+        *,
+        presence_path: str | None = None,
+        presence_grace: float | None = None,
+    ) -> None:
+        self.maxsize = check_maxsize(maxsize)
+        self.presence_path, self.presence_grace = check_presence_options(
+            presence_path, presence_grace
+        )
+        self._fanout = Fanout(maxsize)
+        self._fanout.on_join = self._joined
+        self._fanout.on_leave = self._left
+        self._fanout.scope_revision = self._revision_for_end
+        # Numbering and delivery share the fan-out's lock, so every subscriber
+        # sees its scope's events in revision order whichever thread emits them.
+        self._lock = self._fanout.lock
         # Every event gets the next number of one sequence; a scope's revision is
         # the number of its latest event. A page records the sequence when it is
         # rendered, so a change committed before its stream opens is still seen.
         self._sequence = 0
         # Names this bus instance: a cursor made by another (a restarted process)
         # says nothing about this one's history.
-        self.epoch = secrets.token_hex(4)
+        self._epoch = secrets.token_hex(4)
         self._revisions: dict[str, int] = {}
-        self._counts: dict[str, int] = {}
         self._emitted = 0
-        self._dropped = 0
-        self._subscribers = 0
         self._listeners: tuple[Callable[[ChangeEvent], object], ...] = ()
+        self._lingering: dict[str, list[tuple[ConnectionInfo, float]]] = {}
+        self._presence_changes = (
+            None
+            if self.presence_path is None
+            else PresenceChanges(
+                self.presence_path, self.presence_grace, self.emit_sync
+            )
+        )
 
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} maxsize={self.maxsize} "
-            f"subscribers={self._subscribers} emitted={self._emitted}>"
+            f"subscribers={self.subscriber_count} emitted={self._emitted}>"
         )
 
     # Emitting -----------------------------------------------------------------
 
     def emit_sync(self, event: ChangeEvent) -> None:
-        """Queue ``event`` for its scope's subscribers. Never blocks or raises.
+        """Send ``event`` to its scope's subscribers. Never blocks or raises.
 
         Emitters are request threads and signal handlers that must not fail because
         of the bus (guarantee 2), so even a wrong argument is logged, not raised.
@@ -109,6 +146,10 @@ class ReactiveBus:
                     "A bus listener failed on %r; emitter unaffected.", event
                 )
 
+    async def emit(self, event: ChangeEvent) -> None:
+        """Same as ``emit_sync()``, for async code (it does not wait either)."""
+        self.emit_sync(event)
+
     def add_listener(
         self, listener: Callable[[ChangeEvent], object]
     ) -> Callable[[], None]:
@@ -128,63 +169,13 @@ class ReactiveBus:
 
         return remove
 
-    async def emit(self, event: ChangeEvent) -> None:
-        """Same as ``emit_sync()``, for async code (it does not wait either)."""
-        self.emit_sync(event)
-
     def _publish(self, event: ChangeEvent) -> None:
-        wakeups: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        audience = event.audience
+        """Number ``event`` and deliver it (backends send it elsewhere first)."""
         with self._lock:
             self._sequence += 1
-            revision = self._revisions[event.scope] = self._sequence
-            self._counts[event.scope] = self._counts.get(event.scope, 0) + 1
             self._emitted += 1
-            for sub in self._scopes.get(event.scope, ()):
-                if audience is not None and (
-                    sub.connection is None or sub.connection.user_id not in audience
-                ):
-                    continue
-                queue = sub.queue
-                if len(queue) == queue.maxlen:
-                    if sub.loop is not None and sub.loop.is_closed():
-                        # Its loop is gone and it can never read again.
-                        self._remove(sub, CloseReason.LOOP_CLOSED)
-                        sub.discarded += 1  # this event, counted in end_revision
-                        continue
-                    # deque(maxlen=...) discards the oldest entry on append.
-                    sub.dropped += 1
-                    sub.lagged = True
-                    self._dropped += 1
-                queue.append((revision, event))
-                waiter = sub.waiter
-                if waiter is not None and sub.loop is not None:
-                    sub.waiter = None  # one wake-up per wait is enough
-                    wakeups.setdefault(sub.loop, []).append(waiter)
-        self._wake_loops(wakeups)
-
-    def _wake_loops(
-        self, wakeups: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]]
-    ) -> None:
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        for loop, waiters in wakeups.items():
-            if loop is running:
-                loop.call_soon(_wake, waiters)
-                continue
-            try:
-                loop.call_soon_threadsafe(_wake, waiters)
-            except RuntimeError:
-                # The loop was closed under its subscribers: they can never run again.
-                self._end_loop(loop)
-
-    def _end_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._lock:
-            gone = [s for subs in self._scopes.values() for s in subs if s.loop is loop]
-            for sub in gone:
-                self._remove(sub, CloseReason.LOOP_CLOSED)
+            revision = self._revisions[event.scope] = self._sequence
+            self._fanout.deliver(event.scope, revision, event)
 
     # Subscribing --------------------------------------------------------------
 
@@ -196,97 +187,113 @@ class ReactiveBus:
         The subscription is registered at once (presence and counts include it before
         the first ``await``); see ``Subscription`` for how it ends.
         """
-        require_name(scope, name="scope")
-        _require_connection(connection)
+        validate_scope(scope)
+        require_connection(connection)
         with self._lock:
-            state = SubscriberState(
+            state = self._fanout.add(
                 scope,
                 connection,
-                self.maxsize,
                 self._revisions.get(scope, 0),
-                self._counts.get(scope, 0),
+                self._epoch,
+                self._sequence,
             )
-            self._scopes[scope] = (*self._scopes.get(scope, ()), state)
-            self._subscribers += 1
-        return Subscription(self, state)
+        return Subscription(self._fanout, state)
 
-    def _remove(self, sub: SubscriberState, reason: CloseReason) -> bool:
-        """Unregister ``sub`` and wake it; False if it had already ended."""
-        with self._lock:
-            if sub.close_reason is not None:
-                return False
-            sub.close_reason = reason
-            sub.end_revision = self._revisions.get(sub.scope, 0)
-            sub.end_count = self._counts.get(sub.scope, 0)
-            sub.discarded = len(sub.queue)
-            sub.queue.clear()
-            remaining = tuple(
-                s for s in self._scopes.get(sub.scope, ()) if s is not sub
-            )
-            if remaining:
-                self._scopes[sub.scope] = remaining
-            else:
-                self._scopes.pop(sub.scope, None)
-            self._subscribers -= 1
-            waiter, loop = sub.waiter, sub.loop
-            sub.waiter = None
-        if waiter is not None and loop is not None:
-            self._wake_loops({loop: [waiter]})
-        return True
+    def _joined(self, state: SubscriberState) -> None:
+        if state.connection is not None and self._presence_changes is not None:
+            self._presence_changes.joined(state.scope)
+
+    def _left(self, state: SubscriberState) -> None:
+        connection = state.connection
+        if connection is None:
+            return
+        if self.presence_grace > 0 and state.close_reason is CloseReason.LEFT:
+            with self._lock:
+                lingering = self._lingering.setdefault(state.scope, [])
+                lingering.append((connection, time.monotonic() + self.presence_grace))
+                del lingering[:-MAX_LINGERING_PER_SCOPE]
+        if self._presence_changes is not None:
+            self._presence_changes.left(state.scope)
+
+    def _revision_for_end(self, scope: str) -> int:
+        return self._revisions.get(scope, 0)
 
     # Closing ------------------------------------------------------------------
 
     def close(self, scope: str | None = None) -> None:
         """End the subscribers of ``scope``, or of every scope. Harmless to repeat."""
-        with self._lock:
-            if scope is None:
-                targets = [s for subs in self._scopes.values() for s in subs]
-                reason = CloseReason.BUS_CLOSED
-            else:
-                targets = list(self._scopes.get(scope, ()))
-                reason = CloseReason.SCOPE_CLOSED
-            for sub in targets:
-                self._remove(sub, reason)
+        if scope is None:
+            self._fanout.close(None, CloseReason.BUS_CLOSED)
+            if self._presence_changes is not None:
+                self._presence_changes.cancel()
+            with self._lock:
+                self._lingering.clear()
+        else:
+            self._fanout.close(validate_scope(scope), CloseReason.SCOPE_CLOSED)
 
     def close_user(self, user_id: str, scope: str | None = None) -> int:
         """End ``user_id``'s subscriptions (in ``scope`` only, if given); return how many."""
-        if not isinstance(user_id, str):
-            raise TypeError(
-                f"user_id must be a str, got {type(user_id).__name__}: {user_id!r}. "
-                f"Use str(user.pk)."
-            )
+        check_user_id(user_id)
         if scope is not None:
-            require_name(scope, name="scope")
-        with self._lock:
-            pools = [self._scopes.get(scope, ())] if scope else self._scopes.values()
-            targets = [
-                s
-                for subs in pools
-                for s in subs
-                if s.connection is not None and s.connection.user_id == user_id
-            ]
-            return sum(self._remove(sub, CloseReason.USER_CLOSED) for sub in targets)
+            validate_scope(scope)
+        return self._close_user_here(user_id, scope)
+
+    def _close_user_here(self, user_id: str, scope: str | None) -> int:
+        return self._fanout.close(
+            scope,
+            CloseReason.USER_CLOSED,
+            lambda s: s.connection is not None and s.connection.user_id == user_id,
+        )
 
     # Observing ----------------------------------------------------------------
 
     def presence(self, scope: str) -> tuple[ConnectionInfo, ...]:
-        """The connections subscribed to ``scope`` that identified themselves."""
+        """The connections subscribed to ``scope`` that identified themselves.
+
+        With ``presence_grace``, connections that left less than that long ago are
+        still listed.
+        """
+        validate_scope(scope)
+        return (*self._fanout.connections(scope), *self._lingering_in(scope))
+
+    def viewers(self, scope: str) -> Viewers:
+        """The distinct users watching ``scope``, and how many anonymous tabs."""
+        return Viewers.of(self.presence(scope))
+
+    def _lingering_in(self, scope: str) -> list[ConnectionInfo]:
+        now = time.monotonic()
         with self._lock:
-            for sub in self._scopes.get(scope, ()):
-                if sub.loop is not None and sub.loop.is_closed():
-                    self._remove(sub, CloseReason.LOOP_CLOSED)
-            subs = self._scopes.get(scope, ())
-        return tuple(s.connection for s in subs if s.connection is not None)
+            entries = self._lingering.get(scope)
+            if not entries:
+                return []
+            entries[:] = [(c, until) for c, until in entries if until > now]
+            if not entries:
+                del self._lingering[scope]
+            return [c for c, _ in entries]
 
     def revision(self, scope: str) -> int:
         """The sequence number of the latest event emitted to ``scope`` (0: none)."""
         with self._lock:
             return self._revisions.get(scope, 0)
 
+    def position(self) -> Position:
+        """This bus's epoch and latest sequence number, as a page records them."""
+        with self._lock:
+            return Position(self._epoch, self._sequence)
+
+    async def aposition(self) -> Position:
+        """``position()`` for async code (the Redis bus does not block the loop)."""
+        return self.position()
+
+    @property
+    def epoch(self) -> str:
+        """Names this bus's history: cursors of another epoch say nothing here."""
+        return self._epoch
+
     @property
     def sequence(self) -> int:
         """The number given to the latest event of any scope (0 before the first)."""
-        return self._sequence
+        return self.position().sequence
 
     @property
     def emitted_count(self) -> int:
@@ -294,8 +301,10 @@ class ReactiveBus:
 
     @property
     def dropped_count(self) -> int:
-        return self._dropped
+        """Events lost to full subscriber queues in this process."""
+        return self._fanout.dropped
 
     @property
     def subscriber_count(self) -> int:
-        return self._subscribers
+        """Active subscriptions in this process."""
+        return self._fanout.subscribers

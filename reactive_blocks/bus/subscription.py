@@ -1,7 +1,7 @@
 """One subscriber of the bus: its queue, its state, and the async iterator users hold.
 
-The bus owns the state (``SubscriberState``) and guards it with its lock; the user holds
-a ``Subscription``, and dropping it unsubscribes.
+The local fan-out owns the state (``SubscriberState``) and guards it with its lock;
+the user holds a ``Subscription``, and dropping it unsubscribes.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from reactive_blocks.bus.memory import ReactiveBus
+    from collections.abc import Callable
+
+    from reactive_blocks.bus.fanout import Fanout
     from reactive_blocks.events import ChangeEvent, ConnectionInfo
 
-__all__ = ["Batch", "CloseReason", "SubscriberState", "Subscription"]
+__all__ = ["Batch", "CloseReason", "Position", "SubscriberState", "Subscription"]
 
 
 class CloseReason(enum.Enum):
@@ -31,16 +33,29 @@ class CloseReason(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """Where a bus stands: its epoch and the number of its latest event.
+
+    A page records the position it was rendered at; a stream compares it with
+    the scope's revision when it starts. Positions of different epochs say
+    nothing about each other (a restarted process, or Redis that lost its data).
+    """
+
+    epoch: str
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """Everything that queued up for a subscriber since it last looked."""
 
     events: tuple[ChangeEvent, ...]
     revision: int  # scope revision of the last event in ``events``
-    lagged: bool  # events were dropped before these: the reader must resync
+    lagged: bool  # events were lost before these: the reader must resync
 
 
 class SubscriberState:
-    """Per-subscriber state owned by the bus. Only touched under the bus lock."""
+    """Per-subscriber state owned by the fan-out. Only touched under its lock."""
 
     __slots__ = (
         "close_reason",
@@ -56,7 +71,10 @@ class SubscriberState:
         "revision",
         "scope",
         "start_count",
+        "start_epoch",
         "start_revision",
+        "start_sequence",
+        "started",
         "waiter",
     )
 
@@ -67,6 +85,10 @@ class SubscriberState:
         maxsize: int,
         start_revision: int,
         start_count: int,
+        start_epoch: str,
+        start_sequence: int | None,
+        *,
+        started: bool = True,
     ) -> None:
         self.scope = scope
         self.connection = connection
@@ -81,14 +103,17 @@ class SubscriberState:
         self.start_count = start_count
         self.end_count: int | None = None
         self.start_revision = start_revision
+        # The bus's epoch and sequence when the subscription started; the sequence
+        # is None when the bus cannot know it exactly without asking (Redis).
+        self.start_epoch = start_epoch
+        self.start_sequence = start_sequence
+        # False until a backend that must ask elsewhere (Redis) knows where the
+        # subscription starts; events queued meanwhile up to it are discarded.
+        self.started = started
         self.revision = start_revision
         self.close_reason: CloseReason | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-
-
-def _active(state: SubscriberState) -> bool:
-    return state.close_reason is None
 
 
 class Subscription:
@@ -100,12 +125,12 @@ class Subscription:
     bus.subscribe(...)``).
     """
 
-    def __init__(self, bus: ReactiveBus, state: SubscriberState) -> None:
-        self._bus = bus
+    def __init__(self, fanout: Fanout, state: SubscriberState) -> None:
+        self._fanout = fanout
         self._state = state
-        # The bus holds only the state, never this object, so dropping the last
-        # reference (e.g. breaking out of ``async for``) unsubscribes.
-        self._finalizer = weakref.finalize(self, bus._remove, state, CloseReason.LEFT)
+        # The fan-out holds only the state, never this object, so dropping the
+        # last reference (e.g. breaking out of ``async for``) unsubscribes.
+        self._finalizer = weakref.finalize(self, fanout.remove, state, CloseReason.LEFT)
 
     def __repr__(self) -> str:
         return f"<Subscription scope={self.scope!r} revision={self.revision}>"
@@ -120,8 +145,18 @@ class Subscription:
 
     @property
     def start_revision(self) -> int:
-        """The scope's revision when this subscription began."""
+        """The scope's revision when this subscription began (see ``ready()``)."""
         return self._state.start_revision
+
+    @property
+    def start_epoch(self) -> str:
+        """The bus's epoch when this subscription began (see ``ready()``)."""
+        return self._state.start_epoch
+
+    @property
+    def start_sequence(self) -> int | None:
+        """The bus's sequence when this subscription began, if the bus knows it."""
+        return self._state.start_sequence
 
     @property
     def revision(self) -> int:
@@ -135,7 +170,7 @@ class Subscription:
 
     @property
     def lagged(self) -> bool:
-        """True once an event was dropped for this subscriber and not yet acknowledged."""
+        """True once an event was lost for this subscriber and not yet acknowledged."""
         return self._state.lagged
 
     @property
@@ -156,10 +191,20 @@ class Subscription:
         return self._state.close_reason
 
     def take_lagged(self) -> bool:
-        """Return whether events were dropped since the last call, and reset the flag."""
-        with self._bus._lock:
+        """Return whether events were lost since the last call, and reset the flag."""
+        with self._fanout.lock:
             lagged, self._state.lagged = self._state.lagged, False
         return lagged
+
+    async def ready(self) -> bool:
+        """Wait until the bus knows where this subscription starts; False if it ended.
+
+        Immediate on the in-process bus. On Redis the first subscriber of a scope
+        in a process waits for its channel to be live (and for Redis to be
+        reachable at all), so that no event can fall between the start revision
+        and the first event delivered.
+        """
+        return bool(await self._wait(lambda state: state.started))
 
     def close(self) -> None:
         """Unsubscribe. Harmless to repeat."""
@@ -178,10 +223,10 @@ class Subscription:
         return self
 
     async def __anext__(self) -> ChangeEvent:
-        if not await self._wait_for_events():
+        if not await self._wait(_has_events):
             raise StopAsyncIteration
         state = self._state
-        with self._bus._lock:
+        with self._fanout.lock:
             if state.close_reason is not None:
                 raise StopAsyncIteration
             revision, event = state.queue.popleft()
@@ -190,40 +235,47 @@ class Subscription:
         return event
 
     async def next_batch(self, timeout: float | None = None) -> Batch | None:  # noqa: ASYNC109 - a quiet interval must not cancel
-        """Wait for events, then take every queued one at once; None when closed.
+        """Wait for events (or for a loss to report), then take every queued one at
+        once; None when closed.
 
         Streams use this to merge a burst into one render. With ``timeout``, an
         empty batch comes back when nothing arrived in time (for heartbeats); use
         it rather than ``asyncio.wait_for()``, whose cancellation ends the
-        subscription.
+        subscription. A batch may be empty and lagged: events were lost (Redis
+        went away) and the reader must resync.
         """
-        ready = await self._wait_for_events(timeout)
+        ready = await self._wait(_has_news, timeout)
         state = self._state
         if ready is None:
             return Batch((), state.revision, False)
         if not ready:
             return None
-        with self._bus._lock:
+        with self._fanout.lock:
             if state.close_reason is not None:
                 return None
             items = tuple(state.queue)
             state.queue.clear()
             state.delivered += len(items)
-            state.revision = items[-1][0]
+            if items:
+                state.revision = items[-1][0]
             lagged, state.lagged = state.lagged, False
         return Batch(tuple(e for _, e in items), state.revision, lagged)
 
-    async def _wait_for_events(self, timeout: float | None = None) -> bool | None:  # noqa: ASYNC109
-        """True when events are queued, False once ended, None after ``timeout``."""
+    async def _wait(
+        self,
+        condition: Callable[[SubscriberState], bool],
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> bool | None:
+        """True once ``condition`` holds, False once ended, None after ``timeout``."""
         state = self._state
-        lock = self._bus._lock
+        lock = self._fanout.lock
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             with lock:
                 if state.close_reason is not None:
                     return False
-                if state.queue:
+                if condition(state):
                     return True
                 if state.waiter is not None:
                     raise RuntimeError(
@@ -243,8 +295,10 @@ class Subscription:
                     )
                     if not done:
                         with lock:
-                            if not state.queue:
-                                return None if _active(state) else False
+                            if _ended(state):
+                                return False
+                            if not condition(state):
+                                return None
             except BaseException:
                 # Cancelled (or torn down) while waiting: stop receiving at once.
                 self.close()
@@ -253,3 +307,15 @@ class Subscription:
                 with lock:
                     if state.waiter is waiter:
                         state.waiter = None
+
+
+def _ended(state: SubscriberState) -> bool:
+    return state.close_reason is not None
+
+
+def _has_events(state: SubscriberState) -> bool:
+    return state.started and bool(state.queue)
+
+
+def _has_news(state: SubscriberState) -> bool:
+    return state.started and (bool(state.queue) or state.lagged)

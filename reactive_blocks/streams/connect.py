@@ -12,6 +12,7 @@ from django.templatetags.static import static
 from django.urls import NoReverseMatch, resolve, reverse
 from django.utils.html import format_html, format_html_join
 
+from reactive_blocks.bus.subscription import Position
 from reactive_blocks.conf import conf
 from reactive_blocks.origin import HEADER
 from reactive_blocks.runtime import get_bus
@@ -64,11 +65,12 @@ def stream_url(
     session = getattr(request, "session", None)
     token = sign_stream(path, connection_id, getattr(session, "session_key", None))
     # The bus position when the request began (ReactiveMiddleware), else now.
-    bus = get_bus()
-    since = getattr(request, "reactive_sequence", None)
-    if since is None:
-        since = bus.sequence
-    query = urlencode({"token": token, "since": since, "epoch": bus.epoch})
+    position = getattr(request, "reactive_position", None)
+    if not isinstance(position, Position):
+        position = get_bus().position()
+    query = urlencode(
+        {"token": token, "since": position.sequence, "epoch": position.epoch}
+    )
     consumer = getattr(resolve(path, urlconf=urlconf).func, "consumer_class", None)
     close_event = getattr(consumer, "close_event", DEFAULT_CLOSE_EVENT)
     return f"{path}?{query}", connection_id, close_event

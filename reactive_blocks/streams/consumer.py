@@ -35,7 +35,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIRequest
 from django.utils.functional import SimpleLazyObject
 
-from reactive_blocks.bus.memory import CloseReason
+from reactive_blocks.bus.subscription import CloseReason
 from reactive_blocks.conf import conf
 from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.runtime import get_bus, get_index, get_shared_renders
@@ -192,9 +192,6 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             await self._refuse(403, "Permission denied.")
             return
         self.connection = ConnectionInfo(self.connection_id, self._user_id())
-        # A page rendered by another bus (a restarted process) cannot say what it
-        # missed: resend everything.
-        epoch = query.get("epoch", [""])[0]
         stream = ReactiveStream(
             get_bus(),
             scope=self.scope_name,
@@ -203,7 +200,9 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             connection=self.connection,
             template_name=self.get_template_name(),
             cursor=self._cursor(query),
-            resync=bool(epoch) and epoch != get_bus().epoch,
+            # A page numbered by another bus history (a restarted process, Redis
+            # that lost its data) cannot say what it missed: resend everything.
+            epoch=query.get("epoch", [""])[0] or None,
             renderer=ConsumerRenderer(self, get_shared_renders(), get_index()),
             on_disconnect=lambda scope, connection: self._call(self.on_disconnect),
         )

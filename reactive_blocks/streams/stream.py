@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from asgiref.sync import sync_to_async
 
-from reactive_blocks.bus.memory import CloseReason, ReactiveBus
+from reactive_blocks.bus.memory import ReactiveBus
 from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.index.core import BlockRef, DependencyIndex
 from reactive_blocks.paths import require_name
 from reactive_blocks.rendering import render_block
 
 if TYPE_CHECKING:
-    from reactive_blocks.bus.memory import Subscription
+    from reactive_blocks.bus.subscription import CloseReason, Subscription
 
 __all__ = [
     "ContextRenderer",
@@ -156,6 +156,7 @@ class ReactiveStream:
         cursor: int | None = None,
         renderer: Renderer | None = None,
         resync: bool = False,
+        epoch: str | None = None,
     ) -> None:
         if not isinstance(bus, ReactiveBus):
             raise TypeError(f"bus must be a ReactiveBus, got {type(bus).__name__}.")
@@ -172,6 +173,8 @@ class ReactiveStream:
             isinstance(cursor, bool) or not isinstance(cursor, int)
         ):
             raise TypeError(f"cursor must be an int revision or None, got {cursor!r}.")
+        if epoch is not None and not isinstance(epoch, str):
+            raise TypeError(f"epoch must be a str or None, got {epoch!r}.")
         if renderer is None:
             if context_builder is None:
                 raise TypeError(
@@ -188,16 +191,12 @@ class ReactiveStream:
         self._on_disconnect = on_disconnect
         self._finished = False
         self._last_sent: dict[BlockRef, str] = {}
+        self._cursor = cursor
+        self._epoch = epoch
+        self._resync = resync
         # Subscribe now: presence is immediate and nothing emitted from here on is
         # missed, even before the first iteration.
         self.subscription: Subscription = bus.subscribe(scope, connection)
-        latest = bus.sequence
-        # Behind the scope (a change since the page or the last event the client
-        # saw), or ahead of the bus (its history is unknown): resync at once.
-        self._resync = resync or (
-            cursor is not None
-            and (self.subscription.start_revision > cursor or cursor > latest)
-        )
         self._fragments = self._run()
 
     def __aiter__(self) -> ReactiveStream:
@@ -214,6 +213,9 @@ class ReactiveStream:
     async def _run(self) -> AsyncGenerator[Fragment, None]:
         subscription = self.subscription
         try:
+            if not await subscription.ready():
+                return
+            self._resync = self._resync or self._behind(subscription)
             if self._resync:
                 self._resync = False
                 async for fragment in self._render(
@@ -241,6 +243,20 @@ class ReactiveStream:
                     yield fragment
         finally:
             await self._finish()
+
+    def _behind(self, subscription: Subscription) -> bool:
+        """Whether the client may lack changes: resync at once if so."""
+        if self._epoch is not None and self._epoch != subscription.start_epoch:
+            return True  # its cursor numbers another history (a restart, lost data)
+        cursor = self._cursor
+        if cursor is None:
+            return False
+        # Behind the scope (a change since the page or the last event the client
+        # saw), or ahead of the bus (its history is unknown).
+        latest = subscription.start_sequence
+        return subscription.start_revision > cursor or (
+            latest is not None and cursor > latest
+        )
 
     def _is_own(self, origin: str | None) -> bool:
         return self.origin is not None and origin == self.origin
@@ -324,13 +340,15 @@ def reactive_stream(
     cursor: int | None = None,
     renderer: Renderer | None = None,
     resync: bool = False,
+    epoch: str | None = None,
 ) -> ReactiveStream:
     """Stream the re-rendered blocks of ``scope`` as its data changes.
 
     ``context_builder(changed_paths)`` (or ``context_builder()``) returns the
     template context; ``origin`` is this connection's id, whose own changes are not
     echoed; ``template_name`` limits the blocks to one page; ``cursor`` is the
-    revision the client already shows (resync if the scope moved on since);
+    revision the client already shows (resync if the scope moved on since) and
+    ``epoch`` the bus epoch it was numbered in (another epoch: resync);
     ``resync`` sends every block at once (the client's state is unknown).
     ``on_disconnect(scope, connection)`` runs once when the stream ends.
     """
@@ -346,4 +364,5 @@ def reactive_stream(
         cursor=cursor,
         renderer=renderer,
         resync=resync,
+        epoch=epoch,
     )

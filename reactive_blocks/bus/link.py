@@ -1,0 +1,261 @@
+"""The Redis bus's connection: one event-loop thread per process.
+
+Request threads never talk to Redis themselves. They hand changes to the outbox
+(``outbox.py``), and ask for presence and positions through this thread with a
+short deadline, getting a fallback answer while Redis is away. The thread also
+runs the channel listener (``listener.py``) and keeps this process's presence
+entries fresh (``roster.py``). It starts on first use and stops with the bus,
+publishing what is queued first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from redis.exceptions import NoScriptError
+
+from reactive_blocks.bus.listener import Listener
+from reactive_blocks.bus.outbox import Outbox
+from reactive_blocks.bus.retry import REDIS_ERRORS, RedisUnavailable
+from reactive_blocks.bus.roster import Roster
+from reactive_blocks.bus.scripts import POSITION, Keys, Script
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from redis.asyncio import Redis
+
+    from reactive_blocks.bus.connector import Connector
+    from reactive_blocks.bus.fanout import Fanout
+
+__all__ = ["RedisLink"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+FLUSH_SECONDS = 5.0  # how long stopping (or exiting) waits for the outbox
+PROBE_SECONDS = 1.0  # after a failure, callers get their fallback this long
+
+
+class RedisLink:
+    """Everything that talks to Redis, on the bus's own thread."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        keys: Keys,
+        fanout: Fanout,
+        *,
+        outbox_size: int,
+        presence_refresh: float,
+        presence_grace: float,
+        on_presence_swept: Callable[[str], None],
+    ) -> None:
+        self.connector = connector
+        self.keys = keys
+        self.fanout = fanout
+        self.process = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.client: Redis | None = None  # for commands; made on the loop
+        self.outbox = Outbox(self, outbox_size)
+        self.roster = Roster(self, presence_refresh, presence_grace, on_presence_swept)
+        self.listener = Listener(self)
+        self.connects = 0  # subscriptions opened (1 + reconnections)
+        # Health: after a failure, callers get their fallback without waiting.
+        self._down_until = 0.0
+        self._down = False
+        self._start_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # The thread -------------------------------------------------------------------
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The link's event loop, started on first use (again after a fork)."""
+        loop = self._loop
+        if loop is not None and self._pid == os.getpid():
+            return loop
+        with self._start_lock:
+            if self._loop is None or self._pid != os.getpid():
+                ready = threading.Event()
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=self._run,
+                    args=(loop, ready),
+                    name="reactive-blocks-redis",
+                    daemon=True,
+                )
+                thread.start()
+                ready.wait()
+                self._loop, self._thread, self._pid = loop, thread, os.getpid()
+                atexit.register(self.stop)
+            return self._loop
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        self.client = self.connector.client()
+        self._tasks = [
+            loop.create_task(self.outbox.drain()),
+            loop.create_task(self.roster.keep()),
+            loop.create_task(self.listener.run()),
+        ]
+        loop.call_soon(ready.set)
+        try:
+            loop.run_forever()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            # Bounded: a library that swallows a cancellation must not hang exit.
+            loop.run_until_complete(asyncio.wait(self._tasks, timeout=1))
+            with contextlib.suppress(*REDIS_ERRORS):
+                loop.run_until_complete(self.client.aclose())
+                loop.run_until_complete(self.connector.aclose())
+            loop.close()
+
+    def stop(self) -> None:
+        """Publish what is queued (for a few seconds at most), leave presence, stop."""
+        with self._start_lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        atexit.unregister(self.stop)
+        if loop is None or thread is None or self._pid != os.getpid():
+            return
+        if loop.is_closed() or not thread.is_alive():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+        try:
+            future.result(FLUSH_SECONDS + 2)
+        except Exception:
+            logger.warning("The Redis bus did not shut down cleanly.", exc_info=True)
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(FLUSH_SECONDS)
+
+    async def _shutdown(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLUSH_SECONDS):
+                await self.outbox.flush()
+        if self.outbox.queued:
+            logger.warning(
+                "Stopping with %d change(s) not published to Redis.",
+                self.outbox.queued,
+            )
+        await self.roster.leave_all()
+
+    # Calls from other threads ----------------------------------------------------
+
+    def call(self, make: Callable[[], Awaitable[T]], timeout: float = 1.0) -> T:
+        """Run ``make()`` on the link's loop and wait for it, or raise
+        ``RedisUnavailable`` at once while Redis is known to be away."""
+        if time.monotonic() < self._down_until:
+            raise RedisUnavailable
+        loop = self.loop()
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("A blocking Redis bus call was made on its own thread.")
+        future = asyncio.run_coroutine_threadsafe(self._guarded(make), loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            self.failed(TimeoutError(f"no answer within {timeout}s"))
+            raise RedisUnavailable from None
+
+    async def acall(self, make: Callable[[], Awaitable[T]], within: float = 1.0) -> T:
+        """``call()`` for coroutines on other loops: waits without blocking them."""
+        if time.monotonic() < self._down_until:
+            raise RedisUnavailable
+        future = asyncio.run_coroutine_threadsafe(self._guarded(make), self.loop())
+        try:
+            async with asyncio.timeout(within):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            future.cancel()
+            self.failed(TimeoutError(f"no answer within {within}s"))
+            raise RedisUnavailable from None
+
+    async def _guarded(self, make: Callable[[], Awaitable[T]]) -> T:
+        try:
+            result = await make()
+        except REDIS_ERRORS as exc:
+            self.failed(exc)
+            raise RedisUnavailable from exc
+        self.succeeded()
+        return result
+
+    def call_later(
+        self, delay: float, callback: Callable[[], None]
+    ) -> Callable[[], None]:
+        """Schedule ``callback`` on the link's loop; returns a cancel function."""
+        loop = self.loop()
+        handles: list[asyncio.TimerHandle] = []
+        loop.call_soon_threadsafe(
+            lambda: handles.append(loop.call_later(delay, callback))
+        )
+
+        def cancel_all() -> None:
+            for handle in handles:
+                handle.cancel()
+
+        def cancel() -> None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(cancel_all)
+
+        return cancel
+
+    # Health ------------------------------------------------------------------------
+
+    def failed(self, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + PROBE_SECONDS
+        if not self._down:
+            self._down = True
+            logger.warning(
+                "Redis is unreachable (%s); changes wait in the outbox (%d queued) "
+                "and streams keep their heartbeats until it is back.",
+                exc,
+                self.outbox.queued,
+            )
+
+    def succeeded(self) -> None:
+        self._down_until = 0.0
+        if self._down:
+            self._down = False
+            logger.warning("Redis is reachable again.")
+
+    @property
+    def down(self) -> bool:
+        return self._down
+
+    # Commands ----------------------------------------------------------------------
+
+    async def run(self, script: Script, keys: list[str], *args: Any) -> Any:
+        """Run a script by its hash, loading it the first time Redis lacks it."""
+        assert self.client is not None
+        try:
+            return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.client.script_load(script.source)
+            return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def position(self, scope: str | None = None) -> tuple[str, int, int]:
+        """(epoch, sequence, revision of ``scope``) as Redis has them now."""
+        keys = [self.keys.sequence, self.keys.epoch]
+        if scope is not None:
+            keys.append(self.keys.revision(scope))
+        reply = await self.run(
+            POSITION, keys, secrets.token_hex(4), self.listener.max_sequence
+        )
+        epoch = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        sequence, revision = int(reply[1]), int(reply[2])
+        self.listener.saw_position(epoch, sequence)
+        return epoch, sequence, revision

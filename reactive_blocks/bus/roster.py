@@ -1,0 +1,164 @@
+"""This process's entries in Redis's presence sets, kept fresh while they live.
+
+Each connection is a member of its scope's sorted set, scored with the time (by
+Redis's clock) at which it expires: twice the refresh interval from its last
+renewal. A process that dies stops renewing, so its connections stop counting
+within that time, without anyone having to notice the death.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from reactive_blocks.bus.retry import REDIS_ERRORS
+from reactive_blocks.bus.scripts import PRESENCE_LEAVE, PRESENCE_READ, PRESENCE_REFRESH
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from reactive_blocks.bus.link import RedisLink
+    from reactive_blocks.bus.subscription import SubscriberState
+
+__all__ = ["Roster"]
+
+PROBE_SECONDS = 1.0  # after a failure, everyone is sent again this soon
+
+
+class Roster:
+    """Joins and leaves of this process's connections, sent to Redis in rounds."""
+
+    def __init__(
+        self,
+        link: RedisLink,
+        refresh: float,
+        grace: float,
+        on_swept: Callable[[str], None],
+    ) -> None:
+        self.link = link
+        self.refresh = refresh
+        self.grace = grace
+        self.on_swept = on_swept
+        # Guarded by the fan-out's lock (joins and leaves come from its hooks).
+        self._members: dict[SubscriberState, tuple[str, str]] = {}
+        self._changes: deque[tuple[str, str, str]] = deque()  # (op, scope, member)
+        self._wake: asyncio.Event | None = None  # made on the link's loop
+
+    def joined(self, state: SubscriberState) -> None:
+        connection = state.connection
+        if connection is None:
+            return
+        since = time.time() - (time.monotonic() - connection.connected_at)
+        member = json.dumps(
+            {
+                "c": connection.session_id,
+                "u": connection.user_id,
+                "t": round(since, 3),
+                "p": self.link.process,
+            },
+            separators=(",", ":"),
+        )
+        with self.link.fanout.lock:
+            self._members[state] = (state.scope, member)
+        self._change("join", state.scope, member)
+
+    def left(self, state: SubscriberState) -> None:
+        with self.link.fanout.lock:
+            entry = self._members.pop(state, None)
+        if entry is not None:
+            self._change("leave", *entry)
+
+    def forget(self) -> None:
+        """Drop every entry without leaving (the process is treated as dead)."""
+        with self.link.fanout.lock:
+            self._members.clear()
+        self._changes.clear()
+
+    def _change(self, op: str, scope: str, member: str) -> None:
+        self._changes.append((op, scope, member))
+        loop = self.link.loop()
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._poke)
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def members(self, scope: str) -> list[dict[str, Any]]:
+        """The live members of ``scope`` in every process (expired ones swept)."""
+        raw = await self.link.run(PRESENCE_READ, [self.link.keys.presence(scope)])
+        found = []
+        for item in raw:
+            with contextlib.suppress(ValueError):
+                member = json.loads(item)
+                if isinstance(member, dict):
+                    found.append(member)
+        return found
+
+    async def keep(self) -> None:
+        """Send joins and leaves as they come, and renew every entry of this
+        process before it expires (the link runs this on its loop)."""
+        self._wake = asyncio.Event()
+        ttl_ms = int(self.refresh * 2000)
+        next_refresh = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_refresh - time.monotonic())):
+                    await self._wake.wait()
+            self._wake.clear()
+            changes = [self._changes.popleft() for _ in range(len(self._changes))]
+            renew = time.monotonic() >= next_refresh
+            try:
+                await self._send(changes, ttl_ms, renew)
+            except REDIS_ERRORS as exc:
+                self.link.failed(exc)
+                next_refresh = time.monotonic() + PROBE_SECONDS  # sends everyone
+                continue
+            if renew:
+                next_refresh = time.monotonic() + self.refresh
+
+    async def _send(
+        self, changes: list[tuple[str, str, str]], ttl_ms: int, renew: bool
+    ) -> None:
+        # A connection that joined and left since the last round only leaves.
+        last: dict[tuple[str, str], str] = {}
+        for op, scope, member in changes:
+            last[(scope, member)] = op
+        with self.link.fanout.lock:
+            present = list(self._members.values()) if renew else []
+        by_scope: dict[str, list[str]] = {}
+        for scope, member in present:
+            by_scope.setdefault(scope, []).append(member)
+        keys, grace = self.link.keys, int(self.grace * 1000)
+        for (scope, member), op in last.items():
+            if op == "leave":
+                await self.link.run(
+                    PRESENCE_LEAVE, [keys.presence(scope)], grace, member
+                )
+            elif member not in by_scope.get(scope, ()):
+                by_scope.setdefault(scope, []).append(member)
+        for scope, members in by_scope.items():
+            swept = await self.link.run(
+                PRESENCE_REFRESH, [keys.presence(scope)], ttl_ms, *members
+            )
+            if swept:
+                self.on_swept(scope)  # a dead process's connections expired
+        if last or by_scope:
+            self.link.succeeded()
+
+    async def leave_all(self) -> None:
+        """This process stops: its connections leave at once, without lingering."""
+        leaving = {(scope, member) for _, scope, member in self._changes}
+        with self.link.fanout.lock:
+            leaving.update(self._members.values())
+        self._changes.clear()
+        with contextlib.suppress(*REDIS_ERRORS, TimeoutError):
+            async with asyncio.timeout(1):
+                for scope, member in leaving:
+                    await self.link.run(
+                        PRESENCE_LEAVE, [self.link.keys.presence(scope)], 0, member
+                    )

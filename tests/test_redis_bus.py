@@ -1,0 +1,520 @@
+"""The Redis bus against a real redis-server: transport, recovery, presence, limits.
+
+Two ``RedisBus`` objects on one server stand for two processes; a few tests run a
+real second process. Servers that a test stops and restarts are its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import redis
+
+from reactive_blocks import ChangeEvent, ConnectionInfo, Position, RedisBus
+from tests.live_server import ROOT
+from tests.processes import require
+from tests.redis_server import RedisServer
+from tests.test_bus_backends import batch_of, event, subscribed, until
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def buses(redis_server, redis_prefix):
+    """``buses(**options)``: a RedisBus on the session's server, closed afterwards."""
+    made = []
+
+    def make(url=None, **options):
+        options.setdefault("prefix", redis_prefix)
+        made.append(RedisBus(url or redis_server.url, **options))
+        return made[-1]
+
+    yield make
+    for bus in made:
+        bus.close()
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """A redis-server this test may stop and start again."""
+    server = RedisServer(tmp_path / "own")
+    yield server
+    server.stop()
+
+
+def inspect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+def publishes(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+
+
+# Transport ------------------------------------------------------------------------
+
+
+async def test_a_process_that_only_emits_opens_no_subscription(redis_server, buses):
+    emitter = buses()
+    for _ in range(10):
+        emitter.emit_sync(event())
+    await until(lambda: emitter.published_count == 10)
+    assert emitter.connect_count == 0
+    client = inspect(redis_server.url)
+    prefix = emitter._link.keys.prefix
+    assert client.pubsub_channels(f"{prefix}:*") == []
+
+
+async def test_one_subscription_per_process_and_one_publish_per_change(
+    redis_server, buses
+):
+    first, second = buses(), buses()
+    client = inspect(redis_server.url)
+    prefix = first._link.keys.prefix
+    subs = [
+        await subscribed(bus, f"doc-{n % 3}", ConnectionInfo(f"tab-{n}"))
+        for n in range(60)
+        for bus in (first, second)
+    ]
+    channels = set(client.pubsub_channels(f"{prefix}:*"))
+    assert channels == {f"{prefix}:control"} | {
+        f"{prefix}:scope:doc-{n}" for n in range(3)
+    }
+    assert client.pubsub_numsub(f"{prefix}:scope:doc-0") == [
+        (f"{prefix}:scope:doc-0", 2)
+    ]
+    assert first.connect_count == second.connect_count == 1
+
+    before = publishes(client)
+    for _ in range(10):
+        first.emit_sync(event("doc-0"))
+    for sub in [s for s in subs if s.scope == "doc-0"][:4]:
+        await batch_of(sub, 10)
+    assert publishes(client) - before == 10  # 10 changes, 40 connections: 10 PUBLISH
+
+    for sub in subs:
+        sub.close()
+    await until(lambda: client.pubsub_channels(f"{prefix}:scope:*") == [])
+
+
+async def test_revisions_are_agreed_by_every_process(buses):
+    first, second, third = buses(), buses(), buses()
+    subs = [await subscribed(bus) for bus in (first, second, third)]
+    for number in range(30):
+        (first, second)[number % 2].emit_sync(event("doc-1", f"doc.n{number}"))
+    seen = []
+    for sub in subs:
+        events, _ = await batch_of(sub, 30)
+        seen.append([sorted(e.changed_paths) for e in events])
+    assert seen[0] == seen[1] == seen[2]
+    assert subs[0].revision == subs[1].revision == subs[2].revision
+    assert first.revision("doc-1") == subs[0].revision
+
+
+async def test_prefixes_keep_two_sites_apart(redis_server, buses):
+    site_a, site_b = buses(prefix="site-a"), buses(prefix="site-b")
+    sub_b = await subscribed(site_b)
+    site_a.emit_sync(event())
+    quiet = await sub_b.next_batch(timeout=0.3)
+    assert quiet is not None
+    assert quiet.events == ()
+    site_b.emit_sync(event())
+    assert len((await batch_of(sub_b))[0]) == 1
+
+
+async def test_an_event_emitted_by_a_process_that_exits_at_once_is_delivered(
+    redis_server, buses
+):
+    receiver = buses()
+    sub = await subscribed(receiver, "doc-7")
+    script = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='tests.settings';"
+        "django.setup();"
+        "from reactive_blocks import RedisBus, ChangeEvent;"
+        f"bus = RedisBus({redis_server.url!r}, prefix={receiver._link.keys.prefix!r});"
+        "bus.emit_sync(ChangeEvent('doc-7', {'doc.from_a_script'}))"
+        # no close(): the process exits, and the outbox is flushed on the way out
+    )
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+        env=_env(),
+    )
+    (received,), _ = await batch_of(sub)
+    assert received.changed_paths == {"doc.from_a_script"}
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+# What is not ours -----------------------------------------------------------------
+
+
+FOREIGN = [
+    ("not JSON", b"\x80 hello"),
+    ("not an object", b"[1, 2]"),
+    ("unknown version", b'{"v": 2, "kind": "event"}'),
+    ("bad envelope", b'{"v": 1, "kind": "event", "epoch": "e", "rev": "x", "prev": 0}'),
+    (
+        "bad event",
+        b'{"v":1,"kind":"event","epoch":"e","rev":9,"prev":0,"event":{"scope":"doc-2"}}',
+    ),
+    ("too large", b'"' + b"x" * (1 << 20) + b'"'),
+]
+
+
+async def test_malformed_and_foreign_messages_are_ignored_and_logged_once_per_kind(
+    redis_server, buses, caplog
+):
+    bus = buses()
+    sub = await subscribed(bus, "doc-1")
+    client = inspect(redis_server.url)
+    channel = bus._link.keys.channel("doc-1")
+    with caplog.at_level(logging.WARNING, logger="reactive_blocks.bus.listener"):
+        for _ in range(2):
+            for _, payload in FOREIGN:
+                client.publish(channel, payload)
+            client.publish(bus._link.keys.control, b'{"v": 1, "kind": "format_disk"}')
+        bus.emit_sync(event("doc-1", "doc.real"))
+        (received,), lagged = await batch_of(sub)
+    assert received.changed_paths == {"doc.real"}
+    assert not lagged
+    assert bus.malformed_count == 2 * (len(FOREIGN) + 1)
+    for kind, _ in [*FOREIGN, ("unknown control", b"")]:
+        assert caplog.text.count(f"({kind}:") == 1, kind
+
+
+async def test_a_gap_in_revisions_makes_subscribers_resync(redis_server, buses):
+    bus = buses()
+    sub = await subscribed(bus)
+    epoch = bus.position().epoch
+    skipped = {
+        "v": 1,
+        "kind": "event",
+        "epoch": epoch,
+        "rev": 1000,
+        "prev": 999,  # an event this process never saw
+        "event": {
+            "scope": "doc-1",
+            "paths": ["doc.x"],
+            "origin": None,
+            "audience": None,
+        },
+    }
+    inspect(redis_server.url).publish(
+        bus._link.keys.channel("doc-1"), json.dumps(skipped)
+    )
+    events, lagged = await batch_of(sub)
+    assert lagged
+    assert events[0].changed_paths == {"doc.x"}
+
+
+# Redis going away -------------------------------------------------------------------
+
+
+async def test_redis_restarting_mid_stream_resyncs_then_delivers(own_server, buses):
+    own_server.start()
+    emitter, receiver = buses(own_server.url), buses(own_server.url)
+    sub = await subscribed(receiver)
+    emitter.emit_sync(event())
+    await batch_of(sub)
+    old_epoch = sub.start_epoch
+
+    own_server.stop()
+    emitter.emit_sync(event("doc-1", "doc.while_down"))  # waits in the outbox
+    own_server.start()
+
+    # The subscriber learns that it may have missed something: it resyncs (its
+    # page is rendered from the data, which has the change made while down).
+    batch = await sub.next_batch(timeout=15)
+    while batch is not None and not batch.lagged:
+        batch = await sub.next_batch(timeout=15)
+    assert batch is not None
+    assert batch.lagged
+    await until(lambda: emitter.queued_count == 0, limit=15)
+    # Redis lost its data: a new epoch, and the subscription reconnected.
+    assert receiver.position().epoch != old_epoch
+    assert receiver.connect_count >= 2
+    emitter.emit_sync(event("doc-1", "doc.after"))
+    await received(sub, "doc.after")
+
+
+async def received(sub, path):
+    """Read batches until one holds ``path`` (earlier events may come first)."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        batch = await sub.next_batch(timeout=max(0.0, deadline - time.monotonic()))
+        assert batch is not None
+        assert batch.events or time.monotonic() < deadline, f"{path} never came"
+        if any(path in e.changed_paths for e in batch.events):
+            return
+
+
+async def test_a_process_started_while_redis_is_down_works_once_it_comes(
+    own_server, buses
+):
+    bus = buses(own_server.url)  # nothing listens on that port yet
+    sub = bus.subscribe("doc-1", ConnectionInfo("tab-1", "1"))
+    assert bus.position().sequence == 0  # a fallback answer, not an error
+    assert bus.presence("doc-1") == (sub.connection,)  # this process's, at least
+    bus.emit_sync(event("doc-1", "doc.early"))
+    assert not sub._state.started
+    own_server.start()
+    assert await asyncio.wait_for(sub.ready(), 15)
+    # The early change is published once Redis answers: either before the
+    # subscription starts (then its start revision covers it) or after.
+    await until(lambda: bus.published_count == 1, limit=15)
+    if sub.start_revision == 0:
+        await received(sub, "doc.early")
+    bus.emit_sync(event("doc-1", "doc.after"))
+    await received(sub, "doc.after")
+
+
+async def test_a_full_outbox_drops_the_oldest_then_pages_everywhere_resync(
+    own_server, buses
+):
+    own_server.start()
+    emitter, receiver = buses(own_server.url, outbox_size=50), buses(own_server.url)
+    here = await subscribed(emitter, "doc-1")
+    there = await subscribed(receiver, "doc-1")
+    own_server.stop()
+    for number in range(200):
+        emitter.emit_sync(event("doc-1", f"doc.n{number}"))
+    # One batch may have been on its way when Redis went: it is counted as queued.
+    assert emitter.outbox_dropped_count + emitter.queued_count == 200
+    assert emitter.outbox_dropped_count >= 149
+    own_server.start()
+    # The 50 newest changes, then a resync notice for the scope that lost some.
+    await until(lambda: emitter.published_count >= 51, limit=15)
+    assert emitter.outbox_dropped_count == 150
+    for sub in (here, there):
+        batch = await sub.next_batch(timeout=15)
+        while batch is not None and not batch.lagged:
+            batch = await sub.next_batch(timeout=15)
+        assert batch is not None
+        assert batch.lagged
+
+
+async def test_a_resync_notice_makes_every_subscriber_of_the_scope_resync(
+    redis_server, buses
+):
+    bus = buses()
+    sub = await subscribed(bus, "doc-1")
+    other = await subscribed(bus, "doc-2")
+    notice = {"v": 1, "kind": "resync", "epoch": bus.position().epoch, "rev": 500,
+              "prev": 0, "event": None}  # fmt: skip
+    inspect(redis_server.url).publish(
+        bus._link.keys.channel("doc-1"), json.dumps(notice)
+    )
+    batch = await sub.next_batch(timeout=TIMEOUT)
+    assert batch is not None
+    assert batch.lagged
+    assert batch.events == ()
+    assert not other.lagged
+
+
+def test_emitting_from_8_threads_into_a_stopped_redis_never_blocks(own_server, buses):
+    bus = buses(own_server.url, outbox_size=1000)  # no server on that port
+    threads, per_thread = 8, 5000
+    start = threading.Barrier(threads)
+
+    def emit() -> None:
+        start.wait()
+        for number in range(per_thread):
+            bus.emit_sync(event(f"doc-{number % 7}"))
+
+    workers = [threading.Thread(target=emit) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert not any(worker.is_alive() for worker in workers)
+    total = threads * per_thread
+    assert bus.emitted_count == total
+    assert bus.queued_count + bus.outbox_dropped_count == total
+    assert bus.queued_count == 1000
+    # No emit waited for Redis: the outbox alone tried, with backoff, a handful of
+    # times for 40,000 calls.
+    assert bus.publish_attempts < 200
+    assert bus.published_count == 0
+
+
+async def test_losing_data_starts_a_new_epoch_and_pages_resync(redis_server, buses):
+    bus = buses()
+    sub = await subscribed(bus)
+    bus.emit_sync(event())
+    await batch_of(sub)
+    epoch = sub.start_epoch
+    client = inspect(redis_server.url)
+    prefix = bus._link.keys.prefix
+    client.delete(f"{prefix}:seq", f"{prefix}:epoch")  # what a restart would lose
+    bus.emit_sync(event("doc-1", "doc.new_history"))
+    events, lagged = await batch_of(sub)
+    assert lagged
+    assert events[-1].changed_paths == {"doc.new_history"}
+    assert bus.position().epoch not in ("", epoch)
+
+
+async def test_a_sequence_behind_one_already_seen_starts_a_new_epoch(
+    redis_server, buses
+):
+    bus = buses()
+    sub = await subscribed(bus)
+    for _ in range(5):
+        bus.emit_sync(event())
+    await batch_of(sub, 5)
+    epoch = bus.position().epoch
+    client = inspect(redis_server.url)
+    client.set(f"{bus._link.keys.prefix}:seq", 2)  # a replica that missed writes
+    bus.emit_sync(event())
+    _, lagged = await batch_of(sub)
+    assert lagged
+    new = bus.position()
+    assert new.epoch != epoch
+    assert new.sequence > 5  # numbers are never handed out twice
+
+
+# Presence ---------------------------------------------------------------------------
+
+
+async def test_a_dead_process_stops_counting_within_twice_the_refresh(buses):
+    observer = buses(presence_refresh=0.3)
+    doomed = buses(presence_refresh=0.3)
+    held = await subscribed(doomed, "doc-1", ConnectionInfo("tab-dead", "9"))
+    await until(lambda: len(observer.presence("doc-1")) == 1)
+    # The process "dies": it stops refreshing its entries, and never leaves.
+    # (A real SIGKILL of a server process is in test_cluster.py.)
+    link = doomed._link
+    link._loop.call_soon_threadsafe(link._tasks[1].cancel)  # _keep_presence
+    await until(lambda: link._tasks[1].done())
+    died = time.monotonic()
+    await until(lambda: observer.presence("doc-1") == (), limit=5)
+    assert time.monotonic() - died <= 2 * 0.3 + 0.5  # twice the refresh, plus polling
+    assert held.close_reason is None  # nobody told it: it just stopped counting
+    link.roster.forget()  # it is dead: nothing to leave at close
+
+
+async def test_close_user_reaches_every_process(buses):
+    first, second = buses(), buses()
+    a1 = await subscribed(first, "doc-1", ConnectionInfo("tab-1", "5"))
+    a2 = await subscribed(second, "doc-2", ConnectionInfo("tab-2", "5"))
+    assert first.close_user("5") == 1  # here; the other process closes its own
+    assert await a2.next_batch(timeout=TIMEOUT) is None
+    assert a1.close_reason is a2.close_reason
+
+
+# Configuration ------------------------------------------------------------------------
+
+
+def test_unknown_redis_options_fail_at_construction(redis_server):
+    with pytest.raises(ValueError, match="Redis options not accepted by redis-py"):
+        RedisBus(redis_server.url, no_such_option=1)
+
+
+def test_sentinels_need_a_master_name():
+    with pytest.raises(ValueError, match="sentinels and master_name go together"):
+        RedisBus(sentinels=[("127.0.0.1", 26379)])
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """A redis-server that speaks only TLS and wants a password: (URL, CA file)."""
+    openssl = require("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    tls_port = RedisServer(tmp_path).port
+    server = RedisServer(
+        tmp_path / "tls",
+        "--tls-port", str(tls_port), "--tls-cert-file", str(cert),
+        "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
+        "--tls-auth-clients", "no", "--requirepass", "s3cret",
+    )  # fmt: skip
+    # The plain port stays open for the start-up check, which must log in.
+    server.answers = lambda: _answers_with_password(server.port)  # type: ignore[method-assign]
+    with server:
+        yield f"rediss://:s3cret@127.0.0.1:{tls_port}/0", str(cert)
+
+
+def _answers_with_password(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, password="s3cret").ping())
+    except redis.RedisError:
+        return False
+
+
+async def test_tls_with_a_password(tls_server, buses):
+    url, ca_file = tls_server
+    bus = buses(url, ssl_ca_certs=ca_file)
+    sub = await subscribed(bus)
+    bus.emit_sync(event())
+    assert len((await batch_of(sub))[0]) == 1
+    refused = buses(url.replace("s3cret", "wrong"), ssl_ca_certs=ca_file)
+    assert refused.position() == Position("", 0)  # the fallback: it was refused
+
+
+@pytest.fixture
+def sentinel(tmp_path):
+    """A master and a Sentinel watching it under the name "main": the Sentinel."""
+    with RedisServer(tmp_path / "master") as master:
+        sentinel = RedisServer(tmp_path / "sentinel")
+        conf = tmp_path / "sentinel.conf"
+        conf.write_text(
+            f"port {sentinel.port}\nbind 127.0.0.1\n"
+            f"sentinel monitor main 127.0.0.1 {master.port} 1\n"
+        )
+        sentinel.extra = ("--sentinel",)
+        sentinel.start = lambda: _start_sentinel(sentinel, conf)  # type: ignore[method-assign]
+        with sentinel:
+            yield sentinel
+
+
+def _start_sentinel(sentinel: RedisServer, conf) -> RedisServer:
+    sentinel.process = subprocess.Popen(
+        [sentinel.binary, str(conf), "--sentinel"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not sentinel.answers():
+        assert time.monotonic() < deadline, "the sentinel did not start"
+        time.sleep(0.02)  # polling a condition with a deadline
+    return sentinel
+
+
+async def test_sentinel(sentinel, buses):
+    bus = buses(sentinels=[("127.0.0.1", sentinel.port)], master_name="main")
+    sub = await subscribed(bus)
+    bus.emit_sync(event())
+    assert len((await batch_of(sub))[0]) == 1
+
+
+def test_change_event_json_round_trip():
+    from reactive_blocks.bus.wire import event_payload
+
+    original = ChangeEvent(
+        "doc-1", frozenset({"b", "a"}), origin="tab-1", audience=frozenset({"2", "1"})
+    )
+    assert json.loads(event_payload(original)) == {
+        "scope": "doc-1",
+        "paths": ["a", "b"],
+        "origin": "tab-1",
+        "audience": ["1", "2"],
+    }
