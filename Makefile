@@ -39,14 +39,22 @@ lint: $(VENV)/.dev-installed
 docs: $(VENV)/.dev-installed
 	$(BIN)/mkdocs build --strict
 
-# What the tests need from Debian: Chromium for the browser test.
+# What the tests need from Debian: redis-server for the Redis bus, Chromium for the
+# browser tests. Under CI (CI=true) a missing one is an error, not a skip.
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium
+
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+	  command -v "$${entry%%:*}" >/dev/null 2>&1 || missing="$$missing $${entry#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "Installing Debian's$$missing for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  elif [ "$$CI" = true ]; then \
+	    echo "$$missing missing and cannot be installed here" >&2; exit 1; \
 	  else \
-	    echo "chromium is missing and cannot be installed here: the browser test will skip"; \
+	    echo "$$missing missing and cannot be installed here: those tests will skip"; \
 	  fi; \
 	fi
 

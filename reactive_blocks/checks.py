@@ -51,6 +51,7 @@ CHECK_IDS = {
     "W009": "reactive_deploy_asgi: the project is not served over ASGI",
     "W010": "reactive_deploy_gzip: GZipMiddleware would buffer the event stream",
     "W011": "reactive_middleware: streams are routed but ReactiveMiddleware is missing",
+    "W012": "reactive_deploy_bus: DEBUG is off and the bus reaches one process only",
 }
 GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
 
@@ -108,7 +109,28 @@ def check_deployment(
                 id="reactive_blocks.W010",
             )
         )
+    messages.extend(_single_process_bus())
     return messages
+
+
+def _single_process_bus() -> Iterable[checks.CheckMessage]:
+    """W012: in production, changes made in other processes must reach pages."""
+    try:
+        bus = get_bus()
+    except ImproperlyConfigured:
+        return  # reported as E002 by the contract check
+    if settings.DEBUG or bus.crosses_processes:
+        return
+    yield checks.Warning(
+        f"DEBUG is off and the bus is {type(bus).__name__}, which lives in one "
+        f"process: changes saved in other processes (another server process, a "
+        f"worker, a management command, manage.py shell) never reach open pages.",
+        hint="Set REACTIVE_BLOCKS['BUS'] to reactive_blocks.RedisBus (see the "
+        "deployment docs), or silence reactive_blocks.W012 if the site runs in "
+        "one process and data changes only there.",
+        obj="settings.REACTIVE_BLOCKS",
+        id="reactive_blocks.W012",
+    )
 
 
 def emitted_paths() -> set[str]:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from tests.processes import stop
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
@@ -25,7 +27,16 @@ STARTUP_TIMEOUT = 30.0
 def daphne(
     application: str, settings_module: str, env: dict[str, str] | None = None
 ) -> Iterator[str]:
-    """Run ``application`` under daphne; yield its base URL; stop it by PID.
+    """Run ``application`` under daphne; yield its base URL; stop it by PID."""
+    with served(application, settings_module, env) as (url, _):
+        yield url
+
+
+@contextmanager
+def served(
+    application: str, settings_module: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run ``application`` under daphne; yield its base URL and process.
 
     The listening socket is bound here and handed over as a file descriptor, so
     there is no window in which another process could take the port.
@@ -42,30 +53,34 @@ def daphne(
         "PYTHONPATH": str(ROOT),
         **(env or {}),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "--fd", str(fd), "-v", "0", application],
-        cwd=ROOT,
-        env=process_env,
-        pass_fds=[fd],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    listener.close()
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_serving(base_url, process)
-        yield base_url
-    finally:
-        stop(process)
-        if process.stdout is not None:
-            process.stdout.close()
+    # Its output goes to a file: a pipe nobody reads would block a chatty server.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "--fd", str(fd), "-v", "0", application],
+            cwd=ROOT,
+            env=process_env,
+            pass_fds=[fd],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        listener.close()
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_serving(base_url, process, log)
+            yield base_url, process
+        finally:
+            if process.poll() is None:
+                stop(process)
 
 
-def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_serving(
+    base_url: str, process: subprocess.Popen[bytes], log: IO[bytes]
+) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
+            log.seek(0)
+            output = log.read().decode(errors="replace")
             raise RuntimeError(f"daphne exited with {process.returncode}:\n{output}")
         try:
             with urllib.request.urlopen(base_url + "/", timeout=1):

@@ -51,11 +51,22 @@ def faulty_project():
         yield
 
 
+# A bus that reaches every process; never connected by these tests.
+REDIS_BUS = {
+    "BACKEND": "reactive_blocks.RedisBus",
+    "OPTIONS": {"url": "redis://127.0.0.1:9/0"},
+}
+
+
 @contextmanager
 def clean_project(**reactive_blocks):
     with override_settings(
         TEMPLATES=engine(FIXTURES / "clean"),
-        REACTIVE_BLOCKS={"EMITTED_PATHS": ["doc.content"], **reactive_blocks},
+        REACTIVE_BLOCKS={
+            "EMITTED_PATHS": ["doc.content"],
+            "BUS": REDIS_BUS,
+            **reactive_blocks,
+        },
         ASGI_APPLICATION="demo_project.asgi.application",
     ):
         get_index().derive("doc.word_count", from_paths={"doc.content"})
@@ -91,6 +102,7 @@ def test_each_fault_is_reported_with_its_id_and_place():
     assert deploy == [
         ("reactive_blocks.W009", "settings.ASGI_APPLICATION"),
         ("reactive_blocks.W010", "settings.MIDDLEWARE"),
+        ("reactive_blocks.W012", "settings.REACTIVE_BLOCKS"),
     ]
 
 
@@ -248,3 +260,18 @@ def test_unusable_settings_are_an_error():
     assert message.id == "reactive_blocks.E002"
     assert "do not suit reactive_blocks.ReactiveBus" in message.msg
     assert code == 1
+
+
+def test_an_in_process_bus_with_debug_off_is_a_deploy_warning_in_both_commands():
+    in_process = {"BACKEND": "reactive_blocks.ReactiveBus"}
+    with clean_project(BUS=in_process):
+        code, output = run("--deploy")
+        assert code == 0
+        assert "[reactive_deploy_bus]" in output
+        assert "changes saved in other processes" in output
+        assert "reactive_blocks.W012" not in run()[1]  # a deployment check only
+        django_output = io.StringIO()
+        call_command("check", "--deploy", stdout=django_output, stderr=django_output)
+        assert "reactive_blocks.W012" in django_output.getvalue()
+        with override_settings(DEBUG=True):
+            assert "reactive_blocks.W012" not in run("--deploy")[1]

@@ -70,3 +70,56 @@ async def test_oldest_entries_are_dropped_past_the_limit():
     for key in ("a", "b", "c", "a"):
         await renders.get(key, lambda key=key: make(key))
     assert produced == ["a", "b", "c", "a"]
+
+
+class FakeConsumer:
+    """What ConsumerRenderer uses of a consumer: hooks that count their calls."""
+
+    template_name = "stream/page.html"
+    scope_name = "doc-1"
+    kwargs = {"pk": 1}  # noqa: RUF012
+    connection_roots = frozenset({"user"})
+
+    def __init__(self) -> None:
+        self.contexts = 0
+
+    def get_template_name(self):
+        return self.template_name
+
+    async def _call(self, hook, *args):
+        return hook(*args)
+
+    def get_context(self, changed_paths):
+        self.contexts += 1
+        return {"doc": {"title": f"v{self.contexts}"}}
+
+    def get_connection_context(self, changed_paths):
+        return {}
+
+
+def consumer_renderer():
+    from reactive_blocks.index import DependencyIndex
+    from reactive_blocks.streams.renders import ConsumerRenderer
+
+    index = DependencyIndex()
+    index.register_block("stream/page.html", "title", {"doc.title"})
+    consumer = FakeConsumer()
+    return consumer, ConsumerRenderer(consumer, SharedRenders(), index)
+
+
+@pytest.mark.django_db
+async def test_a_change_is_rendered_once_but_a_resync_always_afresh():
+    from reactive_blocks.index import BlockRef
+
+    consumer, renderer = consumer_renderer()
+    title = BlockRef("stream/page.html", "title")
+    paths = frozenset({"doc.title"})
+    first = await renderer.render([title], paths, 7, epoch="e1")
+    again = await renderer.render([title], paths, 7, epoch="e1")
+    assert first == again
+    assert consumer.contexts == 1  # shared by every connection of that change
+    resync = await renderer.render([title], paths, 7, epoch="e1", resync=True)
+    assert consumer.contexts == 2
+    assert resync[title] != first[title]  # fresh data, not the render of revision 7
+    await renderer.render([title], paths, 7, epoch="e2")
+    assert consumer.contexts == 3  # revision 7 of another history is another change

@@ -128,3 +128,48 @@ def test_design_names_the_routing_module_urls_and_the_consumer_module_consumers(
     assert urls.stream_path is routing.stream_path
     assert urls.stream_router is routing.stream_router
     assert consumers.ReactiveStreamConsumer is consumer.ReactiveStreamConsumer
+
+
+async def test_the_redis_bus_is_selected_by_settings_and_delivers(
+    redis_server, redis_prefix
+):
+    from reactive_blocks import RedisBus
+
+    options = {"url": redis_server.url, "prefix": redis_prefix, "maxsize": 16}
+    with override_settings(
+        REACTIVE_BLOCKS={
+            "BUS": {"BACKEND": "reactive_blocks.RedisBus", "OPTIONS": options}
+        }
+    ):
+        bus = get_bus()
+        assert isinstance(bus, RedisBus)
+        assert bus.maxsize == 16
+        sub = bus.subscribe("doc-1")
+        assert await sub.ready()
+        bus.emit_sync(ChangeEvent("doc-1", {"doc.title"}))
+        batch = await sub.next_batch(timeout=5)
+        assert batch is not None
+        assert batch.events == (ChangeEvent("doc-1", {"doc.title"}),)
+    assert sub.close_reason is CloseReason.BUS_CLOSED  # and its thread stopped
+    assert bus._link._loop is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"url": "redis://x", "no_such_option": 1}, "not accepted by redis-py"),
+        ({"url": ""}, "url must be a non-empty string"),
+        ({"url": "redis://x", "outbox_size": 0}, "outbox_size must be a positive int"),
+        ({"sentinels": [("h", 1)]}, "sentinels and master_name go together"),
+    ],
+)
+def test_bad_redis_options_are_improperly_configured(options, message):
+    with (
+        override_settings(
+            REACTIVE_BLOCKS={
+                "BUS": {"BACKEND": "reactive_blocks.RedisBus", "OPTIONS": options}
+            }
+        ),
+        pytest.raises(ImproperlyConfigured, match=message),
+    ):
+        get_bus()

@@ -75,6 +75,9 @@ class ReactiveBus:
     (default 3 with a presence path, else 0), so a reload does not flicker.
     """
 
+    # Whether events emitted in other processes reach this bus's subscribers.
+    crosses_processes: bool = False
+
     def __init__(
         self,
         maxsize: int = 256,

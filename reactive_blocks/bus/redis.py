@@ -52,6 +52,8 @@ class RedisBus(ReactiveBus):
     entries (a dead process stops counting within twice that).
     """
 
+    crosses_processes = True
+
     def __init__(
         self,
         url: str = "redis://127.0.0.1:6379/0",

@@ -107,27 +107,38 @@ class ConsumerRenderer:
         self.index = index
 
     async def render(
-        self, blocks: Sequence[BlockRef], changed_paths: frozenset[str], revision: int
+        self,
+        blocks: Sequence[BlockRef],
+        changed_paths: frozenset[str],
+        revision: int,
+        *,
+        epoch: str = "",
+        resync: bool = False,
     ) -> dict[BlockRef, str]:
         consumer = self.consumer
         index = self.index
         # Everything a shared render may depend on: the page, the scope, the URL's
-        # arguments, and the change. Connections differing in any of it never share.
+        # arguments, and the change (a revision means nothing without its epoch).
+        # Connections differing in any of it never share.
         key = (
             type(consumer),
             consumer.get_template_name(),
             consumer.scope_name,
             repr(sorted(consumer.kwargs.items())),
+            epoch,
             revision,
             changed_paths,
         )
+        # A resync follows lost events: what was rendered for this revision before
+        # may be older than the data, so it renders afresh.
+        share = _unshared if resync else self.shared.get
 
         async def shared_context() -> Mapping[str, Any]:
             self.shared.context_count += 1
             context = await consumer._call(consumer.get_context, changed_paths)
             return _mapping(context, "get_context()")
 
-        context = await self.shared.get(("context", *key), shared_context)
+        context = await share(("context", *key), shared_context)
         personal = _mapping(
             await consumer._call(consumer.get_connection_context, changed_paths),
             "get_connection_context()",
@@ -150,7 +161,7 @@ class ConsumerRenderer:
                 html = await _render([ref], context, consumer.scope_name)
                 return html.get(ref)
 
-            html = await self.shared.get(("block", ref, *key), render_shared)
+            html = await share(("block", ref, *key), render_shared)
             if html is not None:
                 rendered[ref] = html
         if own:
@@ -159,6 +170,10 @@ class ConsumerRenderer:
                 await _render(own, {**context, **personal}, consumer.scope_name)
             )
         return rendered
+
+
+async def _unshared(key: Hashable, produce: Callable[[], Awaitable[T]]) -> T:
+    return await produce()
 
 
 async def _render(

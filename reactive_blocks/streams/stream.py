@@ -58,11 +58,19 @@ class Renderer(Protocol):
     """Turns blocks into HTML for one batch of changes.
 
     Raise to skip the whole batch (its context could not be built); leave out a
-    block whose render failed.
+    block whose render failed. ``epoch`` and ``revision`` identify the change
+    (renders may be shared between connections by them), except for a
+    ``resync``: events may have been lost, so it must render from fresh data.
     """
 
     async def render(
-        self, blocks: Sequence[BlockRef], changed_paths: frozenset[str], revision: int
+        self,
+        blocks: Sequence[BlockRef],
+        changed_paths: frozenset[str],
+        revision: int,
+        *,
+        epoch: str = "",
+        resync: bool = False,
     ) -> dict[BlockRef, str]: ...
 
 
@@ -127,7 +135,13 @@ class ContextRenderer:
         self.scope = scope
 
     async def render(
-        self, blocks: Sequence[BlockRef], changed_paths: frozenset[str], revision: int
+        self,
+        blocks: Sequence[BlockRef],
+        changed_paths: frozenset[str],
+        revision: int,
+        *,
+        epoch: str = "",
+        resync: bool = False,
     ) -> dict[BlockRef, str]:
         context = await call_builder(self.context_builder, changed_paths)
         if not isinstance(context, Mapping):
@@ -219,7 +233,10 @@ class ReactiveStream:
             if self._resync:
                 self._resync = False
                 async for fragment in self._render(
-                    self._all_blocks(), self._all_paths(), subscription.start_revision
+                    self._all_blocks(),
+                    self._all_paths(),
+                    subscription.start_revision,
+                    resync=True,
                 ):
                     yield fragment
             while (batch := await subscription.next_batch()) is not None:
@@ -231,7 +248,8 @@ class ReactiveStream:
                     mine = frozenset().union(*(e.changed_paths for e in own))
                     for ref in self._affected(mine):
                         self._last_sent.pop(ref, None)
-                if batch.lagged or self._resync:
+                resync = batch.lagged or self._resync
+                if resync:
                     self._resync = False
                     blocks, paths = self._all_blocks(), self._all_paths()
                 elif events:
@@ -239,7 +257,9 @@ class ReactiveStream:
                     blocks = self._affected(paths)
                 else:
                     continue
-                async for fragment in self._render(blocks, paths, batch.revision):
+                async for fragment in self._render(
+                    blocks, paths, batch.revision, resync=resync
+                ):
                     yield fragment
         finally:
             await self._finish()
@@ -279,12 +299,23 @@ class ReactiveStream:
         )
 
     async def _render(
-        self, blocks: list[BlockRef], paths: frozenset[str], revision: int
+        self,
+        blocks: list[BlockRef],
+        paths: frozenset[str],
+        revision: int,
+        *,
+        resync: bool = False,
     ) -> AsyncGenerator[Fragment, None]:
         if not blocks:
             return
         try:
-            rendered = await self.renderer.render(blocks, paths, revision)
+            rendered = await self.renderer.render(
+                blocks,
+                paths,
+                revision,
+                epoch=self.subscription.start_epoch,
+                resync=resync,
+            )
         except Exception:
             logger.exception(
                 "The context for scope %r could not be built; this change is skipped, "

@@ -1,0 +1,19 @@
+"""The cluster project's ASGI application (one per daphne process)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.cluster.settings")
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter
+from django.core.asgi import get_asgi_application
+
+django_application = get_asgi_application()
+
+from reactive_blocks.urls import stream_router  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {"http": AuthMiddlewareStack(stream_router(django_application))}
+)

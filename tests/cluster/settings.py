@@ -1,0 +1,33 @@
+"""A project served by several daphne processes that share one Redis and one
+database, as a deployment behind a proxy would be."""
+
+from __future__ import annotations
+
+import os
+
+from tests.live.settings import *  # noqa: F403
+
+ROOT_URLCONF = "tests.cluster.urls"
+ASGI_APPLICATION = "tests.cluster.asgi.application"
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("LIVE_DATABASE", ":memory:"),
+        # Several processes write to one SQLite file: wait for the lock.
+        "OPTIONS": {"timeout": 20},
+    }
+}
+REACTIVE_BLOCKS = {
+    "URLCONF": "tests.cluster.streams",
+    "BUS": {
+        "BACKEND": "reactive_blocks.RedisBus",
+        "OPTIONS": {
+            "url": os.environ.get("CLUSTER_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "prefix": os.environ.get("CLUSTER_PREFIX", "cluster"),
+            "presence_refresh": float(os.environ.get("CLUSTER_PRESENCE_REFRESH", "5")),
+            "presence_path": "presence",
+            "presence_grace": 0,
+        },
+    },
+    "HEARTBEAT_SECONDS": float(os.environ.get("LIVE_HEARTBEAT", "15")),
+}

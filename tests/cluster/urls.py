@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from tests.cluster import views
+
+urlpatterns = [
+    path("docs/<int:pk>/", views.page),
+    path("save/<int:pk>/", views.save),
+    path("notify/<int:pk>/", views.notify),
+    path("login/<str:username>/", views.sign_in),
+    path("presence/<int:pk>/", views.presence),
+    path("stats/", views.stats),
+]

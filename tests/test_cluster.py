@@ -1,0 +1,301 @@
+"""Several daphne processes on one Redis and one database, as behind a proxy.
+
+Pages are rendered by one process and their streams served by others; changes are
+saved through any process or by ``manage.py shell`` in a process of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.live_project import Live
+from tests.live_server import ROOT, served
+from tests.redis_server import RedisServer
+from tests.sse_client import SSEStream
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(180)
+
+SETTINGS = "tests.cluster.settings"
+APPLICATION = "tests.cluster.asgi:application"
+REFRESH = 0.5  # presence refresh of every process: the dead stop counting in 1 s
+HEARTBEAT = 0.4
+
+
+class Node(Live):
+    """One daphne process of the cluster."""
+
+    def __init__(self, url: str, process: subprocess.Popen[bytes]) -> None:
+        super().__init__(url)
+        self.process = process
+
+    def stream_path(self, pk: int = 1, cookie: str | None = None) -> str:
+        """The signed stream URL (path and query) of a page rendered here."""
+        url, _, _ = self.page(pk, cookie)
+        return url[len(self.url) :]
+
+    def save(self, title: str, pk: int = 1) -> None:
+        status, _, text = self.request(f"/save/{pk}/", {"title": title})
+        assert status == 200, text
+
+    def notify(self, text: str, to: list[str], pk: int = 1) -> None:
+        status, _, body = self.request(f"/notify/{pk}/", {"text": text, "to": to})
+        assert status == 200, body
+
+    def presence(self, pk: int = 1) -> dict[str, Any]:
+        return json.loads(self.request(f"/presence/{pk}/")[2])
+
+
+class Cluster:
+    def __init__(self, directory: Path, redis: RedisServer) -> None:
+        self.directory = directory
+        self.redis = redis
+        self.env = {
+            "LIVE_DATABASE": str(directory / "db.sqlite3"),
+            "CLUSTER_REDIS_URL": redis.url,
+            "CLUSTER_PREFIX": f"cluster-{directory.name}",
+            "CLUSTER_PRESENCE_REFRESH": str(REFRESH),
+            "LIVE_HEARTBEAT": str(HEARTBEAT),
+        }
+        self._stack = contextlib.ExitStack()
+
+    def setup(self) -> None:
+        self.manage("migrate", "--run-syncdb", "--noinput", "-v0")
+        self.shell("Document.objects.create(pk=1, title='Doc 1')")
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                **self.env,
+                "DJANGO_SETTINGS_MODULE": SETTINGS,
+                "PYTHONPATH": str(ROOT),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def shell(self, code: str) -> str:
+        """Run ``code`` in ``manage.py shell``: a process that only emits."""
+        return self.manage("shell", "-c", f"from tests.models import Document\n{code}")
+
+    def node(self) -> Node:
+        url, process = self._stack.enter_context(
+            served(APPLICATION, SETTINGS, self.env)
+        )
+        return Node(url, process)
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@contextlib.contextmanager
+def cluster_on(directory: Path, redis: RedisServer) -> Iterator[Cluster]:
+    cluster = Cluster(directory, redis)
+    try:
+        cluster.setup()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[tuple[Cluster, Node, Node, Node]]:
+    directory = tmp_path_factory.mktemp("cluster")
+    with RedisServer(directory / "redis") as redis, cluster_on(directory, redis) as c:
+        yield c, c.node(), c.node(), c.node()
+
+
+OPEN: list[SSEStream] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_streams():
+    yield
+    while OPEN:
+        await OPEN.pop().close()
+
+
+async def opened(url: str, cookie: str | None = None) -> SSEStream:
+    stream = await SSEStream.open(url, {"Cookie": cookie} if cookie else {})
+    OPEN.append(stream)
+    assert stream.status == 200, await stream.read_rest()
+    return stream
+
+
+async def next_of(stream: SSEStream, name: str, timeout: float = 10.0) -> str:
+    """The data of the next ``name`` event (other events, and pings, are skipped)."""
+    async with asyncio.timeout(timeout):  # pings must not keep it waiting forever
+        return (await stream.events_until(name))[-1].data
+
+
+async def title_becomes(
+    stream: SSEStream, title: str, nodes: list[Node], timeout: float = 15.0
+) -> None:
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not seen or seen[-1] != title:
+                seen.append(await next_of(stream, "title", timeout))
+    except TimeoutError:
+        stats = [node.request("/stats/")[2] for node in nodes]
+        raise AssertionError(f"titles seen: {seen}; the buses: {stats}") from None
+
+
+async def eventually(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met"
+        await asyncio.sleep(0.05)  # polling a condition with a deadline
+
+
+# Delivery ---------------------------------------------------------------------------
+
+
+async def test_saves_in_any_process_reach_streams_on_the_others_in_order(cluster):
+    c, a, b, node_c = cluster
+    path = a.stream_path()
+    on_b, on_c = await opened(b.url + path), await opened(node_c.url + path)
+
+    a.save("saved through A")
+    for stream in (on_b, on_c):
+        assert await next_of(stream, "title") == "saved through A"
+
+    c.shell("d = Document.objects.get(pk=1); d.title = 'saved in a shell'; d.save()")
+    for stream in (on_b, on_c):
+        assert await next_of(stream, "title") == "saved in a shell"
+
+    for number in range(12):  # through A and B in turn
+        (a, b)[number % 2].save(f"edit {number:02}")
+    for stream in (on_b, on_c):
+        seen = []
+        while not seen or seen[-1] != "edit 11":
+            seen.append(await next_of(stream, "title"))
+        # Bursts may be merged into one render, but never reordered.
+        assert seen == sorted(seen)
+
+
+async def test_a_page_from_one_process_streams_from_another_without_loss_or_resync(
+    cluster,
+):
+    _, a, b, _ = cluster
+    path = a.stream_path()
+    quiet = await opened(b.url + path)
+    # Nothing changed since the page but who is watching (the tab itself now): no
+    # resync, which would resend every block. A heartbeat comes next.
+    before_ping = []
+    while not (event := await quiet.next_event(comments=True)).comments:
+        before_ping.append(event.event)
+    assert set(before_ping) <= {"viewers"}, before_ping
+    # A change committed after the page was rendered, before its stream opened.
+    path = a.stream_path()
+    a.save("between page and stream")
+    late = await opened(b.url + path)
+    assert await next_of(late, "title") == "between page and stream"
+
+
+async def test_audience_is_respected_across_processes(cluster):
+    _, a, b, node_c = cluster
+    alice_cookie, alice_id = a.login("alice")
+    bob_cookie, _ = a.login("bob")
+    alice = await opened(b.url + a.stream_path(1, alice_cookie), alice_cookie)
+    bob = await opened(node_c.url + a.stream_path(1, bob_cookie), bob_cookie)
+    a.notify("a note for alice", to=[alice_id])
+    a.save("for everyone")
+    alice_events = await alice.events_until("title")
+    bob_events = await bob.events_until("title")
+    assert ("notice", "a note for alice") in [(e.event, e.data) for e in alice_events]
+    assert "notice" not in [e.event for e in bob_events]
+
+
+# Presence ---------------------------------------------------------------------------
+
+
+async def test_presence_counts_every_process_and_each_user_once(cluster):
+    _, a, b, node_c = cluster
+    alice_cookie, alice_id = a.login("alice")
+    bob_cookie, bob_id = a.login("bob")
+    watcher = await opened(a.url + a.stream_path())
+    for _ in range(2):
+        await opened(b.url + a.stream_path(1, alice_cookie), alice_cookie)
+    await opened(node_c.url + a.stream_path(1, bob_cookie), bob_cookie)
+    expected = {"users": sorted([alice_id, bob_id]), "anonymous": 1}
+    await eventually(
+        lambda: (
+            {k: v for k, v in a.presence().items() if k != "connections"} == expected
+        )
+    )
+    assert len(a.presence()["connections"]) == 4
+    # The "who's viewing" block re-renders by itself in every process.
+    while True:
+        users, _, anonymous = (await next_of(watcher, "viewers")).partition("+")
+        if set(users.split(",")) == {alice_id, bob_id} and anonymous == "1":
+            break
+
+
+async def test_a_killed_process_stops_counting_within_twice_the_refresh(cluster):
+    c, a, _, _ = cluster
+    doomed = c.node()
+    carol_cookie, carol_id = a.login("carol")
+    await opened(doomed.url + a.stream_path(1, carol_cookie), carol_cookie)
+    await eventually(lambda: carol_id in a.presence()["users"])
+    doomed.process.send_signal(signal.SIGKILL)
+    doomed.process.wait(10)
+    killed = time.monotonic()
+    await eventually(lambda: carol_id not in a.presence()["users"], timeout=10)
+    assert time.monotonic() - killed <= 2 * REFRESH + 0.5  # plus the polling
+
+
+# Redis going away ---------------------------------------------------------------------
+
+
+async def test_redis_stopping_mid_stream_keeps_streams_open_then_pages_converge(
+    tmp_path,
+):
+    with RedisServer(tmp_path / "redis") as redis, cluster_on(tmp_path, redis) as c:
+        a, b = c.node(), c.node()
+        stream = await opened(b.url + a.stream_path())
+        redis.stop()
+        a.save("saved while Redis is down")  # the data commits; the event waits
+        for _ in range(2):  # the stream lives on: heartbeats keep coming
+            assert (await stream.next_event(comments=True)).comments == ["ping"]
+        redis.start()
+        await title_becomes(stream, "saved while Redis is down", [a, b])
+        a.save("after Redis came back")
+        await title_becomes(stream, "after Redis came back", [a, b])
+
+
+async def test_a_server_started_with_redis_down_serves_and_converges_later(tmp_path):
+    redis = RedisServer(tmp_path / "redis").start()
+    with cluster_on(tmp_path, redis) as c:  # migrate needs no Redis; seed it first
+        redis.stop()
+        node = c.node()
+        stream = await opened(node.url + node.stream_path())  # the page renders
+        assert (await stream.next_event(comments=True)).comments == ["ping"]
+        node.save("saved before Redis came")
+        redis.start()
+        try:
+            await title_becomes(stream, "saved before Redis came", [node])
+            node.save("and after")
+            await title_becomes(stream, "and after", [node])
+        finally:
+            redis.stop()
