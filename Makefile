@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint docs bench-core bench-scan system-deps vendor clean help
+.PHONY: demo test lint docs bench-core bench-scan bench-redis system-deps vendor clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -11,6 +11,7 @@ help:
 	@echo "make test        lint, type-check, build the docs and run the whole suite"
 	@echo "make bench-core  print the core engine's benchmark figures"
 	@echo "make bench-scan  print the start-up template scan's figures"
+	@echo "make bench-redis print the Redis bus's cross-process figures"
 	@echo "make docs        build the documentation into site/"
 
 $(BIN)/python:
@@ -67,6 +68,13 @@ bench-core: $(VENV)/.dev-installed
 
 bench-scan: $(VENV)/.dev-installed
 	$(BIN)/python bench/scan.py
+
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench-redis: $(VENV)/.bench-installed system-deps
+	$(BIN)/python bench/redis.py
 
 # Fetch the pinned htmx files again from the npm registry (see the vendor README).
 vendor:

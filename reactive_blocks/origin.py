@@ -24,6 +24,7 @@ __all__ = ["HEADER", "ReactiveMiddleware", "current_origin", "origin"]
 
 HEADER = "X-Reactive-Connection"
 _CONNECTION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+PAGE_METHODS = frozenset({"GET", "HEAD"})
 _origin: ContextVar[str | None] = ContextVar("reactive_blocks_origin", default=None)
 
 
@@ -47,7 +48,9 @@ class ReactiveMiddleware:
 
     The position (``request.reactive_position``) is what a page embeds in its
     stream URL: any change after it, even one committed while the page renders, is
-    sent.
+    sent. Only page loads (GET, HEAD) record it: with the Redis bus it costs a
+    round trip, and a form post rarely renders a page that opens a stream (one
+    that does uses the position at the moment it renders).
     """
 
     sync_capable = True
@@ -64,14 +67,16 @@ class ReactiveMiddleware:
             return self.__acall__(request)
         from reactive_blocks.runtime import get_bus
 
-        request.reactive_position = get_bus().position()  # type: ignore[attr-defined]
+        if request.method in PAGE_METHODS:
+            request.reactive_position = get_bus().position()  # type: ignore[attr-defined]
         with self._origin(request):
             return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         from reactive_blocks.runtime import get_bus
 
-        request.reactive_position = await get_bus().aposition()  # type: ignore[attr-defined]
+        if request.method in PAGE_METHODS:
+            request.reactive_position = await get_bus().aposition()  # type: ignore[attr-defined]
         with self._origin(request):
             response: Awaitable[HttpResponseBase] = self.get_response(request)
             return await response

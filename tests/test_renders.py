@@ -123,3 +123,28 @@ async def test_a_change_is_rendered_once_but_a_resync_always_afresh():
     assert resync[title] != first[title]  # fresh data, not the render of revision 7
     await renderer.render([title], paths, 7, epoch="e2")
     assert consumer.contexts == 3  # revision 7 of another history is another change
+
+
+@pytest.mark.django_db
+async def test_a_connection_context_is_built_only_for_batches_with_a_personal_block():
+    from reactive_blocks.index import BlockRef
+
+    consumer, renderer = consumer_renderer()
+    # A block that reads the viewer (as the index would record it).
+    renderer.index.register_block("stream/page.html", "content", {"user.username"})
+    personal_calls = []
+    consumer.get_connection_context = lambda paths: (
+        personal_calls.append(paths) or {"user": {"username": "ann"}}
+    )
+    title = BlockRef("stream/page.html", "title")
+    greeting = BlockRef("stream/page.html", "content")
+    # The first batch learns which names the hook adds (one call)...
+    await renderer.render([title], frozenset({"doc.title"}), 1)
+    assert len(personal_calls) == 1
+    # ...after which a batch of shared blocks never calls it...
+    await renderer.render([title], frozenset({"doc.title"}), 2)
+    assert len(personal_calls) == 1
+    # ...and one with a block that reads those names does, once.
+    rendered = await renderer.render([title, greeting], frozenset({"doc"}), 3)
+    assert len(personal_calls) == 2
+    assert set(rendered) == {title, greeting}

@@ -39,7 +39,11 @@ from reactive_blocks.bus.subscription import CloseReason
 from reactive_blocks.conf import conf
 from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.runtime import get_bus, get_index, get_shared_renders
-from reactive_blocks.streams.renders import ConsumerRenderer, csrf_token
+from reactive_blocks.streams.renders import (
+    DEFAULT_CONNECTION_NAMES,
+    ConsumerRenderer,
+    csrf_token,
+)
 from reactive_blocks.streams.sse import encode_comment, encode_event, encode_retry
 from reactive_blocks.streams.stream import ReactiveStream
 from reactive_blocks.streams.tokens import InvalidStreamToken, verify_stream
@@ -203,7 +207,9 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             # A page numbered by another bus history (a restarted process, Redis
             # that lost its data) cannot say what it missed: resend everything.
             epoch=query.get("epoch", [""])[0] or None,
-            renderer=ConsumerRenderer(self, get_shared_renders(), get_index()),
+            renderer=ConsumerRenderer(
+                self, get_shared_renders(), get_index(), self._connection_names()
+            ),
             on_disconnect=lambda scope, connection: self._call(self.on_disconnect),
         )
         self._task = asyncio.ensure_future(self._serve(stream))
@@ -251,6 +257,13 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             value = value.strip()
             if value.isascii() and value.isdigit():
                 return int(value)
+        return None
+
+    def _connection_names(self) -> frozenset[str] | None:
+        """The names get_connection_context() gives, when known without calling it."""
+        hook = type(self).get_connection_context
+        if hook is ReactiveStreamConsumer.get_connection_context:
+            return DEFAULT_CONNECTION_NAMES
         return None
 
     def _user_id(self) -> str | None:

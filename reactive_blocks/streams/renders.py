@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ConsumerRenderer", "SharedRenders", "csrf_token"]
 
+# What the default get_connection_context() returns.
+DEFAULT_CONNECTION_NAMES = frozenset({"user", "request", "csrf_token"})
+
 T = TypeVar("T")
 
 
@@ -101,10 +104,13 @@ class ConsumerRenderer:
         consumer: ReactiveStreamConsumer,
         shared: SharedRenders,
         index: DependencyIndex,
+        connection_names: frozenset[str] | None = None,
     ) -> None:
         self.consumer = consumer
         self.shared = shared
         self.index = index
+        # The names get_connection_context() adds, if known (else learnt once).
+        self._names = connection_names
 
     async def render(
         self,
@@ -139,21 +145,17 @@ class ConsumerRenderer:
             return _mapping(context, "get_context()")
 
         context = await share(("context", *key), shared_context)
-        personal = _mapping(
-            await consumer._call(consumer.get_connection_context, changed_paths),
-            "get_connection_context()",
-        )
-        roots = consumer.connection_roots | set(personal)
+        personal: Mapping[str, Any] | None = None
+        if self._names is None:
+            # Learn once which names this connection's context adds: blocks that
+            # read them are rendered per connection.
+            personal = await self._connection_context(changed_paths)
+            self._names = frozenset(personal)
+        roots = consumer.connection_roots | self._names
+        own = [ref for ref in blocks if _reads_connection(index, ref, roots)]
         rendered: dict[BlockRef, str] = {}
-        own: list[BlockRef] = []
         for ref in blocks:
-            reads = index.block_dependencies(ref.template_name, ref.block_name)
-            if (
-                index.reads_everything(ref)
-                or index.is_personal(ref)
-                or any(p.split(".", 1)[0] in roots for p in reads)
-            ):
-                own.append(ref)
+            if ref in own:
                 continue
 
             async def render_shared(ref: BlockRef = ref) -> str | None:
@@ -165,11 +167,31 @@ class ConsumerRenderer:
             if html is not None:
                 rendered[ref] = html
         if own:
+            # Only a batch with a personal block pays for this connection's context.
+            if personal is None:
+                personal = await self._connection_context(changed_paths)
             self.shared.render_count += len(own)
             rendered.update(
                 await _render(own, {**context, **personal}, consumer.scope_name)
             )
         return rendered
+
+    async def _connection_context(
+        self, changed_paths: frozenset[str]
+    ) -> Mapping[str, Any]:
+        consumer = self.consumer
+        context = await consumer._call(consumer.get_connection_context, changed_paths)
+        return _mapping(context, "get_connection_context()")
+
+
+def _reads_connection(
+    index: DependencyIndex, ref: BlockRef, roots: frozenset[str]
+) -> bool:
+    """Whether a block depends on who is watching (it is then rendered per viewer)."""
+    if index.reads_everything(ref) or index.is_personal(ref):
+        return True
+    reads = index.block_dependencies(ref.template_name, ref.block_name)
+    return any(path.split(".", 1)[0] in roots for path in reads)
 
 
 async def _unshared(key: Hashable, produce: Callable[[], Awaitable[T]]) -> T:

@@ -1,0 +1,65 @@
+"""The benchmark site: one tracked model and one live page, served by daphne.
+
+Configured from the environment, so the benchmark scripts can run it with either
+bus: BENCH_BUS (memory|redis), BENCH_REDIS_URL, BENCH_DATABASE.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY = "reactive-blocks-benchmark-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "reactive_blocks",
+    "bench.site",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "reactive_blocks.origin.ReactiveMiddleware",
+]
+ROOT_URLCONF = "bench.site.urls"
+ASGI_APPLICATION = "bench.site.asgi.application"
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("BENCH_DATABASE", BASE_DIR / "bench.sqlite3"),
+        "OPTIONS": {"timeout": 20},
+    }
+}
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "OPTIONS": {
+            "context_processors": ["django.template.context_processors.request"]
+        },
+    }
+]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+SILENCED_SYSTEM_CHECKS = ["reactive_blocks.W012"]
+
+if os.environ.get("BENCH_BUS", "memory") == "redis":
+    BUS = {
+        "BACKEND": "reactive_blocks.RedisBus",
+        "OPTIONS": {
+            "url": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "prefix": os.environ.get("BENCH_PREFIX", "bench"),
+            "maxsize": 1024,
+        },
+    }
+else:
+    BUS = {"BACKEND": "reactive_blocks.ReactiveBus", "OPTIONS": {"maxsize": 1024}}
+REACTIVE_BLOCKS = {
+    "URLCONF": "bench.site.streams",
+    "BUS": BUS,
+    "HEARTBEAT_SECONDS": 15,
+}

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from bench.site import views
+
+urlpatterns = [
+    path("items/<int:pk>/", views.page),
+    path("save/<int:pk>/", views.save),
+    path("stats/", views.stats),
+]
