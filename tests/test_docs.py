@@ -19,6 +19,7 @@ COMPILED = [
     "checks.md",
     "tracking.md",
     "testing.md",
+    "deployment.md",
 ]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

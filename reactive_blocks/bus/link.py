@@ -114,10 +114,15 @@ class RedisLink:
         try:
             loop.run_forever()
         finally:
-            for task in self._tasks:
-                task.cancel()
-            # Bounded: a library that swallows a cancellation must not hang exit.
-            loop.run_until_complete(asyncio.wait(self._tasks, timeout=1))
+            # A library may swallow a cancellation (redis-py does, mid-command):
+            # cancel again while tasks remain, a bounded number of times.
+            for _ in range(3):
+                pending = [task for task in self._tasks if not task.done()]
+                if not pending:
+                    break
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.wait(pending, timeout=0.5))
             with contextlib.suppress(*REDIS_ERRORS):
                 loop.run_until_complete(self.client.aclose())
                 loop.run_until_complete(self.connector.aclose())
