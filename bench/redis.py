@@ -89,15 +89,20 @@ class Site:
         start = page.index('sse-connect="') + len('sse-connect="')
         return page[start : page.index('"', start)].replace("&amp;", "&")
 
-    def redis_counts(self) -> tuple[int, int]:
-        """(commands processed, PUBLISH calls) so far, from INFO."""
+    def redis_counts(self) -> tuple[int, int, int]:
+        """(commands processed, PUBLISH calls, EVALSHA calls) so far, from INFO.
+
+        Commands run inside a script count too; the round trips the bus makes are
+        its EVALSHA calls (one per change).
+        """
         import redis
 
         client = redis.Redis.from_url(self.redis.url)
         try:
             stats = client.info("all")
             publish = stats.get("cmdstat_publish", {}).get("calls", 0)
-            return int(stats["total_commands_processed"]), int(publish)
+            evalsha = stats.get("cmdstat_evalsha", {}).get("calls", 0)
+            return int(stats["total_commands_processed"]), int(publish), int(evalsha)
         finally:
             client.close()
 
@@ -183,7 +188,7 @@ async def measure(site: Site, connections: int, rate: float, seconds: float) -> 
         await asyncio.sleep(0.05)  # polling a condition with a deadline
     count = max(1, int(rate * seconds))
     latencies: list[float] = []
-    commands, publishes = site.redis_counts()
+    commands, publishes, scripts = site.redis_counts()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     saving = asyncio.ensure_future(
@@ -198,7 +203,7 @@ async def measure(site: Site, connections: int, rate: float, seconds: float) -> 
             await stream.close()
     elapsed = time.monotonic() - started
     used = resource.getrusage(resource.RUSAGE_SELF)
-    after_commands, after_publishes = site.redis_counts()
+    after_commands, after_publishes, after_scripts = site.redis_counts()
     return {
         **percentiles(latencies),
         "rate": count / saved_in,
@@ -206,6 +211,7 @@ async def measure(site: Site, connections: int, rate: float, seconds: float) -> 
         "merged": 1 - len(latencies) / (connections * (count + 1)),
         "commands": (after_commands - commands) / count,
         "publishes": (after_publishes - publishes) / count,
+        "round_trips": (after_scripts - scripts) / count,
         "driver_cpu": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
         / elapsed,
     }
@@ -382,6 +388,7 @@ def main() -> None:
     print(f"  commit -> fragment p99: {median(results, 'p99'):.2f} ms (target < 25)")
     print(f"  pages not on the final state: {median(results, 'lost'):.0f}")
     print(f"  changes merged into a later render: {median(results, 'merged'):.1%}")
+    print(f"  Redis round trips per change: {median(results, 'round_trips'):.2f}")
     print(f"  Redis commands per change: {median(results, 'commands'):.2f}")
     print(f"  PUBLISH per change: {median(results, 'publishes'):.2f} (target 1)")
     print(

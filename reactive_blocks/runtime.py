@@ -127,7 +127,16 @@ def _build_bus() -> ReactiveBus:
     try:
         return backend(**bus_settings.options)
     except (TypeError, ValueError) as exc:
+        shown = {
+            key: "***" if _secret(key) else value
+            for key, value in bus_settings.options.items()
+        }
         raise ImproperlyConfigured(
-            f"REACTIVE_BLOCKS['BUS']['OPTIONS'] {bus_settings.options!r} do not suit "
+            f"REACTIVE_BLOCKS['BUS']['OPTIONS'] {shown!r} do not suit "
             f"{bus_settings.backend}: {exc}"
         ) from exc
+
+
+def _secret(option: str) -> bool:
+    """Options whose values must not appear in error messages."""
+    return option in {"url", "password", "sentinel_kwargs"} or "password" in option

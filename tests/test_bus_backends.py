@@ -217,6 +217,8 @@ async def test_viewers_count_a_user_once_and_each_anonymous_tab(pair):
     viewers = emitter.viewers("doc-1")
     assert sorted(viewers.users) == ["1", "2"]
     assert viewers.anonymous == 2
+    assert await emitter.aviewers("doc-1") == viewers  # the same, from async code
+    assert len(await receiver.apresence("doc-1")) == 6
 
 
 async def test_presence_forgets_a_connection_that_left(pair):

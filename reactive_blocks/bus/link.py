@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 FLUSH_SECONDS = 5.0  # how long stopping (or exiting) waits for the outbox
+STARTUP_SECONDS = 5.0
 PROBE_SECONDS = 1.0  # after a failure, callers get their fallback this long
 
 
@@ -64,7 +65,7 @@ class RedisLink:
         self.connector = connector
         self.keys = keys
         self.fanout = fanout
-        self.process = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.process = _process_name()
         self.client: Redis | None = None  # for commands; made on the loop
         self.outbox = Outbox(self, outbox_size)
         self.roster = Roster(self, presence_refresh, presence_grace, on_presence_swept)
@@ -73,7 +74,9 @@ class RedisLink:
         # Health: after a failure, callers get their fallback without waiting.
         self._down_until = 0.0
         self._down = False
+        self._probe = threading.Lock()
         self._start_lock = threading.Lock()
+        self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -81,13 +84,22 @@ class RedisLink:
 
     # The thread -------------------------------------------------------------------
 
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The link's event loop, started on first use (again after a fork)."""
+    def start(self) -> asyncio.AbstractEventLoop | None:
+        """The link's running loop, started if need be; None while it stops.
+
+        Only the bus's public entry points (emitting, subscribing, asking for
+        presence or a position) start the link. Hooks that run while it stops, or
+        from inside it, use ``post()``, which never does.
+        """
         loop = self._loop
         if loop is not None and self._pid == os.getpid():
             return loop
         with self._start_lock:
-            if self._loop is None or self._pid != os.getpid():
+            if self._pid and self._pid != os.getpid():
+                self._forget_parent()
+            if self._stopping:
+                return None
+            if self._loop is None:
                 ready = threading.Event()
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(
@@ -97,10 +109,33 @@ class RedisLink:
                     daemon=True,
                 )
                 thread.start()
-                ready.wait()
+                if not ready.wait(STARTUP_SECONDS):
+                    logger.error("The Redis bus's thread did not start.")
+                    return None
                 self._loop, self._thread, self._pid = loop, thread, os.getpid()
                 atexit.register(self.stop)
             return self._loop
+
+    def post(self, callback: Callable[[], object]) -> bool:
+        """Run ``callback`` on the link's loop if it is running; never starts it."""
+        loop = self._loop
+        if loop is None or self._pid != os.getpid():
+            return False
+        try:
+            loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # closed under us
+            return False
+        return True
+
+    def _forget_parent(self) -> None:
+        """In a forked child: the parent's thread, queue and connections are not
+        ours (the parent publishes its own changes)."""
+        self._loop = self._thread = None
+        self._stopping = False
+        self.process = _process_name()
+        self.outbox.forget()
+        self.roster.forget()
+        self.listener.forget()
 
     def _run(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
         asyncio.set_event_loop(loop)
@@ -130,22 +165,28 @@ class RedisLink:
 
     def stop(self) -> None:
         """Publish what is queued (for a few seconds at most), leave presence, stop."""
+        atexit.unregister(self.stop)
         with self._start_lock:
             loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        atexit.unregister(self.stop)
-        if loop is None or thread is None or self._pid != os.getpid():
-            return
-        if loop.is_closed() or not thread.is_alive():
-            return
-        future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            if loop is None or thread is None or self._pid != os.getpid():
+                return
+            self._stopping = True
         try:
-            future.result(FLUSH_SECONDS + 2)
-        except Exception:
-            logger.warning("The Redis bus did not shut down cleanly.", exc_info=True)
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(FLUSH_SECONDS)
+            if not loop.is_closed() and thread.is_alive():
+                future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+                try:
+                    future.result(FLUSH_SECONDS + 2)
+                except Exception:
+                    logger.warning(
+                        "The Redis bus did not shut down cleanly.", exc_info=True
+                    )
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(loop.stop)
+                thread.join(FLUSH_SECONDS)
+        finally:
+            with self._start_lock:
+                self._loop = self._thread = None
+                self._stopping = False
 
     async def _shutdown(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -156,6 +197,10 @@ class RedisLink:
                 "Stopping with %d change(s) not published to Redis.",
                 self.outbox.queued,
             )
+        # No renewal may follow the leaves: stop renewing first.
+        renewing = self._tasks[1]
+        renewing.cancel()
+        await asyncio.wait({renewing}, timeout=1)
         await self.roster.leave_all()
 
     # Calls from other threads ----------------------------------------------------
@@ -163,11 +208,9 @@ class RedisLink:
     def call(self, make: Callable[[], Awaitable[T]], timeout: float = 1.0) -> T:
         """Run ``make()`` on the link's loop and wait for it, or raise
         ``RedisUnavailable`` at once while Redis is known to be away."""
-        if time.monotonic() < self._down_until:
-            raise RedisUnavailable
-        loop = self.loop()
         if threading.current_thread() is self._thread:
             raise RuntimeError("A blocking Redis bus call was made on its own thread.")
+        loop, probing = self._admit()
         future = asyncio.run_coroutine_threadsafe(self._guarded(make), loop)
         try:
             return future.result(timeout)
@@ -175,12 +218,14 @@ class RedisLink:
             future.cancel()
             self.failed(TimeoutError(f"no answer within {timeout}s"))
             raise RedisUnavailable from None
+        finally:
+            if probing:
+                self._probe.release()
 
     async def acall(self, make: Callable[[], Awaitable[T]], within: float = 1.0) -> T:
         """``call()`` for coroutines on other loops: waits without blocking them."""
-        if time.monotonic() < self._down_until:
-            raise RedisUnavailable
-        future = asyncio.run_coroutine_threadsafe(self._guarded(make), self.loop())
+        loop, probing = self._admit()
+        future = asyncio.run_coroutine_threadsafe(self._guarded(make), loop)
         try:
             async with asyncio.timeout(within):
                 return await asyncio.wrap_future(future)
@@ -188,6 +233,25 @@ class RedisLink:
             future.cancel()
             self.failed(TimeoutError(f"no answer within {within}s"))
             raise RedisUnavailable from None
+        finally:
+            if probing:
+                self._probe.release()
+
+    def _admit(self) -> tuple[asyncio.AbstractEventLoop, bool]:
+        """The loop to ask Redis on, and whether this caller is the one probing.
+
+        While Redis is known to be away, callers get their fallback at once, and
+        once the probe interval is over only one of them at a time tries again,
+        so an outage never makes every request wait for a timeout.
+        """
+        loop = self.start()
+        if loop is None or time.monotonic() < self._down_until:
+            raise RedisUnavailable
+        if not self._down:
+            return loop, False
+        if not self._probe.acquire(blocking=False):
+            raise RedisUnavailable
+        return loop, True
 
     async def _guarded(self, make: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -201,21 +265,23 @@ class RedisLink:
     def call_later(
         self, delay: float, callback: Callable[[], None]
     ) -> Callable[[], None]:
-        """Schedule ``callback`` on the link's loop; returns a cancel function."""
-        loop = self.loop()
+        """Schedule ``callback`` on the link's loop; returns a cancel function.
+
+        Nothing is scheduled while the link is not running.
+        """
         handles: list[asyncio.TimerHandle] = []
-        loop.call_soon_threadsafe(
-            lambda: handles.append(loop.call_later(delay, callback))
-        )
+
+        def schedule() -> None:
+            handles.append(asyncio.get_running_loop().call_later(delay, callback))
 
         def cancel_all() -> None:
             for handle in handles:
                 handle.cancel()
 
         def cancel() -> None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(cancel_all)
+            self.post(cancel_all)
 
+        self.post(schedule)
         return cancel
 
     # Health ------------------------------------------------------------------------
@@ -254,13 +320,15 @@ class RedisLink:
 
     async def position(self, scope: str | None = None) -> tuple[str, int, int]:
         """(epoch, sequence, revision of ``scope``) as Redis has them now."""
-        keys = [self.keys.sequence, self.keys.epoch]
+        keys = [self.keys.sequence, self.keys.epoch, self.keys.server]
         if scope is not None:
             keys.append(self.keys.revision(scope))
-        reply = await self.run(
-            POSITION, keys, secrets.token_hex(4), self.listener.max_sequence
-        )
+        reply = await self.run(POSITION, keys, secrets.token_hex(4))
         epoch = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         sequence, revision = int(reply[1]), int(reply[2])
         self.listener.saw_position(epoch, sequence)
         return epoch, sequence, revision
+
+
+def _process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

@@ -14,18 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from reactive_blocks.bus.outbox import MAX_KEPT
 from reactive_blocks.bus.retry import REDIS_ERRORS, Backoff
 from reactive_blocks.bus.subscription import CloseReason
 from reactive_blocks.bus.wire import (
+    Control,
     Malformed,
     Published,
     parse_control,
     parse_published,
+    stream_id,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from redis.asyncio.client import PubSub
 
     from reactive_blocks.bus.link import RedisLink
@@ -35,6 +40,25 @@ __all__ = ["Listener"]
 logger = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 5.0  # a silent connection is pinged, and dropped if still silent
+MAX_BUFFERED = 1_000  # messages kept per scope while it starts; beyond: resync
+
+
+class Pending:
+    """A scope whose channel is being subscribed: messages wait here until the
+    scope's revision is known. Each SUBSCRIBE gets its own, so an answer that
+    arrives late for an earlier one cannot start the subscribers of a later one."""
+
+    __slots__ = ("messages", "overflowed")
+
+    def __init__(self) -> None:
+        self.messages: list[Published] = []
+        self.overflowed = False
+
+    def keep(self, published: Published) -> None:
+        if len(self.messages) < MAX_BUFFERED:
+            self.messages.append(published)
+        else:
+            self.overflowed = True
 
 
 class Listener:
@@ -52,22 +76,33 @@ class Listener:
         self._logged: set[str] = set()
         # Only touched on the link's loop.
         self._subscribed: set[str] = set()
-        self._sent: dict[str, int] = {}  # SUBSCRIBE commands sent per scope...
-        self._confirmed: dict[str, int] = {}  # ...and confirmed, on this connection
-        self._pending: dict[str, list[Published]] = {}  # not started: buffered
+        self._unconfirmed: dict[str, int] = {}  # SUBSCRIBEs not yet answered
+        self._pending: dict[str, Pending] = {}
         self._resync_on_start = False
         self._wake: asyncio.Event | None = None  # made on the link's loop
-        self._starting: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        # The last control applied (its place in the control stream).
+        self._last_control: tuple[int, int] | None = None
 
     def poke(self) -> None:
         """Subscribers came or went: reconcile the channels (from any thread)."""
-        loop = self.link.loop()
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._woken)
+        self.link.post(self._woken)
 
     def _woken(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+    def forget(self) -> None:
+        """Start over knowing nothing (a forked child)."""
+        self.live.clear()
+        self.epoch = None
+        self.max_sequence = 0
+        self._last_control = None
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # Connection ----------------------------------------------------------------------
 
@@ -87,7 +122,10 @@ class Listener:
             tasks: list[asyncio.Task[None]] = []
             try:
                 self.link.connects += 1
+                if self._last_control is None:
+                    self._last_control = await self._latest_control()
                 await pubsub.subscribe(self.link.keys.control)
+                await self._catch_up()
                 # Reading and (un)subscribing go on side by side; if either fails,
                 # the connection is dropped and everything starts again.
                 tasks = [
@@ -115,8 +153,7 @@ class Listener:
         with self.fanout.lock:
             self.live.clear()
         self._subscribed.clear()
-        self._sent.clear()
-        self._confirmed.clear()
+        self._unconfirmed.clear()
         self._pending.clear()
         self._resync_on_start = True
 
@@ -155,8 +192,8 @@ class Listener:
         new = sorted(wanted - self._subscribed)
         for scope in new:
             self._subscribed.add(scope)
-            self._sent[scope] = self._sent.get(scope, 0) + 1
-            self._pending[scope] = []
+            self._unconfirmed[scope] = self._unconfirmed.get(scope, 0) + 1
+            self._pending[scope] = Pending()
         if new:
             await pubsub.subscribe(*(self.link.keys.channel(s) for s in new))
         gone = []
@@ -175,14 +212,16 @@ class Listener:
         scope = self.link.keys.scope_of(channel)
         if scope is None:
             return
-        self._confirmed[scope] = self._confirmed.get(scope, 0) + 1
-        # Only the answer to the latest SUBSCRIBE means the channel is live now.
-        if scope in self._pending and self._confirmed[scope] == self._sent.get(scope):
-            task = asyncio.ensure_future(self._start(scope))
-            self._starting.add(task)
-            task.add_done_callback(self._starting.discard)
+        left = self._unconfirmed.get(scope, 1) - 1
+        if left > 0:
+            self._unconfirmed[scope] = left
+            return  # the answer to an earlier SUBSCRIBE: not live yet
+        self._unconfirmed.pop(scope, None)
+        pending = self._pending.get(scope)
+        if pending is not None:
+            self._spawn(self._start(scope, pending))
 
-    async def _start(self, scope: str) -> None:
+    async def _start(self, scope: str, pending: Pending) -> None:
         """The channel is live: start the scope's subscribers at its revision."""
         backoff = Backoff()
         while True:
@@ -192,19 +231,19 @@ class Listener:
             except REDIS_ERRORS as exc:
                 self.link.failed(exc)
             await asyncio.sleep(backoff.next())
-            if scope not in self._pending:
+            if self._pending.get(scope) is not pending:
                 return  # unsubscribed, or the connection was lost: started again
-        buffered = self._pending.pop(scope, None)
-        if buffered is None or scope not in self._subscribed:
-            return  # unsubscribed meanwhile
+        if self._pending.get(scope) is not pending:
+            return
+        del self._pending[scope]
         with self.fanout.lock:
             self.live[scope] = revision
-            if self._resync_on_start:
+            if self._resync_on_start or pending.overflowed:
                 # After a lost connection, those already streaming may have
                 # missed events: they resync. New ones start fresh.
                 self.fanout.lag([scope])
             self.fanout.start(scope, revision, epoch)
-        for published in buffered:
+        for published in pending.messages:
             self._apply(scope, published)
 
     # Messages ------------------------------------------------------------------------
@@ -215,33 +254,81 @@ class Listener:
         try:
             if scope is None:
                 if channel in (keys.control, keys.control.encode()):
-                    self._on_control(data)
+                    self._on_control(parse_control(data))
                 return
             if scope not in self._subscribed:
                 return  # a late message after unsubscribing
             published = parse_published(data, scope)
         except Malformed as exc:
             self._refuse(exc, channel)
+            if exc.kind == "unknown version" and scope in self.live:
+                # Likely a newer version of this library mid-deploy: whatever it
+                # said, this scope's pages resync rather than miss it.
+                self.fanout.lag([scope])
             return
-        if scope in self._pending:
-            self._pending[scope].append(published)
+        pending = self._pending.get(scope)
+        if pending is not None:
+            pending.keep(published)
         else:
             self._apply(scope, published)
 
     def _apply(self, scope: str, published: Published) -> None:
         with self.fanout.lock:
-            self._see_epoch(published.epoch, published.revision)
             known = self.live.get(scope)
-            if known is None or published.revision <= known:
-                return  # not ours any more, or part of where subscribers started
+            if known is None:
+                return  # not ours any more
+            if published.epoch != self.epoch:
+                # Epochs have no order: ask Redis which history is current. The
+                # scope resyncs either way.
+                self.fanout.lag([scope])
+                self._spawn(self._check_epoch())
+                return
+            if published.revision <= known:
+                return  # part of where subscribers started
             self.live[scope] = published.revision
+            self.max_sequence = max(self.max_sequence, published.revision)
             if published.event is None or published.previous > known:
                 self.fanout.lag([scope])  # a resync notice, or a gap: resync
             if published.event is not None:
                 self.fanout.deliver(scope, published.revision, published.event)
 
-    def _on_control(self, data: bytes) -> None:
-        control = parse_control(data)
+    async def _check_epoch(self) -> None:
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self.link.position()  # its answer is authoritative
+
+    async def _latest_control(self) -> tuple[int, int]:
+        client = self.link.client
+        assert client is not None
+        latest = _entries(await client.xrevrange(self.link.keys.controls, count=1))
+        return stream_id(latest[0][0]) if latest else (0, 0)
+
+    async def _catch_up(self) -> None:
+        """Apply the controls sent while this process was not listening."""
+        client, last = self.link.client, self._last_control
+        assert client is not None
+        assert last is not None
+        key = self.link.keys.controls
+        entries = _entries(
+            await client.xrange(key, min=f"({last[0]}-{last[1]}", count=MAX_KEPT)
+        )
+        oldest = _entries(await client.xrange(key, count=1))
+        if oldest and stream_id(oldest[0][0]) > last and len(entries) >= MAX_KEPT:
+            # Redis trimmed controls this process never saw: it cannot tell whose
+            # streams they ended, so every page here resyncs.
+            logger.warning("Missed controls while disconnected; every page resyncs.")
+            self.fanout.lag()
+        for place, message in entries:
+            try:
+                self._on_control(parse_control(message, place))
+            except Malformed as exc:
+                self._refuse(exc, key.encode())
+
+    def _on_control(self, control: Control) -> None:
+        if self._last_control is not None and control.id <= self._last_control:
+            return  # applied already (announced while catching up)
+        self._last_control = control.id
+        if control.sender == self.link.process:
+            return  # this process acted on it when it sent it
         if control.kind == "close_user" and control.user_id is not None:
             user_id = control.user_id
             self.fanout.close(
@@ -268,23 +355,26 @@ class Listener:
     # Positions -----------------------------------------------------------------------
 
     def saw_position(self, epoch: str, sequence: int) -> None:
-        """Redis told us its epoch and a sequence number (any reply from a script)."""
+        """Redis answered a script with its epoch and a sequence number: that is
+        where it stands now (unlike a message, which may be from before)."""
         with self.fanout.lock:
-            self._see_epoch(epoch, sequence)
+            if self.epoch is not None and epoch != self.epoch:
+                # Redis lost its data or failed over: revisions start again in a
+                # new history, and every page resyncs.
+                logger.warning(
+                    "Redis started a new history (epoch %s, was %s); every live "
+                    "page resyncs.",
+                    epoch,
+                    self.epoch,
+                )
+                for scope in self.live:
+                    self.live[scope] = 0
+                self.fanout.renumber(epoch)
+                self.max_sequence = 0
+            self.epoch = epoch
+            self.max_sequence = max(self.max_sequence, sequence)
 
-    def _see_epoch(self, epoch: str, sequence: int) -> None:
-        if self.epoch is not None and epoch != self.epoch:
-            # Redis lost its data (or failed over to a replica that missed writes):
-            # revisions start again, and every page resyncs.
-            logger.warning(
-                "Redis started a new history (epoch %s, was %s); every live page "
-                "resyncs.",
-                epoch,
-                self.epoch,
-            )
-            for scope in self.live:
-                self.live[scope] = 0
-            self.fanout.renumber(epoch)
-            self.max_sequence = 0
-        self.epoch = epoch
-        self.max_sequence = max(self.max_sequence, sequence)
+
+def _entries(reply: Any) -> list[tuple[bytes, bytes]]:
+    """(id, message) of each entry of an XRANGE/XREVRANGE reply."""
+    return [(place, fields.get(b"m", b"")) for place, fields in reply or () if place]

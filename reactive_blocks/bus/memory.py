@@ -211,10 +211,16 @@ class ReactiveBus:
         if connection is None:
             return
         if self.presence_grace > 0 and state.close_reason is CloseReason.LEFT:
+            now = time.monotonic()
             with self._lock:
                 lingering = self._lingering.setdefault(state.scope, [])
-                lingering.append((connection, time.monotonic() + self.presence_grace))
+                lingering.append((connection, now + self.presence_grace))
                 del lingering[:-MAX_LINGERING_PER_SCOPE]
+                # Forget what expired in every scope now and then, not only in
+                # scopes someone asks about: the table stays as small as the leaves
+                # of the last few seconds.
+                if len(self._lingering) > len(self._fanout.scopes()) + 64:
+                    self._prune_lingering(now)
         if self._presence_changes is not None:
             self._presence_changes.left(state.scope)
 
@@ -262,6 +268,20 @@ class ReactiveBus:
     def viewers(self, scope: str) -> Viewers:
         """The distinct users watching ``scope``, and how many anonymous tabs."""
         return Viewers.of(self.presence(scope))
+
+    async def apresence(self, scope: str) -> tuple[ConnectionInfo, ...]:
+        """``presence()`` for async code (the Redis bus does not block the loop)."""
+        return self.presence(scope)
+
+    async def aviewers(self, scope: str) -> Viewers:
+        """``viewers()`` for async code."""
+        return Viewers.of(await self.apresence(scope))
+
+    def _prune_lingering(self, now: float) -> None:
+        for scope, entries in list(self._lingering.items()):
+            entries[:] = [(c, until) for c, until in entries if until > now]
+            if not entries:
+                del self._lingering[scope]
 
     def _lingering_in(self, scope: str) -> list[ConnectionInfo]:
         now = time.monotonic()

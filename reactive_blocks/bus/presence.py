@@ -101,7 +101,9 @@ class PresenceChanges:
         self.grace = grace
         self._emit = emit
         self._later = later
-        self._lock = threading.Lock()
+        # Re-entrant: a subscription garbage-collected while this thread holds
+        # the lock reports its leave through the same lock.
+        self._lock = threading.RLock()
         self._due: dict[str, list[float]] = {}  # pending announcement times
         self._timers: dict[str, tuple[float, Cancel]] = {}
 

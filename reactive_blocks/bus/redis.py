@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from reactive_blocks.bus.connector import Connector
 from reactive_blocks.bus.link import RedisLink
@@ -107,7 +108,10 @@ class RedisBus(ReactiveBus):
             )
 
     def __repr__(self) -> str:
-        return f"<RedisBus {self.url!r} subscribers={self.subscriber_count}>"
+        return (
+            f"<RedisBus {_without_password(self.url)!r} "
+            f"subscribers={self.subscriber_count}>"
+        )
 
     # Emitting and subscribing -------------------------------------------------------
 
@@ -122,7 +126,7 @@ class RedisBus(ReactiveBus):
         validate_scope(scope)
         require_connection(connection)
         listener = self._link.listener
-        self._link.loop()
+        self._link.start()
         with self._lock:
             revision = listener.live.get(scope)
             if revision is not None:
@@ -166,7 +170,9 @@ class RedisBus(ReactiveBus):
             self._link.stop()
             return
         validate_scope(scope)
-        self._link.outbox.send(("control", control_payload("close_scope", scope=scope)))
+        self._link.outbox.send(
+            ("control", control_payload("close_scope", self._link.process, scope=scope))
+        )
         self._fanout.close(scope, CloseReason.SCOPE_CLOSED)
 
     def close_user(self, user_id: str, scope: str | None = None) -> int:
@@ -176,7 +182,12 @@ class RedisBus(ReactiveBus):
         if scope is not None:
             validate_scope(scope)
         self._link.outbox.send(
-            ("control", control_payload("close_user", user_id=user_id, scope=scope))
+            (
+                "control",
+                control_payload(
+                    "close_user", self._link.process, user_id=user_id, scope=scope
+                ),
+            )
         )
         return self._close_user_here(user_id, scope)
 
@@ -184,13 +195,30 @@ class RedisBus(ReactiveBus):
 
     def presence(self, scope: str) -> tuple[ConnectionInfo, ...]:
         """Every live connection to ``scope`` in every process (a round trip to
-        Redis; while Redis is away, this process's connections only)."""
+        Redis, at most a second; while Redis is away, this process's only).
+
+        From async code, use ``await bus.apresence(scope)``: this call blocks.
+        """
         validate_scope(scope)
-        local = self._fanout.connections(scope)
         try:
             members = self._link.call(lambda: self._link.roster.members(scope))
         except RedisUnavailable:
-            return local
+            return self._fanout.connections(scope)
+        return self._merge(scope, members)
+
+    async def apresence(self, scope: str) -> tuple[ConnectionInfo, ...]:
+        validate_scope(scope)
+        try:
+            members = await self._link.acall(lambda: self._link.roster.members(scope))
+        except RedisUnavailable:
+            return self._fanout.connections(scope)
+        return self._merge(scope, members)
+
+    def _merge(
+        self, scope: str, members: list[dict[str, Any]]
+    ) -> tuple[ConnectionInfo, ...]:
+        """This process's connections as it knows them, and the others' from Redis."""
+        local = self._fanout.connections(scope)
         here = {c.session_id for c in local}
         found = list(local)
         now, wall = time.monotonic(), time.time()
@@ -285,3 +313,12 @@ def _check_text(value: object, name: str) -> None:
 def _check_count(value: object, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}.")
+
+
+def _without_password(url: str) -> str:
+    """``url`` with its password masked, for messages and logs."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

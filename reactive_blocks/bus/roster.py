@@ -1,9 +1,10 @@
 """This process's entries in Redis's presence sets, kept fresh while they live.
 
 Each connection is a member of its scope's sorted set, scored with the time (by
-Redis's clock) at which it expires: twice the refresh interval from its last
+Redis's clock) at which it expires: twice the refresh interval after its last
 renewal. A process that dies stops renewing, so its connections stop counting
-within that time, without anyone having to notice the death.
+within that time without anyone having to notice the death. A connection that
+leaves moves to a second set for the grace period, where it is still listed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Roster"]
 
+logger = logging.getLogger(__name__)
+
 PROBE_SECONDS = 1.0  # after a failure, everyone is sent again this soon
 
 
@@ -37,13 +42,15 @@ class Roster:
         link: RedisLink,
         refresh: float,
         grace: float,
-        on_swept: Callable[[str], None],
+        on_change: Callable[[str], None],
     ) -> None:
         self.link = link
         self.refresh = refresh
         self.grace = grace
-        self.on_swept = on_swept
-        # Guarded by the fan-out's lock (joins and leaves come from its hooks).
+        # Told when a scope's presence changed without a join or leave here: a
+        # dead process's connections expired, or Redis forgot some.
+        self.on_change = on_change
+        self._lock = threading.Lock()
         self._members: dict[SubscriberState, tuple[str, str]] = {}
         self._changes: deque[tuple[str, str, str]] = deque()  # (op, scope, member)
         self._wake: asyncio.Event | None = None  # made on the link's loop
@@ -62,35 +69,34 @@ class Roster:
             },
             separators=(",", ":"),
         )
-        with self.link.fanout.lock:
+        with self._lock:
             self._members[state] = (state.scope, member)
         self._change("join", state.scope, member)
 
     def left(self, state: SubscriberState) -> None:
-        with self.link.fanout.lock:
+        with self._lock:
             entry = self._members.pop(state, None)
         if entry is not None:
             self._change("leave", *entry)
 
     def forget(self) -> None:
-        """Drop every entry without leaving (the process is treated as dead)."""
-        with self.link.fanout.lock:
+        """Drop every entry without leaving (a forked child; or, in tests, a
+        process treated as dead)."""
+        with self._lock:
             self._members.clear()
         self._changes.clear()
 
     def _change(self, op: str, scope: str, member: str) -> None:
         self._changes.append((op, scope, member))
-        loop = self.link.loop()
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._poke)
+        self.link.post(self._poke)  # sent with the next round if not running
 
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
 
     async def members(self, scope: str) -> list[dict[str, Any]]:
-        """The live members of ``scope`` in every process (expired ones swept)."""
-        raw = await self.link.run(PRESENCE_READ, [self.link.keys.presence(scope)])
+        """The members of ``scope`` in every process, live or lingering."""
+        raw = await self.link.run(PRESENCE_READ, self.link.keys.presence(scope))
         found = []
         for item in raw:
             with contextlib.suppress(ValueError):
@@ -103,6 +109,8 @@ class Roster:
         """Send joins and leaves as they come, and renew every entry of this
         process before it expires (the link runs this on its loop)."""
         self._wake = asyncio.Event()
+        if self._changes:
+            self._wake.set()
         ttl_ms = int(self.refresh * 2000)
         next_refresh = 0.0
         while True:
@@ -110,7 +118,7 @@ class Roster:
                 async with asyncio.timeout(max(0.0, next_refresh - time.monotonic())):
                     await self._wake.wait()
             self._wake.clear()
-            changes = [self._changes.popleft() for _ in range(len(self._changes))]
+            changes = self._take_changes()
             renew = time.monotonic() >= next_refresh
             try:
                 await self._send(changes, ttl_ms, renew)
@@ -121,6 +129,9 @@ class Roster:
             if renew:
                 next_refresh = time.monotonic() + self.refresh
 
+    def _take_changes(self) -> list[tuple[str, str, str]]:
+        return [self._changes.popleft() for _ in range(len(self._changes))]
+
     async def _send(
         self, changes: list[tuple[str, str, str]], ttl_ms: int, renew: bool
     ) -> None:
@@ -128,37 +139,44 @@ class Roster:
         last: dict[tuple[str, str], str] = {}
         for op, scope, member in changes:
             last[(scope, member)] = op
-        with self.link.fanout.lock:
+        with self._lock:
             present = list(self._members.values()) if renew else []
         by_scope: dict[str, list[str]] = {}
         for scope, member in present:
             by_scope.setdefault(scope, []).append(member)
+        joins: dict[str, int] = {}
         keys, grace = self.link.keys, int(self.grace * 1000)
         for (scope, member), op in last.items():
             if op == "leave":
-                await self.link.run(
-                    PRESENCE_LEAVE, [keys.presence(scope)], grace, member
-                )
-            elif member not in by_scope.get(scope, ()):
+                await self.link.run(PRESENCE_LEAVE, keys.presence(scope), grace, member)
+                continue
+            joins[scope] = joins.get(scope, 0) + 1
+            if member not in by_scope.get(scope, ()):
                 by_scope.setdefault(scope, []).append(member)
         for scope, members in by_scope.items():
-            swept = await self.link.run(
-                PRESENCE_REFRESH, [keys.presence(scope)], ttl_ms, *members
+            swept, added = await self.link.run(
+                PRESENCE_REFRESH, keys.presence(scope), ttl_ms, *members
             )
-            if swept:
-                self.on_swept(scope)  # a dead process's connections expired
+            # A renewal that had to add its member again: Redis lost the set.
+            if swept or added > joins.get(scope, 0):
+                self.on_change(scope)
         if last or by_scope:
             self.link.succeeded()
 
     async def leave_all(self) -> None:
-        """This process stops: its connections leave at once, without lingering."""
-        leaving = {(scope, member) for _, scope, member in self._changes}
-        with self.link.fanout.lock:
-            leaving.update(self._members.values())
-        self._changes.clear()
+        """This process stops: its connections leave at once, without lingering.
+
+        The link's loop runs this instead of ``keep()`` rounds, so nothing renews
+        an entry after it left.
+        """
+        with self._lock:
+            leaving = dict.fromkeys(self._members.values())
+            self._members.clear()
+        for _, scope, member in self._take_changes():
+            leaving[(scope, member)] = None
         with contextlib.suppress(*REDIS_ERRORS, TimeoutError):
             async with asyncio.timeout(1):
                 for scope, member in leaving:
                     await self.link.run(
-                        PRESENCE_LEAVE, [self.link.keys.presence(scope)], 0, member
+                        PRESENCE_LEAVE, self.link.keys.presence(scope), 0, member
                     )

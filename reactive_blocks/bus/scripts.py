@@ -11,7 +11,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-__all__ = ["PRESENCE_LEAVE", "PRESENCE_READ", "PRESENCE_REFRESH", "Keys", "Script"]
+__all__ = [
+    "CONTROL",
+    "NEW_EPOCH",
+    "POSITION",
+    "PRESENCE_LEAVE",
+    "PRESENCE_READ",
+    "PRESENCE_REFRESH",
+    "PUBLISH",
+    "Keys",
+    "Script",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +40,17 @@ class Keys:
         self.prefix = prefix
         self.sequence = f"{prefix}:seq"
         self.epoch = f"{prefix}:epoch"
+        self.server = f"{prefix}:server"  # the run id of the server of the epoch
         self.control = f"{prefix}:control"
+        self.controls = f"{prefix}:controls"  # the stream that keeps them
         self._channel = f"{prefix}:scope:"
 
     def revision(self, scope: str) -> str:
         return f"{self.prefix}:rev:{scope}"
 
-    def presence(self, scope: str) -> str:
-        return f"{self.prefix}:presence:{scope}"
+    def presence(self, scope: str) -> list[str]:
+        """The scope's live connections, and those lingering after leaving."""
+        return [f"{self.prefix}:presence:{scope}", f"{self.prefix}:left:{scope}"]
 
     def channel(self, scope: str) -> str:
         return self._channel + scope
@@ -48,45 +61,63 @@ class Keys:
         return name[len(self._channel) :] if name.startswith(self._channel) else None
 
 
-# Both scripts below start a new epoch when Redis has no epoch (it lost its data)
-# or when its sequence is behind one this process has already seen (a failover to
-# a replica that missed writes): numbers must never be handed out twice in one
-# epoch. ARGV[1] is a fresh epoch, ARGV[2] the highest sequence seen here.
+# Both scripts below start a new epoch (ARGV[1], fresh) when Redis has no epoch (it
+# lost its data) or when the server is not the one that started the current epoch:
+# a restart from a snapshot or a failover to a replica may have lost the latest
+# numbers, and numbers must never be handed out twice in one epoch.
 _EPOCH = """
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 local epoch = redis.call('GET', KEYS[2])
-local seen = tonumber(ARGV[2])
-local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
-if (not epoch) or seq < seen then
+if (not epoch) or redis.call('GET', KEYS[3]) ~= run then
   epoch = ARGV[1]
   redis.call('SET', KEYS[2], epoch)
-  if seq < seen then
-    seq = seen
-    redis.call('SET', KEYS[1], seq)
-  end
+  redis.call('SET', KEYS[3], run)
 end
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 """
 
-# KEYS: sequence, epoch, the scope's revision. ARGV: fresh epoch, highest sequence
-# seen, revision time-to-live (s), channel, kind ("event"/"resync"), event JSON.
+# KEYS: sequence, epoch, server run id, the scope's revision. ARGV: fresh epoch,
+# revision time-to-live (s), channel, kind ("event"/"resync"), event JSON.
 PUBLISH = Script(
     _EPOCH
     + """
 seq = redis.call('INCR', KEYS[1])
-local prev = redis.call('GET', KEYS[3]) or '0'
-redis.call('SET', KEYS[3], seq, 'EX', tonumber(ARGV[3]))
-redis.call('PUBLISH', ARGV[4], '{"v":1,"kind":"' .. ARGV[5] .. '","epoch":"' ..
-  epoch .. '","rev":' .. seq .. ',"prev":' .. prev .. ',"event":' .. ARGV[6] .. '}')
+local prev = redis.call('GET', KEYS[4]) or '0'
+redis.call('SET', KEYS[4], seq, 'EX', tonumber(ARGV[2]))
+redis.call('PUBLISH', ARGV[3], '{"v":1,"kind":"' .. ARGV[4] .. '","epoch":"' ..
+  epoch .. '","rev":' .. seq .. ',"prev":' .. prev .. ',"event":' .. ARGV[5] .. '}')
 return {epoch, seq}
 """
 )
 
-# KEYS: sequence, epoch[, the scope's revision]. ARGV: fresh epoch, highest seen.
+# KEYS: sequence, epoch, server run id[, the scope's revision]. ARGV: fresh epoch.
 POSITION = Script(
     _EPOCH
     + """
 local rev = 0
-if KEYS[3] then rev = tonumber(redis.call('GET', KEYS[3]) or '0') end
+if KEYS[4] then rev = tonumber(redis.call('GET', KEYS[4]) or '0') end
 return {epoch, seq, rev}
+"""
+)
+
+# KEYS: epoch, server run id. ARGV: fresh epoch. Starts a new history at once
+# (changes were lost that no revision can describe): every page resyncs.
+NEW_EPOCH = Script(
+    """
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], string.match(redis.call('INFO', 'server'), 'run_id:(%w+)'))
+return ARGV[1]
+"""
+)
+
+# KEYS: the control stream. ARGV: the control's JSON, the control channel, the
+# stream's length bound. Controls are kept (a listener that was disconnected reads
+# what it missed) and announced as "<stream id> <JSON>".
+CONTROL = Script(
+    """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
+redis.call('PUBLISH', ARGV[2], id .. ' ' .. ARGV[1])
+return id
 """
 )
 
@@ -95,39 +126,47 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: the scope's presence set. ARGV: time-to-live (ms), then members. Adds or
-# refreshes them, sweeps out the expired ones and returns how many were swept.
+# Presence: KEYS[1] holds the live connections, KEYS[2] those that left less than
+# the grace period ago (still listed, so a reload does not flicker the list).
+
+# ARGV: time-to-live (ms), then members. Adds or renews them and sweeps out the
+# expired (connections of a process that died); returns {swept, added}.
 PRESENCE_REFRESH = Script(
     _NOW
     + """
 local swept = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local added = 0
 for i = 2, #ARGV do
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i])
+  added = added + redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i])
 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 2)
-return swept
+return {swept, added}
 """
 )
 
-# KEYS: the scope's presence set. ARGV: grace (ms), member. A member that leaves
-# stays listed for the grace period, so a reload does not flicker the list.
+# ARGV: grace (ms), member. The member leaves; it lingers for the grace period.
 PRESENCE_LEAVE = Script(
     _NOW
     + """
+redis.call('ZREM', KEYS[1], ARGV[2])
 if tonumber(ARGV[1]) > 0 then
-  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
-else
-  redis.call('ZREM', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[1]) * 2)
 end
 return 0
 """
 )
 
-# KEYS: the scope's presence set. Returns the members that have not expired.
+# Returns the members that have not expired, live or lingering.
 PRESENCE_READ = Script(
     _NOW
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  table.insert(members, member)
+end
+return members
 """
 )

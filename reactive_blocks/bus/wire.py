@@ -4,8 +4,10 @@ An event travels as ``{"v": 1, "kind": "event", "epoch", "rev", "prev", "event"}
 Redis writes the envelope (it assigns ``rev``), the emitting process writes the
 ``event`` object. ``prev`` is the scope's revision before this one, so a receiver
 that saw a different one knows it missed something. Control messages (close a
-user's streams, resync everything) are plain JSON objects on the control channel.
-Anything else on our channels is refused with the reason it was refused for.
+user's streams, resync everything) are JSON objects kept in a Redis stream and
+announced on the control channel as ``<stream id> <JSON>``, so a process that was
+disconnected reads those it missed. Anything else on our channels is refused with
+the reason it was refused for.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "event_payload",
     "parse_control",
     "parse_published",
+    "stream_id",
 ]
 
 VERSION = 1
@@ -55,6 +58,8 @@ class Control:
     kind: str
     user_id: str | None = None
     scope: str | None = None
+    sender: str | None = None  # the process that sent it
+    id: tuple[int, int] = (0, 0)  # its place in the control stream
 
 
 def event_payload(event: ChangeEvent) -> str:
@@ -71,8 +76,9 @@ def event_payload(event: ChangeEvent) -> str:
     )
 
 
-def control_payload(kind: str, **fields: str | None) -> str:
-    return json.dumps({"v": VERSION, "kind": kind, **fields}, separators=(",", ":"))
+def control_payload(kind: str, sender: str, **fields: str | None) -> str:
+    message = {"v": VERSION, "kind": kind, "from": sender, **fields}
+    return json.dumps(message, separators=(",", ":"))
 
 
 def _load(data: bytes | str) -> dict[str, object]:
@@ -125,8 +131,23 @@ def parse_published(data: bytes | str, scope: str) -> Published:
     return Published(epoch, revision, previous, event)
 
 
-def parse_control(data: bytes | str) -> Control:
-    """Read a message from the control channel, or raise ``Malformed``."""
+def stream_id(value: bytes | str) -> tuple[int, int]:
+    """A Redis stream id (``"1700000000000-3"``) as a comparable pair."""
+    text = value.decode() if isinstance(value, bytes) else value
+    milliseconds, _, sequence = text.partition("-")
+    try:
+        return int(milliseconds), int(sequence or 0)
+    except ValueError:
+        raise Malformed("bad control id", repr(text)[:80]) from None
+
+
+def parse_control(data: bytes | str, id: bytes | str | None = None) -> Control:
+    """Read a control, announced as ``<stream id> <JSON>`` (or, from the stream,
+    JSON with its ``id``), or raise ``Malformed``."""
+    if id is None:
+        text = data.decode(errors="replace") if isinstance(data, bytes) else data
+        id, _, data = text.partition(" ")
+    place = stream_id(id)
     message = _load(data)
     kind = message.get("kind")
     if kind not in CONTROL_KINDS:
@@ -138,10 +159,13 @@ def parse_control(data: bytes | str) -> Control:
         raise Malformed("bad control", f"scope={scope!r}"[:80])
     if scope is not None and not isinstance(scope, str):
         raise Malformed("bad control", f"scope={scope!r}"[:80])
+    sender = message.get("from")
     return Control(
         str(kind),
         user_id if isinstance(user_id, str) else None,
         scope if isinstance(scope, str) else None,
+        sender if isinstance(sender, str) else None,
+        place,
     )
 
 

@@ -118,7 +118,9 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         The default gives ``user``, ``request`` (built from the stream's request)
         and ``csrf_token`` (from the browser's CSRF cookie, for forms in blocks).
         Blocks that read any name given here, or ``user``/``request``/``perms``,
-        or use ``{% csrf_token %}``, are rendered for this connection alone.
+        or use ``{% csrf_token %}``, are rendered for this connection alone. Return
+        the same names every time: they are learnt from the first call, and a batch
+        that touches no block reading them does not call this hook.
         """
         request = self.request
         return {

@@ -26,7 +26,7 @@ REACTIVE_BLOCKS = {
             "prefix": os.environ.get("CLUSTER_PREFIX", "cluster"),
             "presence_refresh": float(os.environ.get("CLUSTER_PRESENCE_REFRESH", "5")),
             "presence_path": "presence",
-            "presence_grace": 0,
+            "presence_grace": 1.0,
         },
     },
     "HEARTBEAT_SECONDS": float(os.environ.get("LIVE_HEARTBEAT", "15")),
