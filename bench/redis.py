@@ -22,27 +22,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import http.client
 import itertools
 import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, this file's folder comes first on the path, and this file would
 # shadow the redis package: the repository's root takes its place.
 sys.path[0] = str(ROOT)
 
-from tests.live_server import served  # noqa: E402
+from bench.drive import Server, get, save_all  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.sse_client import SSEStream  # noqa: E402
 
@@ -51,41 +46,24 @@ APPLICATION = "bench.site.asgi:application"
 
 
 class Site:
-    """Redis, a database and two daphne processes of the benchmark site."""
+    """Redis, and two daphne processes of the benchmark site on RedisBus."""
 
     def __init__(self, directory: Path) -> None:
-        self.stack = contextlib.ExitStack()
-        self.redis = self.stack.enter_context(RedisServer(directory / "redis"))
-        self.env = {
-            "BENCH_BUS": "redis",
-            "BENCH_REDIS_URL": self.redis.url,
-            "BENCH_DATABASE": str(directory / "bench.sqlite3"),
-            "PYTHONPATH": str(ROOT),
-            "DJANGO_SETTINGS_MODULE": SETTINGS,
-        }
-        self.manage("migrate", "--run-syncdb", "--noinput", "-v0")
-        self.manage(
-            "shell", "-c", "from bench.site.models import Item; Item.objects.create()"
+        self.redis = RedisServer(directory / "redis").start()
+        self.server = Server(
+            SETTINGS,
+            APPLICATION,
+            {
+                "BENCH_BUS": "redis",
+                "BENCH_REDIS_URL": self.redis.url,
+                "BENCH_DATABASE": str(directory / "bench.sqlite3"),
+            },
         )
-        self.writer, _ = self.stack.enter_context(
-            served(APPLICATION, SETTINGS, self.env)
-        )
-        self.server, _ = self.stack.enter_context(
-            served(APPLICATION, SETTINGS, self.env)
-        )
-
-    def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "django", *args],
-            cwd=ROOT,
-            env={**os.environ, **self.env},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        self.writer, _ = self.server.start()
+        self.reader, _ = self.server.start()
 
     def stream_path(self) -> str:
-        page = _get(self.writer + "/items/1/")
+        page = get(self.writer + "/items/1/")
         start = page.index('sse-connect="') + len('sse-connect="')
         return page[start : page.index('"', start)].replace("&amp;", "&")
 
@@ -107,58 +85,8 @@ class Site:
             client.close()
 
     def close(self) -> None:
-        self.stack.close()
-
-
-def _get(url: str) -> str:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
-    connection.request("GET", parts.path)
-    body = connection.getresponse().read().decode()
-    connection.close()
-    return body
-
-
-WRITERS = 4  # request threads saving at once, so one slow save does not pace all
-
-
-def save(connection: http.client.HTTPConnection, number: int) -> None:
-    connection.request("POST", "/save/1/", body=json.dumps({"n": number}).encode())
-    connection.getresponse().read()
-
-
-def save_at(url: str, rate: float, numbers: range, start: float) -> None:
-    """Save the item with each of ``numbers``, at ``rate`` per second from ``start``."""
-    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
-    for step, number in enumerate(numbers):
-        delay = start + step / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)  # pacing the load, not waiting for async work
-        save(connection, number)
-    connection.close()
-
-
-def save_all(url: str, rate: float, count: int) -> float:
-    """Save ``count`` changes at ``rate``/s from several threads, then change
-    ``count`` last of all; return how long the ``count`` changes took."""
-    started = time.monotonic()
-    writers = [
-        threading.Thread(
-            target=save_at,
-            # Each writer a step after the other: changes come evenly, not in fours.
-            args=(url, rate / WRITERS, range(w, count, WRITERS), started + w / rate),
-        )
-        for w in range(WRITERS)
-    ]
-    for writer in writers:
-        writer.start()
-    for writer in writers:
-        writer.join(120)
-    elapsed = time.monotonic() - started
-    last = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
-    save(last, count)
-    last.close()
-    return elapsed
+        self.server.close()
+        self.redis.stop()
 
 
 async def read_titles(stream: SSEStream, last: int, latencies: list[float]) -> bool:
@@ -181,9 +109,9 @@ async def read_titles(stream: SSEStream, last: int, latencies: list[float]) -> b
 
 async def measure(site: Site, connections: int, rate: float, seconds: float) -> dict:
     path = site.stream_path()
-    streams = [await SSEStream.open(site.server + path) for _ in range(connections)]
+    streams = [await SSEStream.open(site.reader + path) for _ in range(connections)]
     deadline = time.monotonic() + 30
-    while json.loads(_get(site.server + "/stats/"))["subscribers"] < connections:
+    while json.loads(get(site.reader + "/stats/"))["subscribers"] < connections:
         assert time.monotonic() < deadline, "the streams did not all subscribe"
         await asyncio.sleep(0.05)  # polling a condition with a deadline
     count = max(1, int(rate * seconds))
@@ -197,7 +125,7 @@ async def measure(site: Site, connections: int, rate: float, seconds: float) -> 
     readers = [read_titles(s, count, latencies) for s in streams]
     try:
         received = await asyncio.wait_for(asyncio.gather(*readers), seconds + 30)
-        saved_in = await saving
+        saved_in, _ = await saving
     finally:
         for stream in streams:
             await stream.close()

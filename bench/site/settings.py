@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.sites import database
+
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY = "reactive-blocks-benchmark-not-secret"
 DEBUG = False
@@ -28,13 +30,7 @@ MIDDLEWARE = [
 ]
 ROOT_URLCONF = "bench.site.urls"
 ASGI_APPLICATION = "bench.site.asgi.application"
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("BENCH_DATABASE", BASE_DIR / "bench.sqlite3"),
-        "OPTIONS": {"timeout": 20},
-    }
-}
+DATABASES = database(BASE_DIR)
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

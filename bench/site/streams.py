@@ -11,6 +11,9 @@ from reactive_blocks.urls import stream_path
 
 class ItemStream(ReactiveStreamConsumer):
     template_name = "site/item.html"
+    # The load generator opens thousands of streams of one page: unsigned URLs
+    # (the peer has none either), each stream a connection of its own.
+    require_signed_url = False
 
     def get_scope(self) -> str:
         return f"item-{self.kwargs['pk']}"
@@ -19,4 +22,13 @@ class ItemStream(ReactiveStreamConsumer):
         return {"item": Item.objects.get(pk=self.kwargs["pk"])}
 
 
-urlpatterns = [stream_path("live/items/<int:pk>/", ItemStream, name="item-live")]
+class FiveBlockStream(ItemStream):
+    """Five blocks, two of which read the viewer (rendered per connection)."""
+
+    template_name = "site/item5.html"
+
+
+urlpatterns = [
+    stream_path("live/items/<int:pk>/", ItemStream, name="item-live"),
+    stream_path("live/items5/<int:pk>/", FiveBlockStream, name="item5-live"),
+]

@@ -6,6 +6,7 @@ from bench.site import views
 
 urlpatterns = [
     path("items/<int:pk>/", views.page),
+    path("items5/<int:pk>/", views.page5),
     path("save/<int:pk>/", views.save),
     path("stats/", views.stats),
 ]

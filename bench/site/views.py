@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING
 
 from django.http import JsonResponse
 from django.shortcuts import render
 
 from bench.site.models import Item
+from bench.sites import stamped_title
 from reactive_blocks import get_bus
+from reactive_blocks.runtime import get_shared_renders
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -20,18 +21,22 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "site/item.html", {"item": Item.objects.get(pk=pk)})
 
 
-def save(request: HttpRequest, pk: int) -> JsonResponse:
-    """A tracked save whose title carries the time it was committed at.
+def page5(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "site/item5.html", {"item": Item.objects.get(pk=pk)})
 
-    ``time.monotonic()`` is one clock for every process of the machine, so a
-    reader subtracts it from its own to get the change-to-fragment latency.
-    """
-    number = json.loads(request.body)["n"]
+
+def save(request: HttpRequest, pk: int) -> JsonResponse:
+    """A tracked save whose title carries the time it was committed at."""
     item = Item.objects.get(pk=pk)
-    item.title = f"{number} {time.monotonic():.6f}"
+    item.title = stamped_title(json.loads(request.body)["n"])
     item.save()
-    return JsonResponse({})
+    return JsonResponse({"title": item.title})
 
 
 def stats(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"subscribers": get_bus().subscriber_count})
+    return JsonResponse(
+        {
+            "subscribers": get_bus().subscriber_count,
+            "renders": get_shared_renders().counts(),
+        }
+    )

@@ -1,0 +1,276 @@
+"""End-to-end fan-out benchmark: reactive_blocks against django-eventstream.
+
+Run with ``make bench`` or ``python bench/e2e.py``. For each site it starts one
+daphne process (bench/site on the in-process bus; bench/eventstream_site with
+django-eventstream 5.3.4), opens N streams of one item's page from a separate
+load-generator process (bench/loadgen.py), saves the item at R changes per second
+through the server, and prints medians of ``--runs`` runs of:
+
+* change -> fragment latency p50/p90/p99/max, and the staleness p99 (for every page
+  and change, how long until the page showed it or a later one);
+* how long until every page showed the final change, and how many never did;
+* fragments delivered per second, renders per change, server CPU per fragment;
+* server RSS idle, with N streams open, and after they closed; its threads.
+
+Matrix: N in 1, 100, 1,000, 5,000 at R = 20/s; N = 1,000 at the highest R whose
+staleness p99 stays under 100 ms; N = 100 on a page of five blocks, two of them
+personal. Then 5,000 idle streams, opened and closed three times, for memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)
+
+from bench.drive import (  # noqa: E402
+    Server,
+    cpu_seconds,
+    get,
+    rss_kib,
+    save_all,
+    threads,
+)
+
+SITES = {
+    "reactive_blocks": ("bench.site.settings", "bench.site.asgi:application"),
+    "django-eventstream": (
+        "bench.eventstream_site.settings",
+        "bench.eventstream_site.asgi:application",
+    ),
+}
+PATHS = {
+    ("reactive_blocks", 1): "/live/items/1/",
+    ("reactive_blocks", 5): "/live/items5/1/",
+    ("django-eventstream", 1): "/events/item-1/",
+}
+
+
+def connected(site: str, url: str) -> int:
+    stats = json.loads(get(url + "/stats/"))
+    return int(stats["subscribers" if site == "reactive_blocks" else "listeners"])
+
+
+def wait_for(condition: Any, limit: float, what: str) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {limit:.0f}s")
+        time.sleep(0.05)  # polling a condition with a deadline
+
+
+class LoadGenerator:
+    """bench/loadgen.py, holding ``count`` streams of ``url`` open."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "loadgen.py"), url, str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if line.strip() != "READY":
+            self.close()
+            raise RuntimeError(f"the load generator failed to connect: {line!r}")
+
+    def result(self, commits: list[float], deadline: float) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(
+            json.dumps({"commits": commits, "deadline": deadline}) + "\n"
+        )
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(60)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+PROFILE: list[str] = []  # set by --profile: py-spy records the server as it works
+
+
+def measure(
+    site: str,
+    directory: Path,
+    connections: int,
+    rate: float,
+    seconds: float,
+    blocks: int,
+) -> dict[str, Any]:
+    settings, application = SITES[site]
+    server = Server(
+        settings,
+        application,
+        {"BENCH_DATABASE": str(directory / f"{site}.sqlite3"), "BENCH_BUS": "memory"},
+    )
+    try:
+        url, pid = server.start()
+        idle = rss_kib(pid)
+        load = LoadGenerator(url + PATHS[(site, blocks)], connections)
+        try:
+            wait_for(lambda: connected(site, url) >= connections, 60, "subscribing")
+            with_streams, thread_count = rss_kib(pid), threads(pid)
+            renders = _renders(site, url)
+            cpu = cpu_seconds(pid)
+            count = max(1, int(rate * seconds))
+            spy = _profile(pid, site, connections, seconds)
+            saved_in, commits = save_all(url, rate, count)
+            outcome = load.result(commits, deadline=60)
+            cpu = cpu_seconds(pid) - cpu
+            if spy is not None:
+                spy.wait(60)
+            renders = _renders(site, url) - renders
+        finally:
+            load.close()
+        wait_for(lambda: connected(site, url) == 0, 60, "closing")
+        after = rss_kib(pid)
+    finally:
+        server.close()
+    fragments = outcome["fragments"]
+    window = saved_in + (outcome["all_final_after"] or 0)
+    return {
+        "latency": outcome["latency"],
+        "staleness": outcome["staleness"],
+        "rate": count / saved_in,
+        "all_final_after": (outcome["all_final_after"] or float("nan")) * 1000,
+        "unshown": outcome["unshown"],
+        "not_final": connections - outcome["final"],
+        "fragments_per_s": fragments / window,
+        "renders_per_change": renders / (count + 1),
+        "cpu": cpu,
+        "us_per_fragment": cpu / max(1, fragments) * 1e6,
+        "rss_idle": idle / 1024,
+        "rss_with": with_streams / 1024,
+        "rss_after": after / 1024,
+        "kib_per_stream": (with_streams - idle) / connections,
+        "threads": thread_count,
+        "loadgen_cpu": outcome["cpu"] / window,
+    }
+
+
+def _profile(
+    pid: int, site: str, connections: int, seconds: float
+) -> subprocess.Popen[bytes] | None:
+    if not PROFILE:
+        return None
+    output = Path(PROFILE[0]) / f"{site}-{connections}.txt"
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+         "--format", "raw", "--output", str(output), "--duration", str(int(seconds)),
+         "--rate", "250", "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _renders(site: str, url: str) -> int:
+    if site != "reactive_blocks":
+        return 0
+    return int(json.loads(get(url + "/stats/"))["renders"]["renders"])
+
+
+def median_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for key, value in rows[0].items():
+        if isinstance(value, dict):
+            merged[key] = {k: statistics.median(r[key][k] for r in rows) for k in value}
+        else:
+            merged[key] = statistics.median(r[key] for r in rows)
+    return merged
+
+
+def run(
+    site: str, connections: int, rate: float, runs: int, seconds: float, blocks: int = 1
+) -> dict[str, Any]:
+    rows = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as directory:
+            rows.append(
+                measure(site, Path(directory), connections, rate, seconds, blocks)
+            )
+    return median_of(rows)
+
+
+HEADER = (
+    f"{'site':19} {'N':>5} {'R/s':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7} "
+    f"{'stale99':>7} {'final':>7} {'lost':>5} {'frag/s':>8} {'rend/ch':>7} "
+    f"{'cpu s':>6} {'µs/frag':>7} {'RSS MiB idle/N/after':>21} {'KiB/str':>7} "
+    f"{'thr':>5} {'gen%':>4}"
+)
+
+
+def line(site: str, connections: int, result: dict[str, Any]) -> str:
+    latency = result["latency"]
+    return (
+        f"{site:19} {connections:5} {result['rate']:5.0f} {latency['p50']:7.1f} "
+        f"{latency['p90']:7.1f} {latency['p99']:7.1f} {latency['max']:7.1f} "
+        f"{result['staleness']['p99']:7.1f} {result['all_final_after']:7.1f} "
+        f"{result['not_final']:5.0f} {result['fragments_per_s']:8.0f} "
+        f"{result['renders_per_change']:7.1f} {result['cpu']:6.2f} "
+        f"{result['us_per_fragment']:7.1f} "
+        f"{result['rss_idle']:6.0f}/{result['rss_with']:6.0f}/{result['rss_after']:6.0f}  "
+        f"{result['kib_per_stream']:7.1f} {result['threads']:5.0f} "
+        f"{result['loadgen_cpu'] * 100:4.0f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--sites", nargs="+", default=list(SITES), choices=list(SITES))
+    parser.add_argument(
+        "--connections", type=int, nargs="+", default=[1, 100, 1000, 5000]
+    )
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the servers into DIR")
+    args = parser.parse_args()
+    if args.profile:
+        PROFILE.append(args.profile)
+    print(
+        "Times in ms (latency: change -> fragment; final: until every page showed the"
+    )
+    print(
+        f"last change). Medians of {args.runs} runs, {args.seconds:g} s of changes each."
+    )
+    print(HEADER, flush=True)
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    for connections in args.connections:
+        for site in args.sites:
+            result = run(site, connections, 20, args.runs, args.seconds)
+            results[(site, connections)] = result
+            print(line(site, connections, result), flush=True)
+        _ratio(results, connections, args.sites)
+
+
+def _ratio(
+    results: dict[tuple[str, int], dict[str, Any]], connections: int, sites: list[str]
+) -> None:
+    if len(sites) < 2:
+        return
+    ours, theirs = results[(sites[0], connections)], results[(sites[1], connections)]
+    print(
+        f"{'  ratio':19} {connections:5}   fragments/s x"
+        f"{ours['fragments_per_s'] / max(1e-9, theirs['fragments_per_s']):.2f}, "
+        f"CPU per fragment x{theirs['us_per_fragment'] / max(1e-9, ours['us_per_fragment']):.2f} "
+        f"in reactive_blocks' favour",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""``daphne bench.eventstream_site.asgi:application``.
+
+django-eventstream 5.x needs no Channels routing: its view returns a
+StreamingHttpResponse over an async generator, which Django's own ASGI handler
+streams.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.eventstream_site.settings")
+
+application = get_asgi_application()
