@@ -15,15 +15,15 @@ from django.utils.module_loading import import_string
 from reactive_blocks.bus.memory import ReactiveBus
 from reactive_blocks.conf import conf
 from reactive_blocks.index.core import DependencyIndex
-from reactive_blocks.streams.renders import SharedRenders
+from reactive_blocks.streams.hub import Hubs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
     "get_bus",
+    "get_hubs",
     "get_index",
-    "get_shared_renders",
     "reset",
     "reset_bus",
     "reset_index",
@@ -32,7 +32,7 @@ __all__ = [
 _lock = threading.Lock()
 _bus: ReactiveBus | None = None
 _index: DependencyIndex | None = None
-_shared_renders: SharedRenders | None = None
+_hubs: Hubs | None = None
 
 
 def get_bus() -> ReactiveBus:
@@ -79,13 +79,15 @@ def _builder(dotted: str) -> Callable[[DependencyIndex], object]:
     return result
 
 
-def get_shared_renders() -> SharedRenders:
-    """The process's memo of renders shared between connections, and its counters."""
-    global _shared_renders
+def get_hubs() -> Hubs:
+    """The stream hubs of this process (one per live page and scope), and their
+    render counts."""
+    global _hubs
+    bus, index = get_bus(), get_index()
     with _lock:
-        if _shared_renders is None:
-            _shared_renders = SharedRenders()
-        return _shared_renders
+        if _hubs is None or _hubs.bus is not bus or _hubs.index is not index:
+            _hubs = Hubs(bus, index)
+        return _hubs
 
 
 def reset() -> None:
@@ -96,9 +98,9 @@ def reset() -> None:
 
 def reset_bus() -> None:
     """Close and forget the bus (settings changed)."""
-    global _bus, _shared_renders
+    global _bus, _hubs
     with _lock:
-        bus, _bus, _shared_renders = _bus, None, None
+        bus, _bus, _hubs = _bus, None, None
     if bus is not None:
         bus.close()
 

@@ -288,3 +288,57 @@ def test_scopes_are_validated_before_they_become_keys(make_bus, scope):
         bus.subscribe(scope)
     with pytest.raises(ValueError, match="scope"):
         ChangeEvent(scope, frozenset({"doc"}))
+
+
+# Shared subscriptions (stream hubs) -----------------------------------------------
+
+
+async def shared(bus, scope="doc-1"):
+    sub = bus.subscribe_shared(scope)
+    assert await asyncio.wait_for(sub.ready(), TIMEOUT)
+    return sub
+
+
+async def test_a_shared_subscription_gets_every_event_once_for_all_its_members(pair):
+    emitter, receiver = pair
+    hub = await shared(receiver)
+    members = [hub.join(ConnectionInfo(f"tab-{n}", str(n))) for n in range(3)]
+    emitter.emit_sync(event("doc-1", "note", audience={"1"}))  # its reader filters
+    emitter.emit_sync(event("doc-1", "doc.title"))
+    events, _ = await batch_of(hub, 2)
+    assert [e.audience for e in events] == [{"1"}, None]
+    assert hub.members == 3
+    assert receiver.subscriber_count == 3  # connections, not subscriptions
+    assert {c.session_id for c in receiver.presence("doc-1")} >= {"tab-0", "tab-2"}
+    hub.leave(members[0])
+    await until(
+        lambda: "tab-0" not in {c.session_id for c in emitter.presence("doc-1")}
+    )
+    assert hub.members == 2
+
+
+async def test_close_user_ends_one_member_and_tells_the_reader(pair):
+    emitter, receiver = pair
+    hub = await shared(receiver)
+    alice = hub.join(ConnectionInfo("tab-a", "5"))
+    bob = hub.join(ConnectionInfo("tab-b", "6"))
+    emitter.close_user("5")
+    batch = await hub.next_batch(timeout=TIMEOUT)  # woken for it, even without events
+    assert batch is not None
+    await until(lambda: alice.close_reason is CloseReason.USER_CLOSED)
+    assert hub.take_closed() + hub.take_closed() == [alice]
+    assert bob.close_reason is None
+    assert hub.close_reason is None
+
+
+async def test_closing_the_scope_ends_a_shared_subscription_and_its_members(pair):
+    emitter, receiver = pair
+    hub = await shared(receiver)
+    member = hub.join(ConnectionInfo("tab-1", "1"))
+    emitter.close("doc-1")
+    batch = await hub.next_batch(timeout=TIMEOUT)
+    while batch is not None and not batch.events:  # (a wake-up at its start)
+        batch = await hub.next_batch(timeout=TIMEOUT)
+    assert batch is None
+    assert hub.close_reason is member.close_reason is CloseReason.SCOPE_CLOSED
+    assert receiver.subscriber_count == 0

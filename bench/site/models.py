@@ -11,3 +11,10 @@ import reactive_blocks
 class Item(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(default="")
+
+
+class PlainItem(models.Model):
+    """The same fields, not tracked: what a save costs without reactive_blocks."""
+
+    title = models.CharField(max_length=200)
+    body = models.TextField(default="")

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from bench.site.models import Item
 from bench.sites import stamped_title
 from reactive_blocks import get_bus
-from reactive_blocks.runtime import get_shared_renders
+from reactive_blocks.runtime import get_hubs
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -37,6 +37,6 @@ def stats(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "subscribers": get_bus().subscriber_count,
-            "renders": get_shared_renders().counts(),
+            "renders": get_hubs().counts.counts(),
         }
     )

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.bus.memory import ReactiveBus
 from reactive_blocks.bus.presence import Viewers
+from reactive_blocks.bus.state import CloseReason, Member
 from reactive_blocks.bus.subscription import (
     Batch,
-    CloseReason,
     Position,
+    SharedSubscription,
     Subscription,
 )
 
@@ -19,9 +20,11 @@ if TYPE_CHECKING:
 __all__ = [
     "Batch",
     "CloseReason",
+    "Member",
     "Position",
     "ReactiveBus",
     "RedisBus",
+    "SharedSubscription",
     "Subscription",
     "Viewers",
 ]

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from reactive_blocks.bus.subscription import CloseReason, SubscriberState
+from reactive_blocks.bus.state import CloseReason, Member, SubscriberState
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Fanout"]
 
-Hook = Callable[[SubscriberState], None]
+Hook = Callable[[SubscriberState | Member], None]
 
 
 def _wake(waiters: list[asyncio.Future[None]]) -> None:
@@ -46,7 +46,7 @@ class Fanout:
         # Events delivered per scope while it has subscribers (for exact counts).
         self._counts: dict[str, int] = {}
         self.dropped = 0
-        self.subscribers = 0
+        self.subscribers = 0  # connections: subscriptions, or members of shared ones
         # Told of every subscriber that joins or leaves; they must be quick.
         self.on_join: Hook | None = None
         self.on_leave: Hook | None = None
@@ -64,6 +64,7 @@ class Fanout:
         sequence: int | None,
         *,
         started: bool = True,
+        shared: bool = False,
     ) -> SubscriberState:
         with self.lock:
             state = SubscriberState(
@@ -75,13 +76,42 @@ class Fanout:
                 epoch,
                 sequence,
                 started=started,
+                shared=shared,
             )
             self._scopes[scope] = (*self._scopes.get(scope, ()), state)
             self._counts.setdefault(scope, 0)
-            self.subscribers += 1
+            if not shared:
+                self.subscribers += 1
         if self.on_join is not None:
             self.on_join(state)
         return state
+
+    def join(self, group: SubscriberState, connection: ConnectionInfo) -> Member:
+        """Add a connection to a shared subscription."""
+        member = Member(group, connection)
+        with self.lock:
+            if group.members is None or group.close_reason is not None:
+                member.close_reason = group.close_reason or CloseReason.LEFT
+                return member  # it ended meanwhile: so does the member
+            group.members[member] = None
+            self.subscribers += 1
+        if self.on_join is not None:
+            self.on_join(member)
+        return member
+
+    def leave(self, member: Member, reason: CloseReason) -> bool:
+        """Remove a member; False if it had already left."""
+        with self.lock:
+            if member.close_reason is not None:
+                return False
+            member.close_reason = reason
+            members = member.group.members
+            if members is not None:
+                members.pop(member, None)
+            self.subscribers -= 1
+        if self.on_leave is not None:
+            self.on_leave(member)
+        return True
 
     def remove(self, sub: SubscriberState, reason: CloseReason) -> bool:
         """Unregister ``sub`` and wake it; False if it had already ended."""
@@ -101,9 +131,13 @@ class Fanout:
             else:
                 self._scopes.pop(sub.scope, None)
                 self._counts.pop(sub.scope, None)
-            self.subscribers -= 1
+            members = list(sub.members or ())
+            if sub.members is None:
+                self.subscribers -= 1
             waiter, loop = sub.waiter, sub.loop
             sub.waiter = None
+        for member in members:  # they end with it, for the same reason
+            self.leave(member, reason)
         if waiter is not None and loop is not None:
             self._wake_loops({loop: [waiter]})
         if self.on_leave is not None:
@@ -130,9 +164,14 @@ class Fanout:
         for sub in self.subscribers_of(scope):
             if sub.loop is not None and sub.loop.is_closed():
                 self.remove(sub, CloseReason.LOOP_CLOSED)
-        return tuple(
-            s.connection for s in self.subscribers_of(scope) if s.connection is not None
-        )
+        found: list[ConnectionInfo] = []
+        with self.lock:
+            for sub in self._scopes.get(scope, ()):
+                if sub.members is not None:
+                    found.extend(member.connection for member in sub.members)
+                elif sub.connection is not None:
+                    found.append(sub.connection)
+        return tuple(found)
 
     # Delivery -----------------------------------------------------------------
 
@@ -148,8 +187,12 @@ class Fanout:
             for sub in subs:
                 if sub.started and revision <= sub.start_revision:
                     continue  # already part of where it started
-                if audience is not None and (
-                    sub.connection is None or sub.connection.user_id not in audience
+                if (
+                    audience is not None
+                    and sub.members is None  # shared ones filter per member
+                    and (
+                        sub.connection is None or sub.connection.user_id not in audience
+                    )
                 ):
                     continue
                 queue = sub.queue
@@ -179,6 +222,8 @@ class Fanout:
                 if sub.started:
                     continue
                 sub.started = True
+                # A hub waiting with nothing queued wakes too, to greet its clients.
+                sub.nudged = sub.members is not None
                 sub.start_revision = sub.revision = revision
                 sub.start_epoch = epoch
                 while sub.queue and sub.queue[0][0] <= revision:
@@ -208,6 +253,14 @@ class Fanout:
         self._wake_loops(wakeups)
         return marked
 
+    def nudge(self, sub: SubscriberState) -> None:
+        """Wake ``sub``'s reader without an event."""
+        wakeups: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        with self.lock:
+            sub.nudged = True
+            self._take_waiter(sub, wakeups)
+        self._wake_loops(wakeups)
+
     def renumber(self, epoch: str) -> None:
         """The backend's numbering started again (Redis lost its data): subscribers
         count from revision 0 of ``epoch`` and resync."""
@@ -222,14 +275,32 @@ class Fanout:
         self,
         scope: str | None,
         reason: CloseReason,
-        where: Callable[[SubscriberState], bool] | None = None,
+        where: Callable[[SubscriberState | Member], bool] | None = None,
     ) -> int:
-        """End the subscribers of ``scope`` (or all) that ``where`` selects."""
+        """End the subscribers of ``scope`` (or all) that ``where`` selects: whole
+        subscriptions, or single members of shared ones. Returns how many."""
+        wakeups: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         with self.lock:
+            subs = self.subscribers_of(scope)
             targets = [
-                s for s in self.subscribers_of(scope) if where is None or where(s)
+                s for s in subs if where is None or (s.members is None and where(s))
             ]
-        return sum(self.remove(sub, reason) for sub in targets)
+            members = [
+                m
+                for s in subs
+                if s.members is not None and where is not None
+                for m in s.members
+                if where(m)
+            ]
+        ended = sum(self.remove(sub, reason) for sub in targets)
+        for member in members:
+            if self.leave(member, reason):
+                ended += 1
+                with self.lock:
+                    member.group.closed_members.append(member)
+                    self._take_waiter(member.group, wakeups)
+        self._wake_loops(wakeups)
+        return ended
 
     # Wake-ups -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.bus.outbox import MAX_KEPT
 from reactive_blocks.bus.retry import REDIS_ERRORS, Backoff
-from reactive_blocks.bus.subscription import CloseReason
+from reactive_blocks.bus.state import CloseReason
 from reactive_blocks.bus.wire import (
     Control,
     Malformed,

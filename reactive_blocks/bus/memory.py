@@ -19,10 +19,10 @@ from reactive_blocks.bus.presence import (
     Viewers,
     check_presence_options,
 )
+from reactive_blocks.bus.state import CloseReason, Member, SubscriberState
 from reactive_blocks.bus.subscription import (
-    CloseReason,
     Position,
-    SubscriberState,
+    SharedSubscription,
     Subscription,
 )
 from reactive_blocks.events import ChangeEvent, ConnectionInfo
@@ -192,21 +192,34 @@ class ReactiveBus:
         """
         validate_scope(scope)
         require_connection(connection)
+        return Subscription(self._fanout, self._register(scope, connection))
+
+    def subscribe_shared(self, scope: str) -> SharedSubscription:
+        """One subscription for many connections of ``scope``: each ``join()``s as
+        a member (presence lists it, ``close_user()`` ends it), events are queued
+        once for all, and the reader filters audiences per member. Stream hubs use
+        it, so a change costs one wake-up per page, not one per browser."""
+        validate_scope(scope)
+        return SharedSubscription(self._fanout, self._register(scope, None, True))
+
+    def _register(
+        self, scope: str, connection: ConnectionInfo | None, shared: bool = False
+    ) -> SubscriberState:
         with self._lock:
-            state = self._fanout.add(
+            return self._fanout.add(
                 scope,
                 connection,
                 self._revisions.get(scope, 0),
                 self._epoch,
                 self._sequence,
+                shared=shared,
             )
-        return Subscription(self._fanout, state)
 
-    def _joined(self, state: SubscriberState) -> None:
+    def _joined(self, state: SubscriberState | Member) -> None:
         if state.connection is not None and self._presence_changes is not None:
             self._presence_changes.joined(state.scope)
 
-    def _left(self, state: SubscriberState) -> None:
+    def _left(self, state: SubscriberState | Member) -> None:
         connection = state.connection
         if connection is None:
             return

@@ -17,16 +17,12 @@ from urllib.parse import urlsplit
 
 from reactive_blocks.bus.connector import Connector
 from reactive_blocks.bus.link import RedisLink
-from reactive_blocks.bus.memory import ReactiveBus, check_user_id, require_connection
+from reactive_blocks.bus.memory import ReactiveBus, check_user_id
 from reactive_blocks.bus.presence import PresenceChanges
 from reactive_blocks.bus.retry import RedisUnavailable
 from reactive_blocks.bus.scripts import Keys
-from reactive_blocks.bus.subscription import (
-    CloseReason,
-    Position,
-    SubscriberState,
-    Subscription,
-)
+from reactive_blocks.bus.state import CloseReason, Member, SubscriberState
+from reactive_blocks.bus.subscription import Position
 from reactive_blocks.bus.wire import control_payload
 from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.paths import validate_scope
@@ -120,11 +116,9 @@ class RedisBus(ReactiveBus):
             self._emitted += 1
         self._link.outbox.send(("event", event))
 
-    def subscribe(
-        self, scope: str, connection: ConnectionInfo | None = None
-    ) -> Subscription:
-        validate_scope(scope)
-        require_connection(connection)
+    def _register(
+        self, scope: str, connection: ConnectionInfo | None, shared: bool = False
+    ) -> SubscriberState:
         listener = self._link.listener
         self._link.start()
         with self._lock:
@@ -132,20 +126,27 @@ class RedisBus(ReactiveBus):
             if revision is not None:
                 # Its channel is live here: it starts at the last revision seen.
                 state = self._fanout.add(
-                    scope, connection, revision, listener.epoch or "", None
+                    scope,
+                    connection,
+                    revision,
+                    listener.epoch or "",
+                    None,
+                    shared=shared,
                 )
             else:
                 # The listener subscribes, asks Redis where the scope stands, and
                 # starts it (``Subscription.ready()``).
-                state = self._fanout.add(scope, connection, 0, "", None, started=False)
+                state = self._fanout.add(
+                    scope, connection, 0, "", None, started=False, shared=shared
+                )
         listener.poke()
-        return Subscription(self._fanout, state)
+        return state
 
-    def _joined(self, state: SubscriberState) -> None:
+    def _joined(self, state: SubscriberState | Member) -> None:
         self._link.roster.joined(state)
         super()._joined(state)
 
-    def _left(self, state: SubscriberState) -> None:
+    def _left(self, state: SubscriberState | Member) -> None:
         # Presence lingers in Redis itself (see PRESENCE_LEAVE), not here.
         self._link.roster.left(state)
         if state.connection is not None and self._presence_changes is not None:

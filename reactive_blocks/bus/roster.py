@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from reactive_blocks.bus.link import RedisLink
-    from reactive_blocks.bus.subscription import SubscriberState
+    from reactive_blocks.bus.state import Member, SubscriberState
 
 __all__ = ["Roster"]
 
@@ -51,11 +51,11 @@ class Roster:
         # dead process's connections expired, or Redis forgot some.
         self.on_change = on_change
         self._lock = threading.Lock()
-        self._members: dict[SubscriberState, tuple[str, str]] = {}
+        self._members: dict[SubscriberState | Member, tuple[str, str]] = {}
         self._changes: deque[tuple[str, str, str]] = deque()  # (op, scope, member)
         self._wake: asyncio.Event | None = None  # made on the link's loop
 
-    def joined(self, state: SubscriberState) -> None:
+    def joined(self, state: SubscriberState | Member) -> None:
         connection = state.connection
         if connection is None:
             return
@@ -73,7 +73,7 @@ class Roster:
             self._members[state] = (state.scope, member)
         self._change("join", state.scope, member)
 
-    def left(self, state: SubscriberState) -> None:
+    def left(self, state: SubscriberState | Member) -> None:
         with self._lock:
             entry = self._members.pop(state, None)
         if entry is not None:

@@ -7,11 +7,11 @@ the user holds a ``Subscription``, and dropping it unsubscribes.
 from __future__ import annotations
 
 import asyncio
-import enum
 import weakref
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from reactive_blocks.bus.state import CloseReason, Member, SubscriberState
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -19,17 +19,15 @@ if TYPE_CHECKING:
     from reactive_blocks.bus.fanout import Fanout
     from reactive_blocks.events import ChangeEvent, ConnectionInfo
 
-__all__ = ["Batch", "CloseReason", "Position", "SubscriberState", "Subscription"]
-
-
-class CloseReason(enum.Enum):
-    """Why a subscription ended; a stream uses it to tell reconnect from stop."""
-
-    LEFT = "left"  # the subscriber stopped iterating or closed itself
-    SCOPE_CLOSED = "scope_closed"  # bus.close(scope)
-    BUS_CLOSED = "bus_closed"  # bus.close()
-    USER_CLOSED = "user_closed"  # bus.close_user(): access ended, do not reconnect
-    LOOP_CLOSED = "loop_closed"  # the subscriber's event loop is gone
+__all__ = [
+    "Batch",
+    "CloseReason",
+    "Member",
+    "Position",
+    "SharedSubscription",
+    "SubscriberState",
+    "Subscription",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,68 +50,6 @@ class Batch:
     events: tuple[ChangeEvent, ...]
     revision: int  # scope revision of the last event in ``events``
     lagged: bool  # events were lost before these: the reader must resync
-
-
-class SubscriberState:
-    """Per-subscriber state owned by the fan-out. Only touched under its lock."""
-
-    __slots__ = (
-        "close_reason",
-        "connection",
-        "delivered",
-        "discarded",
-        "dropped",
-        "end_count",
-        "end_revision",
-        "lagged",
-        "loop",
-        "queue",
-        "revision",
-        "scope",
-        "start_count",
-        "start_epoch",
-        "start_revision",
-        "start_sequence",
-        "started",
-        "waiter",
-    )
-
-    def __init__(
-        self,
-        scope: str,
-        connection: ConnectionInfo | None,
-        maxsize: int,
-        start_revision: int,
-        start_count: int,
-        start_epoch: str,
-        start_sequence: int | None,
-        *,
-        started: bool = True,
-    ) -> None:
-        self.scope = scope
-        self.connection = connection
-        self.queue: deque[tuple[int, ChangeEvent]] = deque(maxlen=maxsize)
-        self.lagged = False
-        self.delivered = 0
-        self.dropped = 0
-        self.discarded = 0
-        self.end_revision: int | None = None
-        # Events emitted to the scope before it subscribed and when it ended:
-        # the difference is what it was offered (without audience filtering).
-        self.start_count = start_count
-        self.end_count: int | None = None
-        self.start_revision = start_revision
-        # The bus's epoch and sequence when the subscription started; the sequence
-        # is None when the bus cannot know it exactly without asking (Redis).
-        self.start_epoch = start_epoch
-        self.start_sequence = start_sequence
-        # False until a backend that must ask elsewhere (Redis) knows where the
-        # subscription starts; events queued meanwhile up to it are discarded.
-        self.started = started
-        self.revision = start_revision
-        self.close_reason: CloseReason | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
 
 
 class Subscription:
@@ -142,6 +78,11 @@ class Subscription:
     @property
     def connection(self) -> ConnectionInfo | None:
         return self._state.connection
+
+    @property
+    def started(self) -> bool:
+        """Whether the bus knows where this subscription starts (see ``ready()``)."""
+        return self._state.started
 
     @property
     def start_revision(self) -> int:
@@ -253,8 +194,11 @@ class Subscription:
         with self._fanout.lock:
             if state.close_reason is not None:
                 return None
-            items = tuple(state.queue)
-            state.queue.clear()
+            items: tuple[tuple[int, ChangeEvent], ...] = ()
+            if state.started:  # before that, what queues up may be part of its start
+                items = tuple(state.queue)
+                state.queue.clear()
+            state.nudged = False
             state.delivered += len(items)
             if items:
                 state.revision = items[-1][0]
@@ -318,4 +262,48 @@ def _has_events(state: SubscriberState) -> bool:
 
 
 def _has_news(state: SubscriberState) -> bool:
-    return state.started and (bool(state.queue) or state.lagged)
+    return (
+        state.nudged
+        or bool(state.closed_members)
+        or (state.started and (bool(state.queue) or state.lagged))
+    )
+
+
+class SharedSubscription(Subscription):
+    """One queue for many connections to a scope: a stream hub's.
+
+    Each connection ``join()``s as a ``Member``: it is listed in presence and
+    ``close_user()`` ends it, but events are queued once for all of them, and the
+    reader filters them per member (audience, own changes). The members the bus
+    ended are handed over by ``take_closed()``; a batch wakes the reader for them.
+    """
+
+    def join(self, connection: ConnectionInfo) -> Member:
+        """Add a connection (presence counts it at once)."""
+        return self._fanout.join(self._state, connection)
+
+    def leave(self, member: Member) -> None:
+        """Remove a connection that went away. Harmless to repeat."""
+        self._fanout.leave(member, CloseReason.LEFT)
+
+    @property
+    def members(self) -> int:
+        return len(self._state.members or ())
+
+    def nudge(self) -> None:
+        """Wake the reader with an empty batch (it has work of its own to do)."""
+        self._fanout.nudge(self._state)
+
+    def take_closed(self) -> list[Member]:
+        """The members the bus ended since the last call (``close_reason`` says why)."""
+        with self._fanout.lock:
+            closed, self._state.closed_members = self._state.closed_members, []
+        return closed
+
+    @property
+    def latest_revision(self) -> int:
+        """The revision of the newest event queued or read: where a member joining
+        now starts."""
+        with self._fanout.lock:
+            state = self._state
+            return state.queue[-1][0] if state.queue else state.revision

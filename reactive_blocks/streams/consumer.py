@@ -11,14 +11,15 @@ Subclass it like a class-based view::
         def get_context(self, changed_paths):
             return {"doc": Document.objects.get(pk=self.kwargs["pk"])}
 
-The request is answered in ``http_request`` and the stream runs in a task, so the
-consumer keeps receiving ``http.disconnect`` and cleans up as soon as the client goes.
+The request is answered in ``http_request``; the connection then joins its page's
+hub (``hub.py``), which sends it changes and heartbeats with every other connection
+to that page, while the consumer keeps receiving ``http.disconnect`` and leaves the
+hub as soon as the client goes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import io
 import logging
@@ -35,29 +36,25 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIRequest
 from django.utils.functional import SimpleLazyObject
 
-from reactive_blocks.bus.subscription import CloseReason
 from reactive_blocks.conf import conf
 from reactive_blocks.events import ConnectionInfo
-from reactive_blocks.runtime import get_bus, get_index, get_shared_renders
-from reactive_blocks.streams.renders import (
-    DEFAULT_CONNECTION_NAMES,
-    ConsumerRenderer,
-    csrf_token,
-)
-from reactive_blocks.streams.sse import encode_comment, encode_event, encode_retry
-from reactive_blocks.streams.stream import ReactiveStream
+from reactive_blocks.runtime import get_hubs
+from reactive_blocks.streams.csrf import csrf_token
+from reactive_blocks.streams.sse import encode_retry
 from reactive_blocks.streams.tokens import InvalidStreamToken, verify_stream
 
 if TYPE_CHECKING:
     from asgiref.typing import HTTPDisconnectEvent, HTTPRequestEvent
     from django.http import HttpRequest
 
-    from reactive_blocks.streams.stream import Fragment
+    from reactive_blocks.streams.hub import Client
 
 __all__ = ["ReactiveStreamConsumer"]
 
 logger = logging.getLogger(__name__)
 
+# What the default get_connection_context() returns.
+DEFAULT_CONNECTION_NAMES = frozenset({"user", "request", "csrf_token"})
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -142,11 +139,15 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
 
     @property
     def user(self) -> Any:
+        if self._for_scope:
+            raise _scope_level("self.user")
         return self.scope.get("user") or AnonymousUser()
 
     @cached_property
     def request(self) -> HttpRequest:
         """A Django request made from the stream's own (path, headers, cookies)."""
+        if self._for_scope:
+            raise _scope_level("self.request")
         scope: dict[str, Any] = dict(self.scope)
         request = ASGIRequest(scope, io.BytesIO())
         request.user = self.user
@@ -156,11 +157,14 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
 
     # Request handling ----------------------------------------------------------
 
+    _for_scope = False  # True on the instance a hub builds scope-level context on
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # The stream task may end on its own (lifetime, access revoked): then the
-        # consumer stops too, instead of waiting for a disconnect that may not come.
+        # The hub may end the stream on its own (lifetime, access revoked): then
+        # the consumer stops too, instead of waiting for a disconnect that may not
+        # come.
         self._ended = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._client: Client | None = None
         serving = asyncio.ensure_future(super().__call__(scope, receive, send))
         ended = asyncio.ensure_future(self._ended.wait())
         try:
@@ -198,23 +202,17 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             await self._refuse(403, "Permission denied.")
             return
         self.connection = ConnectionInfo(self.connection_id, self._user_id())
-        stream = ReactiveStream(
-            get_bus(),
-            scope=self.scope_name,
-            index=get_index(),
-            origin=self.connection_id,
-            connection=self.connection,
-            template_name=self.get_template_name(),
+        await self.send_headers(status=200, headers=STREAM_HEADERS)
+        await self.send_body(encode_retry(self.retry_milliseconds), more_body=True)
+        self._client = get_hubs().join(
+            self,
+            self.base_send,
+            self._ended,
             cursor=self._cursor(query),
             # A page numbered by another bus history (a restarted process, Redis
             # that lost its data) cannot say what it missed: resend everything.
             epoch=query.get("epoch", [""])[0] or None,
-            renderer=ConsumerRenderer(
-                self, get_shared_renders(), get_index(), self._connection_names()
-            ),
-            on_disconnect=lambda scope, connection: self._call(self.on_disconnect),
         )
-        self._task = asyncio.ensure_future(self._serve(stream))
 
     async def http_disconnect(self, message: HTTPDisconnectEvent) -> None:
         await self._stop()
@@ -282,57 +280,65 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             result = await result
         return result
 
-    async def _serve(self, stream: ReactiveStream) -> None:
-        lock = asyncio.Lock()  # pings and events never interleave
-        pinger: asyncio.Task[None] | None = None
-        try:
-            await self.send_headers(status=200, headers=STREAM_HEADERS)
-            await self.send_body(encode_retry(self.retry_milliseconds), more_body=True)
-            pinger = asyncio.ensure_future(self._ping(lock))
-            ending = await self._pump(stream, lock)
-            async with lock:
-                await self.send_body(encode_event("", event=ending), more_body=False)
-        finally:
-            if pinger is not None:
-                pinger.cancel()
-            await stream.aclose()
-            self._ended.set()
+    def for_scope(self) -> ReactiveStreamConsumer:
+        """A consumer of the same class and route, for hooks that serve every viewer
+        of the scope (``get_context()``): it belongs to no connection, so it has
+        no user, request, session or query string to leak into shared renders."""
+        consumer = type(self)()
+        consumer._for_scope = True
+        consumer.scope = ScopeLevel(  # type: ignore[assignment]
+            {
+                "type": "http",
+                "method": "GET",
+                "path": self.scope.get("path", ""),
+                "url_route": self.scope.get("url_route", {}),
+            }
+        )
+        consumer.scope_name = self.scope_name
+        return consumer
 
-    async def _pump(self, stream: ReactiveStream, lock: asyncio.Lock) -> str:
-        """Send fragments until the stream ends; return the event that ends it."""
-        try:
-            async with asyncio.timeout(conf.STREAM_MAX_SECONDS):
-                async for fragment in stream:
-                    async with lock:
-                        await self.send_body(_frame(fragment), more_body=True)
-        except TimeoutError:
-            # Lifetime over: reconnect, unless access ended meanwhile.
-            try:
-                allowed = await self._call(self.has_permission)
-            except Exception:
-                logger.exception("has_permission() raised at the end of a stream.")
-                allowed = True  # the reconnect asks again
-            return self.reconnect_event if allowed else self.close_event
-        if stream.close_reason is CloseReason.USER_CLOSED:
-            return self.close_event
-        return self.reconnect_event
+    async def _connection_context(
+        self, changed_paths: frozenset[str]
+    ) -> Mapping[str, Any]:
+        context = await self._call(self.get_connection_context, changed_paths)
+        if not isinstance(context, Mapping):
+            raise TypeError(
+                f"get_connection_context() must return a mapping, got "
+                f"{type(context).__name__}."
+            )
+        return context
 
-    async def _ping(self, lock: asyncio.Lock) -> None:
-        while True:
-            await asyncio.sleep(conf.HEARTBEAT_SECONDS)
-            async with lock:
-                await self.send_body(encode_comment("ping"), more_body=True)
+    async def _still_allowed(self) -> bool:
+        """Whether the stream may go on once its lifetime is over (else it closes)."""
+        try:
+            return bool(await self._call(self.has_permission))
+        except Exception:
+            logger.exception("has_permission() raised at the end of a stream.")
+            return True  # the reconnect asks again
 
     async def _stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        client, self._client = self._client, None
+        if client is None:
+            return
+        get_hubs().leave(client)
+        try:
+            await self._call(self.on_disconnect)
+        except Exception:
+            logger.exception("on_disconnect() raised for scope %r.", self.scope_name)
 
 
-def _frame(fragment: Fragment) -> bytes:
-    # The id goes on the last fragment of a batch only: a client cut off before it
-    # reconnects from the previous batch and gets everything again.
-    revision = str(fragment.revision) if fragment.last else None
-    return encode_event(fragment.html, event=fragment.block_name, id=revision)
+class ScopeLevel(dict[str, Any]):
+    """The ASGI scope of a scope-level consumer: what identifies the connection is
+    not there, and asking for it says why."""
+
+    def __missing__(self, key: str) -> Any:
+        raise _scope_level(f"self.scope[{key!r}]")
+
+
+def _scope_level(what: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"{what} is not available in get_context(): it is built once and shared by "
+        f"every viewer of the scope. Put what depends on the viewer in "
+        f"get_connection_context(); self.kwargs (the signed route's arguments) is "
+        f"available in both."
+    )

@@ -22,6 +22,7 @@ from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.index.core import BlockRef, DependencyIndex
 from reactive_blocks.paths import require_name
 from reactive_blocks.rendering import render_block
+from reactive_blocks.streams.viewer import EVERYTHING, Viewer
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.subscription import CloseReason, Subscription
@@ -204,10 +205,11 @@ class ReactiveStream:
         self.close_reason: CloseReason | None = None
         self._on_disconnect = on_disconnect
         self._finished = False
-        self._last_sent: dict[BlockRef, str] = {}
+        self._viewer = Viewer(
+            origin, None if connection is None else connection.user_id, resync=resync
+        )
         self._cursor = cursor
         self._epoch = epoch
-        self._resync = resync
         # Subscribe now: presence is immediate and nothing emitted from here on is
         # missed, even before the first iteration.
         self.subscription: Subscription = bus.subscribe(scope, connection)
@@ -225,42 +227,21 @@ class ReactiveStream:
         await self._finish()
 
     async def _run(self) -> AsyncGenerator[Fragment, None]:
-        subscription = self.subscription
+        subscription, viewer = self.subscription, self._viewer
         try:
             if not await subscription.ready():
                 return
-            self._resync = self._resync or self._behind(subscription)
-            if self._resync:
-                self._resync = False
+            if viewer.resync or self._behind(subscription):
+                viewer.resync = False
                 async for fragment in self._render(
-                    self._all_blocks(),
-                    self._all_paths(),
-                    subscription.start_revision,
-                    resync=True,
+                    EVERYTHING, subscription.start_revision
                 ):
                     yield fragment
             while (batch := await subscription.next_batch()) is not None:
-                own = [e for e in batch.events if self._is_own(e.origin)]
-                events = [e for e in batch.events if not self._is_own(e.origin)]
-                if own:
-                    # The author's tab shows its own version of these blocks now,
-                    # which is not what this stream last sent: never cut them off.
-                    mine = frozenset().union(*(e.changed_paths for e in own))
-                    for ref in self._affected(mine):
-                        self._last_sent.pop(ref, None)
-                resync = batch.lagged or self._resync
-                if resync:
-                    self._resync = False
-                    blocks, paths = self._all_blocks(), self._all_paths()
-                elif events:
-                    paths = frozenset().union(*(e.changed_paths for e in events))
-                    blocks = self._affected(paths)
-                else:
-                    continue
-                async for fragment in self._render(
-                    blocks, paths, batch.revision, resync=resync
-                ):
-                    yield fragment
+                need = viewer.need(batch.events, batch.lagged, self._affected)
+                if need is not None:
+                    async for fragment in self._render(need, batch.revision):
+                        yield fragment
         finally:
             await self._finish()
 
@@ -277,9 +258,6 @@ class ReactiveStream:
         return subscription.start_revision > cursor or (
             latest is not None and cursor > latest
         )
-
-    def _is_own(self, origin: str | None) -> bool:
-        return self.origin is not None and origin == self.origin
 
     def _affected(self, paths: frozenset[str]) -> list[BlockRef]:
         blocks = self.index.affected_blocks(paths)
@@ -299,19 +277,16 @@ class ReactiveStream:
         )
 
     async def _render(
-        self,
-        blocks: list[BlockRef],
-        paths: frozenset[str],
-        revision: int,
-        *,
-        resync: bool = False,
+        self, need: frozenset[str], revision: int
     ) -> AsyncGenerator[Fragment, None]:
+        resync = need is EVERYTHING
+        blocks = self._all_blocks() if resync else self._affected(need)
         if not blocks:
             return
         try:
             rendered = await self.renderer.render(
                 blocks,
-                paths,
+                self._all_paths() if resync else need,
                 revision,
                 epoch=self.subscription.start_epoch,
                 resync=resync,
@@ -322,16 +297,9 @@ class ReactiveStream:
                 "the stream goes on and resends every block at the next change.",
                 self.scope,
             )
-            self._resync = True
+            self._viewer.resync = True
             return
-        fresh = []
-        for ref in blocks:
-            html = rendered.get(ref)
-            # Early cutoff: what this connection already shows is not sent again.
-            if html is None or self._last_sent.get(ref) == html:
-                continue
-            self._last_sent[ref] = html
-            fresh.append((ref, html))
+        fresh = self._viewer.choose(blocks, rendered)
         for number, (ref, html) in enumerate(fresh, start=1):
             yield Fragment(
                 ref.block_name,

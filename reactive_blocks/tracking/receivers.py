@@ -1,11 +1,11 @@
 """Signal receivers that turn tracked models' changes into emitted paths.
 
 Which fields changed is decided against the database: before an update the stored row
-is read (one query per save) and compared, after the save, with what was saved. That
-stays right after ``refresh_from_db()``, for deferred fields, for ``auto_now`` fields,
-and when another process changed the row meanwhile; the stored row also gives the
-scopes the instance leaves when a scope field changes. A save with ``update_fields``
-emits exactly those fields, without the query.
+is read (one query per save, its SQL compiled once per model) and compared, after the
+save, with what was saved. That stays right after ``refresh_from_db()``, for deferred
+fields, for ``auto_now`` fields, and when another process changed the row meanwhile;
+the stored row also gives the scopes the instance leaves when a scope field changes.
+A save with ``update_fields`` emits exactly those fields, without the query.
 
 Every receiver logs what goes wrong and returns: a save never fails because of its
 notification (guarantee 2).
@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.signals import (
     m2m_changed,
     post_delete,
@@ -86,13 +87,51 @@ def _before_save(
         instance, update_fields
     ):
         return  # the caller named the fields: exactly those are emitted
-    stored = (
-        tracker.model._base_manager.using(kwargs.get("using"))
-        .filter(pk=instance.pk)
-        .first()
-    )
+    stored = _stored_row(tracker.model, kwargs.get("using"), instance.pk)
     if stored is not None:
         instance.__dict__[_STORED] = stored
+
+
+_row_queries = threading.local()  # per thread: SQL and converters, by model and alias
+
+
+def _stored_row(
+    model: type[models.Model], using: str | None, pk: Any
+) -> models.Model | None:
+    """The row as the database has it now, read with SQL compiled once per model.
+
+    The same as ``model._base_manager.filter(pk=pk).first()``, without building
+    the query each time: a tracked save must not cost much more than a save.
+    """
+    alias = using or DEFAULT_DB_ALIAS
+    connection = connections[alias]
+    queries: dict[tuple[type[models.Model], str], Any] | None
+    queries = getattr(_row_queries, "by_model", None)
+    if queries is None:
+        queries = _row_queries.by_model = {}
+    query = queries.get((model, alias))
+    if query is None:
+        compiler = (
+            model._base_manager.using(alias)
+            .filter(pk=pk)
+            .query.get_compiler(using=alias)
+        )
+        sql, params = compiler.as_sql()
+        names = [f.attname for f in model._meta.concrete_fields]
+        if len(params) != 1 or len(compiler.select) != len(names):
+            return model._base_manager.using(alias).filter(pk=pk).first()
+        converters = compiler.get_converters([col for col, _, _ in compiler.select])
+        query = queries[(model, alias)] = (sql, compiler, converters, names)
+    sql, compiler, converters, names = query
+    value = model._meta.pk.get_db_prep_value(pk, connection, prepared=False)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if converters:
+        row = next(iter(compiler.apply_converters([row], converters)))
+    return model.from_db(alias, names, row)
 
 
 def _derived_from_deferral(

@@ -11,7 +11,7 @@ from django.shortcuts import render
 
 from reactive_blocks import ChangeEvent, get_bus
 from reactive_blocks.origin import current_origin
-from reactive_blocks.runtime import get_shared_renders
+from reactive_blocks.runtime import get_hubs
 from tests.live import state
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def stats(request: HttpRequest) -> JsonResponse:
                 for scope in ("doc-1", "doc-2")
             },
             "subscribers": bus.subscriber_count,
-            "renders": get_shared_renders().counts(),
+            "renders": get_hubs().counts.counts(),
             "disconnects": state.DISCONNECTS,
         }
     )

@@ -1,0 +1,464 @@
+"""Stream hubs: every connection to one page of one scope, served together.
+
+When a thousand browsers show the same document, a change should cost one render
+of each affected block, one encoding of its SSE frame, and then one write per
+browser, nothing more. A hub holds the connections of one (consumer, page, scope,
+URL arguments) in this process on one shared bus subscription: it is woken once
+per batch, builds the context once, renders each shared block once, encodes each
+frame once, and hands every connection its bytes in a single send. Only what
+differs per connection is done per connection: audience and own-change filtering,
+early cutoff, and blocks that read the viewer. Heartbeats and stream lifetimes
+are kept by the hub too, so an idle connection costs no task of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import inspect
+import itertools
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+
+from reactive_blocks.bus.state import CloseReason
+from reactive_blocks.conf import conf
+from reactive_blocks.streams.sse import encode_comment, encode_event
+from reactive_blocks.streams.stream import render_blocks
+from reactive_blocks.streams.viewer import EVERYTHING, Viewer, needed_paths
+
+if TYPE_CHECKING:
+    from reactive_blocks.bus.memory import ReactiveBus
+    from reactive_blocks.bus.state import Member
+    from reactive_blocks.bus.subscription import Batch
+    from reactive_blocks.index import BlockRef, DependencyIndex
+    from reactive_blocks.streams.consumer import ReactiveStreamConsumer
+
+__all__ = ["Client", "Hub", "Hubs", "RenderCounts"]
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[Any], Awaitable[None]]
+PING = {"type": "http.response.body", "body": encode_comment("ping"), "more_body": True}
+
+
+class RenderCounts:
+    """How much rendering the hubs of this process did, for tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self.render_count = 0  # block renders really done
+        self.context_count = 0  # shared contexts built
+        self.reuse_count = 0  # connections served a render made once for several
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "renders": self.render_count,
+            "contexts": self.context_count,
+            "reused": self.reuse_count,
+        }
+
+
+class Client:
+    """One browser connection in a hub."""
+
+    __slots__ = (
+        "consumer",
+        "cursor",
+        "deadline",
+        "ended",
+        "epoch",
+        "hub",
+        "member",
+        "send",
+        "started",
+        "viewer",
+    )
+
+    def __init__(
+        self,
+        consumer: ReactiveStreamConsumer,
+        send: Send,
+        ended: asyncio.Event,
+        cursor: int | None,
+        epoch: str | None,
+    ) -> None:
+        self.consumer = consumer
+        self.send = send
+        self.ended = ended  # set when the hub has ended its response
+        self.viewer = Viewer(consumer.connection_id, consumer.connection.user_id)
+        self.cursor = cursor
+        self.epoch = epoch
+        self.deadline = time.monotonic() + conf.STREAM_MAX_SECONDS
+        self.hub: Hub | None = None
+        self.member: Member | None = None
+        self.started = False  # its first send decided (resync or not)
+
+
+class Frames:
+    """SSE frames of one batch, encoded once each whoever they are sent to."""
+
+    def __init__(self, revision: int) -> None:
+        self.id = str(revision)
+        self._encoded: dict[tuple[BlockRef, bool], tuple[str, bytes]] = {}
+        self._messages: dict[bytes, dict[str, Any]] = {}
+
+    def message(self, fresh: list[tuple[BlockRef, str]]) -> dict[str, Any]:
+        """The ASGI message that sends ``fresh``: one object for every viewer
+        who gets the same bytes."""
+        body = self.body(fresh)
+        message = self._messages.get(body)
+        if message is None:
+            message = {"type": "http.response.body", "body": body, "more_body": True}
+            self._messages[body] = message
+        return message
+
+    def body(self, fresh: list[tuple[BlockRef, str]]) -> bytes:
+        # The id goes on the last frame of a batch only: a client cut off before
+        # it reconnects from the batch before and gets everything again.
+        parts = []
+        for number, (ref, html) in enumerate(fresh, start=1):
+            last = number == len(fresh)
+            cached = self._encoded.get((ref, last))
+            if cached is None or cached[0] is not html:
+                frame = encode_event(
+                    html, event=ref.block_name, id=self.id if last else None
+                )
+                cached = self._encoded[(ref, last)] = (html, frame)
+            parts.append(cached[1])
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class Hub:
+    """The connections of one page of one scope in this process."""
+
+    def __init__(
+        self,
+        hubs: Hubs,
+        key: tuple[object, ...],
+        scope_consumer: ReactiveStreamConsumer,
+        template_name: str,
+    ) -> None:
+        self.hubs = hubs
+        self.key = key
+        self.bus, self.index = hubs.bus, hubs.index
+        self.scope = scope_consumer.scope_name
+        self.template_name = template_name
+        # get_context() runs on this one, which no connection owns.
+        self.scope_consumer = scope_consumer
+        self.subscription = self.bus.subscribe_shared(self.scope)
+        self.clients: dict[Client, None] = {}
+        self._names: frozenset[str] | None = None  # get_connection_context() keys
+        self._deadlines: list[tuple[float, int, Client]] = []
+        self._counter = itertools.count()
+        self._next_ping = time.monotonic() + conf.HEARTBEAT_SECONDS
+        self.task = asyncio.ensure_future(self._run())
+
+    # Clients -------------------------------------------------------------------------
+
+    def join(self, client: Client) -> None:
+        client.hub = self
+        client.member = self.subscription.join(client.consumer.connection)
+        self.clients[client] = None
+        heapq.heappush(self._deadlines, (client.deadline, next(self._counter), client))
+        self.subscription.nudge()  # it decides at once whether the page is behind
+
+    def leave(self, client: Client) -> None:
+        if client not in self.clients:
+            return
+        del self.clients[client]
+        if client.member is not None:
+            self.subscription.leave(client.member)
+        client.ended.set()
+        if not self.clients:
+            self.hubs.forget(self)
+            self.subscription.close()
+
+    async def _end(self, client: Client, event: str) -> None:
+        """End one connection's response, telling the browser what to do next."""
+        if client not in self.clients:
+            return
+        self.leave(client)
+        try:
+            await client.send(
+                {
+                    "type": "http.response.body",
+                    "body": encode_event("", event=event),
+                    "more_body": False,
+                }
+            )
+        except Exception:
+            logger.debug("Could not end a stream of %r cleanly.", self.scope)
+
+    # The loop --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        subscription = self.subscription
+        try:
+            # Heartbeats go on while the subscription waits to start (Redis away).
+            while (batch := await subscription.next_batch(self._wait())) is not None:
+                for member in subscription.take_closed():
+                    await self._closed(member)
+                if subscription.started:
+                    await self._deliver(batch)
+                await self._tick()
+                if not self.clients:
+                    return
+        except Exception:
+            logger.exception("The streams of %r failed; they reconnect.", self.scope)
+        finally:
+            reason = subscription.close_reason
+            event = "reconnect" if reason is not CloseReason.USER_CLOSED else "close"
+            for client in list(self.clients):
+                await self._end(client, self._event(client, event))
+            self.hubs.forget(self)
+            subscription.close()
+
+    def _wait(self) -> float:
+        soonest = self._next_ping
+        if self._deadlines:
+            soonest = min(soonest, self._deadlines[0][0])
+        return max(0.0, soonest - time.monotonic())
+
+    def _event(self, client: Client, kind: str) -> str:
+        consumer = client.consumer
+        return consumer.close_event if kind == "close" else consumer.reconnect_event
+
+    async def _closed(self, member: Member) -> None:
+        kind = (
+            "close" if member.close_reason is CloseReason.USER_CLOSED else "reconnect"
+        )
+        for client in list(self.clients):
+            if client.member is member:
+                await self._end(client, self._event(client, kind))
+
+    async def _tick(self) -> None:
+        """Heartbeats, and streams whose lifetime is over."""
+        now = time.monotonic()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, client = heapq.heappop(self._deadlines)
+            if client in self.clients:
+                allowed = await client.consumer._still_allowed()
+                await self._end(
+                    client, self._event(client, "reconnect" if allowed else "close")
+                )
+        if now >= self._next_ping:
+            self._next_ping = now + conf.HEARTBEAT_SECONDS
+            for client in list(self.clients):
+                await self._send(client, PING)
+
+    # Delivery --------------------------------------------------------------------------
+
+    async def _deliver(self, batch: Batch) -> None:
+        needs: dict[frozenset[str], list[Client]] = {}
+        events = batch.events
+        # The usual case, decided once for everyone: no audience, nobody's own.
+        plain = not batch.lagged and all(e.audience is None for e in events)
+        origins = {e.origin for e in events if e.origin is not None}
+        common = needed_paths(events) if events else None
+        for client in self.clients:
+            viewer = client.viewer
+            if not client.started:
+                client.started = True
+                if self._behind(client):
+                    viewer.resync = True
+            if plain and not viewer.resync and viewer.origin not in origins:
+                need = common
+            else:
+                need = viewer.need(events, batch.lagged, self._affected)
+            if need is not None:
+                needs.setdefault(need, []).append(client)
+        for need, clients in needs.items():
+            await self._serve(need, clients, batch.revision)
+
+    def _behind(self, client: Client) -> bool:
+        """Whether a page that just connected may lack changes: it resyncs."""
+        subscription = self.subscription
+        if client.epoch is not None and client.epoch != subscription.start_epoch:
+            return True  # its cursor numbers another history (a restart, lost data)
+        if client.cursor is None:
+            return False
+        latest = None if self.bus.crosses_processes else self.bus.sequence
+        return subscription.latest_revision > client.cursor or (
+            latest is not None and client.cursor > latest
+        )
+
+    def _affected(self, paths: frozenset[str]) -> list[BlockRef]:
+        return [
+            ref
+            for ref in self.index.affected_blocks(paths)
+            if ref.template_name == self.template_name
+        ]
+
+    async def _serve(
+        self, need: frozenset[str], clients: list[Client], revision: int
+    ) -> None:
+        resync = need is EVERYTHING
+        blocks = (
+            self.index.blocks(self.template_name) if resync else self._affected(need)
+        )
+        if not blocks:
+            return
+        paths = self._all_paths(blocks) if resync else need
+        if self._names is None:
+            await self._learn_names(clients[0], paths)
+        roots = self.scope_consumer.connection_roots | (self._names or frozenset())
+        personal = [ref for ref in blocks if _reads_connection(self.index, ref, roots)]
+        shared = [ref for ref in blocks if ref not in personal]
+        try:
+            context, rendered = await self._build(paths, shared)
+        except Exception:
+            logger.exception(
+                "The context for scope %r could not be built; this change is skipped, "
+                "its streams go on and resend every block at the next change.",
+                self.scope,
+            )
+            for client in clients:
+                client.viewer.resync = True
+            return
+        self.hubs.counts.reuse_count += (len(clients) - 1) * bool(shared)
+        frames = Frames(revision)
+        for client in clients:
+            own = rendered
+            if personal:
+                own = {
+                    **rendered,
+                    **await self._personal(client, personal, context, paths),
+                }
+            fresh = client.viewer.choose(blocks, own)
+            if fresh:
+                await self._send(client, frames.message(fresh))
+
+    async def _build(
+        self, paths: frozenset[str], blocks: list[BlockRef]
+    ) -> tuple[Mapping[str, Any], dict[BlockRef, str]]:
+        """The scope-level context, and the shared blocks rendered from it: in one
+        trip to Django's thread when ``get_context()`` is a plain method."""
+        counts, hook = self.hubs.counts, self.scope_consumer.get_context
+        counts.context_count += 1
+        counts.render_count += len(blocks)
+        if inspect.iscoroutinefunction(hook):
+            context = _mapping(await hook(paths), "get_context()")
+            return context, await self._render(blocks, context, count=False)
+
+        def build() -> tuple[Mapping[str, Any], dict[BlockRef, str]]:
+            context = _mapping(hook(paths), "get_context()")
+            return context, render_blocks(blocks, context, self.scope)
+
+        result: tuple[Mapping[str, Any], dict[BlockRef, str]]
+        result = await database_sync_to_async(build)()
+        return result
+
+    def _all_paths(self, blocks: Sequence[BlockRef]) -> frozenset[str]:
+        return frozenset().union(
+            *(
+                self.index.block_dependencies(r.template_name, r.block_name)
+                for r in blocks
+            )
+        )
+
+    async def _learn_names(self, client: Client, paths: frozenset[str]) -> None:
+        names = client.consumer._connection_names()
+        if names is None:
+            names = frozenset(await client.consumer._connection_context(paths))
+        self._names = names
+
+    async def _render(
+        self, blocks: list[BlockRef], context: Mapping[str, Any], *, count: bool = True
+    ) -> dict[BlockRef, str]:
+        if count:
+            self.hubs.counts.render_count += len(blocks)
+        result: dict[BlockRef, str] = await database_sync_to_async(render_blocks)(
+            blocks, context, self.scope
+        )
+        return result
+
+    async def _personal(
+        self,
+        client: Client,
+        blocks: list[BlockRef],
+        context: Mapping[str, Any],
+        paths: frozenset[str],
+    ) -> dict[BlockRef, str]:
+        try:
+            personal = await client.consumer._connection_context(paths)
+        except Exception:
+            logger.exception(
+                "get_connection_context() failed for scope %r.", self.scope
+            )
+            return {}
+        return await self._render(blocks, {**context, **personal})
+
+    async def _send(self, client: Client, message: dict[str, Any]) -> None:
+        try:
+            await client.send(message)
+        except Exception:
+            logger.exception(
+                "A stream of %r failed while sending; it ends.", self.scope
+            )
+            self.leave(client)
+
+
+class Hubs:
+    """The hubs of this process, by page, and the render counts of all of them."""
+
+    def __init__(self, bus: ReactiveBus, index: DependencyIndex) -> None:
+        self.bus = bus
+        self.index = index
+        self.counts = RenderCounts()
+        self._hubs: weakref.WeakValueDictionary[tuple[object, ...], Hub] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def join(
+        self,
+        consumer: ReactiveStreamConsumer,
+        send: Send,
+        ended: asyncio.Event,
+        *,
+        cursor: int | None,
+        epoch: str | None,
+    ) -> Client:
+        """Serve ``consumer``'s connection from its page's hub (made if need be)."""
+        template_name = consumer.get_template_name()
+        key = (
+            type(consumer),
+            template_name,
+            consumer.scope_name,
+            repr(sorted(consumer.kwargs.items())),
+            asyncio.get_running_loop(),
+        )
+        hub = self._hubs.get(key)
+        if hub is None:
+            hub = Hub(self, key, consumer.for_scope(), template_name)
+            self._hubs[key] = hub
+        client = Client(consumer, send, ended, cursor, epoch)
+        hub.join(client)
+        return client
+
+    def leave(self, client: Client) -> None:
+        if client.hub is not None:
+            client.hub.leave(client)
+
+    def forget(self, hub: Hub) -> None:
+        if self._hubs.get(hub.key) is hub:
+            del self._hubs[hub.key]
+
+
+def _reads_connection(
+    index: DependencyIndex, ref: BlockRef, roots: frozenset[str]
+) -> bool:
+    """Whether a block depends on who is watching (it is then rendered per viewer)."""
+    if index.reads_everything(ref) or index.is_personal(ref):
+        return True
+    reads = index.block_dependencies(ref.template_name, ref.block_name)
+    return any(path.split(".", 1)[0] in roots for path in reads)
+
+
+def _mapping(value: Any, hook: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{hook} must return a mapping, got {type(value).__name__}.")
+    return value

@@ -1,0 +1,84 @@
+"""One connection's view of a page: what it has been sent, and what it needs next.
+
+Both ways of streaming use it: ``reactive_stream()`` (one connection, its own
+subscription) and the stream hubs (every connection of a page on one shared
+subscription). Given a batch of events it says which blocks the connection needs
+re-rendered; given the renders it picks what differs from what it already shows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from reactive_blocks.events import ChangeEvent
+    from reactive_blocks.index import BlockRef
+
+__all__ = ["EVERYTHING", "Need", "Viewer", "needed_paths"]
+
+# What a connection needs after a batch: the changed paths whose blocks it must
+# get again, or EVERYTHING (a resync: every block, rendered from fresh data).
+Need = frozenset[str] | None
+EVERYTHING: frozenset[str] = frozenset({"*"})
+
+
+def needed_paths(events: Sequence[ChangeEvent]) -> frozenset[str]:
+    return frozenset().union(*(e.changed_paths for e in events))
+
+
+class Viewer:
+    """What one connection was sent, block by block, and whose changes are its own."""
+
+    __slots__ = ("last_sent", "origin", "resync", "user_id")
+
+    def __init__(
+        self, origin: str | None, user_id: str | None, *, resync: bool = False
+    ) -> None:
+        self.origin = origin
+        self.user_id = user_id
+        self.resync = resync  # the next batch sends every block
+        self.last_sent: dict[BlockRef, str] = {}
+
+    def sees(self, event: ChangeEvent) -> bool:
+        audience = event.audience
+        return audience is None or (
+            self.user_id is not None and self.user_id in audience
+        )
+
+    def need(
+        self,
+        events: Sequence[ChangeEvent],
+        lagged: bool,
+        affected: Callable[[frozenset[str]], Sequence[BlockRef]],
+    ) -> Need:
+        """The paths to re-render for this connection (EVERYTHING: resync), or None."""
+        visible = [e for e in events if self.sees(e)]
+        own = [
+            e for e in visible if self.origin is not None and e.origin == self.origin
+        ]
+        if own:
+            # The author's tab shows its own version of these blocks now, which
+            # is not what this connection was last sent: never cut them off.
+            for ref in affected(needed_paths(own)):
+                self.last_sent.pop(ref, None)
+        if lagged or self.resync:
+            self.resync = False
+            return EVERYTHING
+        others = [e for e in visible if e not in own] if own else visible
+        return needed_paths(others) if others else None
+
+    def choose(
+        self, blocks: Sequence[BlockRef], rendered: Mapping[BlockRef, str]
+    ) -> list[tuple[BlockRef, str]]:
+        """The renders that differ from what this connection shows (early cutoff)."""
+        fresh = []
+        last_sent = self.last_sent
+        for ref in blocks:
+            html = rendered.get(ref)
+            if html is None or last_sent.get(ref) == html:
+                continue
+            last_sent[ref] = html
+            fresh.append((ref, html))
+        return fresh
