@@ -11,12 +11,18 @@ if TYPE_CHECKING:
 
 
 def database(folder: Path) -> dict[str, Any]:
-    """SQLite at BENCH_DATABASE, waiting for the lock (several writers)."""
+    """SQLite at BENCH_DATABASE, set up as a production site would run it: WAL
+    (readers do not wait for writers, a commit does not wait for the disk twice),
+    persistent connections, and waiting for the lock (several writers)."""
+    options: dict[str, Any] = {"timeout": 20}
+    if os.environ.get("BENCH_SQLITE") != "defaults":  # else: as Django sets it up
+        options["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     return {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("BENCH_DATABASE", folder / "bench.sqlite3"),
-            "OPTIONS": {"timeout": 20},
+            "CONN_MAX_AGE": 600,
+            "OPTIONS": options,
         }
     }
 

@@ -113,9 +113,13 @@ def new_batch(using: str = DEFAULT_DB_ALIAS) -> None:
 
 
 def _flush(batch: _Batch) -> None:
+    merged, batch.paths = batch.paths, {}
+    _send(merged)
+
+
+def _send(merged: dict[Key, set[str]] | dict[Key, frozenset[str]]) -> None:
     from reactive_blocks.runtime import get_bus
 
-    merged, batch.paths = batch.paths, {}
     try:
         bus = get_bus()
     except Exception:
@@ -142,6 +146,14 @@ def emit_on_commit(
 ) -> None:
     """Emit once the current transaction on ``using`` commits (at once without one)."""
     alias = using or DEFAULT_DB_ALIAS
+    try:
+        autocommit = not transaction.get_connection(alias).in_atomic_block
+    except Exception:
+        autocommit = False  # the general path below says what is wrong
+    if autocommit:
+        # Nothing to wait for or merge with: the change is committed already.
+        _send({(scope, origin, audience): paths})
+        return
     batch = _current_batch(alias)
     batch.count += 1
     part = _Part(batch, batch.count, (scope, origin, audience), paths)

@@ -95,9 +95,27 @@ def _before_save(
 _row_queries = threading.local()  # per thread: SQL and converters, by model and alias
 
 
-def _stored_row(
-    model: type[models.Model], using: str | None, pk: Any
-) -> models.Model | None:
+class Stored:
+    """The row as the database has it: its values, and an instance made of them
+    only if the scope callable needs one."""
+
+    __slots__ = ("_instance", "alias", "model", "names", "values")
+
+    def __init__(
+        self, model: type[models.Model], alias: str, names: list[str], row: Any
+    ) -> None:
+        self.model, self.alias, self.names = model, alias, names
+        self.values = dict(zip(names, row, strict=True))
+        self._instance: models.Model | None = None
+
+    def instance(self) -> models.Model:
+        if self._instance is None:
+            values = [self.values[name] for name in self.names]
+            self._instance = self.model.from_db(self.alias, self.names, values)
+        return self._instance
+
+
+def _stored_row(model: type[models.Model], using: str | None, pk: Any) -> Stored | None:
     """The row as the database has it now, read with SQL compiled once per model.
 
     The same as ``model._base_manager.filter(pk=pk).first()``, without building
@@ -110,6 +128,7 @@ def _stored_row(
     if queries is None:
         queries = _row_queries.by_model = {}
     query = queries.get((model, alias))
+    names = [f.attname for f in model._meta.concrete_fields]
     if query is None:
         compiler = (
             model._base_manager.using(alias)
@@ -117,13 +136,19 @@ def _stored_row(
             .query.get_compiler(using=alias)
         )
         sql, params = compiler.as_sql()
-        names = [f.attname for f in model._meta.concrete_fields]
         if len(params) != 1 or len(compiler.select) != len(names):
-            return model._base_manager.using(alias).filter(pk=pk).first()
+            found = model._base_manager.using(alias).filter(pk=pk).first()
+            if found is None:
+                return None
+            return Stored(model, alias, names, [getattr(found, n) for n in names])
         converters = compiler.get_converters([col for col, _, _ in compiler.select])
-        query = queries[(model, alias)] = (sql, compiler, converters, names)
-    sql, compiler, converters, names = query
-    value = model._meta.pk.get_db_prep_value(pk, connection, prepared=False)
+        query = queries[(model, alias)] = (sql, compiler, converters)
+    sql, compiler, converters = query
+    value = (
+        pk
+        if type(pk) is int  # an automatic key: nothing to prepare
+        else model._meta.pk.get_db_prep_value(pk, connection, prepared=False)
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, [value])
         row = cursor.fetchone()
@@ -131,7 +156,7 @@ def _stored_row(
         return None
     if converters:
         row = next(iter(compiler.apply_converters([row], converters)))
-    return model.from_db(alias, names, row)
+    return Stored(model, alias, names, row)
 
 
 def _derived_from_deferral(
@@ -166,8 +191,9 @@ def _after_save(
     left: list[str] = []
     if stored is not None:
         names = _changed(tracker, instance, stored)
-        if names:
-            left = tracker_scopes(tracker, stored)  # scopes it may have moved out of
+        if names and _may_move(tracker, instance, stored, names):
+            # The scopes it may have moved out of.
+            left = tracker_scopes(tracker, stored.instance())
     elif update_fields is not None:
         by_attname = {f.attname: f.name for f in sender._meta.concrete_fields}
         names = {by_attname.get(name, name) for name in update_fields} & tracker.fields
@@ -177,21 +203,33 @@ def _after_save(
         tracker.emit(instance, tracker.field_paths(names), using, also=left)
 
 
-def _changed(
-    tracker: Tracker, instance: models.Model, stored: models.Model
-) -> set[str]:
+def _changed(tracker: Tracker, instance: models.Model, stored: Stored) -> set[str]:
     # Only fields loaded on the instance were saved; deferred ones did not change.
+    values = stored.values
     return {
         f.name
         for f in tracker.model._meta.concrete_fields
         if f.name in tracker.fields
         and f.attname in instance.__dict__
-        and not _same(f, getattr(instance, f.attname), getattr(stored, f.attname))
+        and not _same(f, getattr(instance, f.attname), values[f.attname])
     }
+
+
+def _may_move(
+    tracker: Tracker, instance: models.Model, stored: Stored, changed: set[str]
+) -> bool:
+    """Whether the change may have moved the instance out of some scope."""
+    if not isinstance(tracker.scope, str):
+        return True  # a callable may read anything
+    uses = set(tracker.scope_fields())
+    fields = {f.name: f.attname for f in tracker.model._meta.concrete_fields}
+    return any(name in uses or fields[name] in uses for name in changed)
 
 
 def _same(field: models.Field[Any, Any], value: Any, stored: Any) -> bool:
     """Equal as the field sees them ("5" and 5 for an IntegerField are)."""
+    if value == stored and type(value) is type(stored):
+        return True
     try:
         return bool(field.to_python(value) == field.to_python(stored))
     except Exception:

@@ -6,6 +6,7 @@ deletes and many-to-many changes into ``<prefix>.<field>`` paths of its scopes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import string
@@ -80,6 +81,10 @@ class Tracker:
             )
         return [str(s) for s in scopes]
 
+    def scope_fields(self) -> list[str]:
+        """The fields a format-string scope reads (none for a callable)."""
+        return _format_names(self.scope) if isinstance(self.scope, str) else []
+
     def emitted_paths(self) -> set[str]:
         """Every path this tracker emits for its own model's changes."""
         names = self.fields | self.m2m_fields
@@ -140,6 +145,7 @@ def untrack(model: type[models.Model]) -> None:
     _resolved.clear()
 
 
+@functools.lru_cache(maxsize=256)
 def _format_names(template: str) -> list[str]:
     parsed = string.Formatter().parse(template)
     return [re.split(r"[.\[]", name, maxsplit=1)[0] for _, name, _, _ in parsed if name]
