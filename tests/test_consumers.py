@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from unittest import mock
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -334,6 +335,8 @@ async def test_fifty_connections_render_each_shared_block_once(live):
         after["renders"] - before["renders"] == 1
     )  # one affected block, rendered once
     assert after["contexts"] - before["contexts"] == 1
+    # No block of that batch reads the viewer: no connection context was built.
+    assert after["connections"] == before["connections"]
 
     # A title change affects the shared title and the personal greeting block.
     live.change(set={"title": "fifty"}, paths=["doc.title"])
@@ -341,7 +344,22 @@ async def test_fifty_connections_render_each_shared_block_once(live):
     await asyncio.gather(*(s.next_event() for s in streams))
     final = live.stats()["renders"]
     assert final["renders"] - after["renders"] == 1 + 50
+    assert final["connections"] - after["connections"] == 50
     await asyncio.gather(*(s.close() for s in streams))
+
+
+async def test_an_open_stream_holds_no_task_of_its_own(live):
+    """Idle streams cost the server's task for the connection and nothing more:
+    heartbeats, lifetimes and changes are the hub's work."""
+    before = json.loads(live.request("/tasks/")[2])["tasks"]
+    urls = [f"{live.url}/live/open/1/?connection=idle-{n:04d}" for n in range(40)]
+    streams = await asyncio.gather(*(opened(url) for url in urls))
+    live.wait_for(lambda s: s["subscribers"] == 40)
+    during = json.loads(live.request("/tasks/")[2])["tasks"]
+    # One application task per connection (daphne's), one for their hub.
+    assert during - before <= 40 + 1
+    await asyncio.gather(*(s.close() for s in streams))
+    live.wait_for(lambda s: s["subscribers"] == 0)
 
 
 # Found in review -----------------------------------------------------------------------

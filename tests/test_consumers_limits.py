@@ -45,7 +45,9 @@ async def test_stream_ends_after_its_lifetime_asking_to_reconnect(live):
     events = await stream.events_until("reactive-reconnect", timeout=LIFETIME * 5)
     assert events[-1].raw == b"event: reactive-reconnect\ndata: \n\n"
     assert await stream.read_rest() == b""
-    live.wait_for(lambda s: s["subscribers"] == 0)
+    # The consumer stopped with its response, once: not waiting for a disconnect.
+    stats = live.wait_for(lambda s: s["subscribers"] == 0 and s["disconnects"])
+    assert len(stats["disconnects"]) == 1
 
 
 async def test_lifetime_end_without_access_tells_htmx_to_stop(live):

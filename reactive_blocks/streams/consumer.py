@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
@@ -160,19 +161,32 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
     _for_scope = False  # True on the instance a hub builds scope-level context on
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # The hub may end the stream on its own (lifetime, access revoked): then
-        # the consumer stops too, instead of waiting for a disconnect that may not
-        # come.
-        self._ended = asyncio.Event()
+        # Channels' loop would keep a task per connection waiting on receive();
+        # thousands of idle streams are cheaper served by the application's own
+        # task, which the hub cancels when it ends the stream on its own (lifetime,
+        # access revoked) instead of waiting for a disconnect that may not come.
+        self.scope = scope
+        self.base_send = send
         self._client: Client | None = None
-        serving = asyncio.ensure_future(super().__call__(scope, receive, send))
-        ended = asyncio.ensure_future(self._ended.wait())
+        self._task = asyncio.current_task()
+        self._done = False  # the response is complete
+        self._receiving = False
+        self._ended_by_hub = False
         try:
-            await asyncio.wait({serving, ended}, return_when=asyncio.FIRST_COMPLETED)
+            while not self._done:
+                self._receiving = self._client is not None
+                try:
+                    message = await receive()
+                finally:
+                    self._receiving = False
+                await self.dispatch(message)
+        except StopConsumer:
+            pass
+        except asyncio.CancelledError:
+            if not self._ended_by_hub or self._task is None:
+                raise
+            self._task.uncancel()
         finally:
-            for task in (serving, ended):
-                task.cancel()
-            await asyncio.gather(serving, ended, return_exceptions=True)
             await self._stop()
 
     async def http_request(self, message: HTTPRequestEvent) -> None:
@@ -207,7 +221,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         self._client = get_hubs().join(
             self,
             self.base_send,
-            self._ended,
+            self._hub_ended,
             cursor=self._cursor(query),
             # A page numbered by another bus history (a restarted process, Redis
             # that lost its data) cannot say what it missed: resend everything.
@@ -228,7 +242,14 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             headers=[(b"content-type", b"text/plain; charset=utf-8"), *(headers or [])],
         )
         await self.send_body(reason.encode())
-        self._ended.set()
+        self._done = True
+
+    def _hub_ended(self) -> None:
+        """The hub has ended the response: stop waiting for the client."""
+        self._done = True
+        if self._receiving and self._task is not None:
+            self._ended_by_hub = True
+            self._task.cancel()
 
     def _connection_id(self, query: dict[str, list[str]]) -> str:
         if not self.require_signed_url:

@@ -52,12 +52,14 @@ class RenderCounts:
     def __init__(self) -> None:
         self.render_count = 0  # block renders really done
         self.context_count = 0  # shared contexts built
+        self.connection_count = 0  # get_connection_context() results used
         self.reuse_count = 0  # connections served a render made once for several
 
     def counts(self) -> dict[str, int]:
         return {
             "renders": self.render_count,
             "contexts": self.context_count,
+            "connections": self.connection_count,
             "reused": self.reuse_count,
         }
 
@@ -69,10 +71,10 @@ class Client:
         "consumer",
         "cursor",
         "deadline",
-        "ended",
         "epoch",
         "hub",
         "member",
+        "on_end",
         "send",
         "started",
         "viewer",
@@ -82,13 +84,13 @@ class Client:
         self,
         consumer: ReactiveStreamConsumer,
         send: Send,
-        ended: asyncio.Event,
+        on_end: Callable[[], None],
         cursor: int | None,
         epoch: str | None,
     ) -> None:
         self.consumer = consumer
         self.send = send
-        self.ended = ended  # set when the hub has ended its response
+        self.on_end = on_end  # called when it leaves the hub
         self.viewer = Viewer(consumer.connection_id, consumer.connection.user_id)
         self.cursor = cursor
         self.epoch = epoch
@@ -172,7 +174,7 @@ class Hub:
         del self.clients[client]
         if client.member is not None:
             self.subscription.leave(client.member)
-        client.ended.set()
+        client.on_end()
         if not self.clients:
             self.hubs.forget(self)
             self.subscription.close()
@@ -320,14 +322,12 @@ class Hub:
                 client.viewer.resync = True
             return
         self.hubs.counts.reuse_count += (len(clients) - 1) * bool(shared)
+        mine = (
+            await self._personal(clients, personal, context, paths) if personal else {}
+        )
         frames = Frames(revision)
         for client in clients:
-            own = rendered
-            if personal:
-                own = {
-                    **rendered,
-                    **await self._personal(client, personal, context, paths),
-                }
+            own = {**rendered, **mine[client]} if personal else rendered
             fresh = client.viewer.choose(blocks, own)
             if fresh:
                 await self._send(client, frames.message(fresh))
@@ -342,7 +342,10 @@ class Hub:
         counts.render_count += len(blocks)
         if inspect.iscoroutinefunction(hook):
             context = _mapping(await hook(paths), "get_context()")
-            return context, await self._render(blocks, context, count=False)
+            rendered = await database_sync_to_async(render_blocks)(
+                blocks, context, self.scope
+            )
+            return context, rendered
 
         def build() -> tuple[Mapping[str, Any], dict[BlockRef, str]]:
             context = _mapping(hook(paths), "get_context()")
@@ -366,31 +369,64 @@ class Hub:
             names = frozenset(await client.consumer._connection_context(paths))
         self._names = names
 
-    async def _render(
-        self, blocks: list[BlockRef], context: Mapping[str, Any], *, count: bool = True
-    ) -> dict[BlockRef, str]:
-        if count:
-            self.hubs.counts.render_count += len(blocks)
-        result: dict[BlockRef, str] = await database_sync_to_async(render_blocks)(
-            blocks, context, self.scope
-        )
-        return result
-
     async def _personal(
         self,
-        client: Client,
+        clients: list[Client],
         blocks: list[BlockRef],
         context: Mapping[str, Any],
         paths: frozenset[str],
-    ) -> dict[BlockRef, str]:
+    ) -> dict[Client, dict[BlockRef, str]]:
+        """Every client's personal blocks, in one trip to Django's thread for all
+        of them. A connection whose context fails gets none; the others do."""
+        hook = "get_connection_context()"
+        given: dict[Client, Mapping[str, Any] | None] = {}
+        if inspect.iscoroutinefunction(clients[0].consumer.get_connection_context):
+            for client in clients:
+                given[client] = await self._guarded(
+                    client.consumer.get_connection_context(paths), hook
+                )
+
+        def render_all() -> dict[Client, dict[BlockRef, str] | None]:
+            rendered: dict[Client, dict[BlockRef, str] | None] = {}
+            for client in clients:
+                if given:
+                    personal = given[client]
+                else:
+                    personal = self._call_guarded(
+                        client.consumer.get_connection_context, paths, hook
+                    )
+                rendered[client] = (
+                    None
+                    if personal is None
+                    else render_blocks(blocks, {**context, **personal}, self.scope)
+                )
+            return rendered
+
+        result: dict[Client, dict[BlockRef, str] | None]
+        result = await database_sync_to_async(render_all)()
+        built = sum(1 for rendered in result.values() if rendered is not None)
+        self.hubs.counts.connection_count += built
+        self.hubs.counts.render_count += len(blocks) * built
+        return {client: rendered or {} for client, rendered in result.items()}
+
+    async def _guarded(self, pending: Any, hook: str) -> Mapping[str, Any] | None:
         try:
-            personal = await client.consumer._connection_context(paths)
+            return _mapping(await pending, hook)
         except Exception:
-            logger.exception(
-                "get_connection_context() failed for scope %r.", self.scope
-            )
-            return {}
-        return await self._render(blocks, {**context, **personal})
+            logger.exception("%s failed for scope %r.", hook, self.scope)
+            return None
+
+    def _call_guarded(
+        self,
+        function: Callable[[frozenset[str]], Any],
+        paths: frozenset[str],
+        hook: str,
+    ) -> Mapping[str, Any] | None:
+        try:
+            return _mapping(function(paths), hook)
+        except Exception:
+            logger.exception("%s failed for scope %r.", hook, self.scope)
+            return None
 
     async def _send(self, client: Client, message: dict[str, Any]) -> None:
         try:
@@ -417,7 +453,7 @@ class Hubs:
         self,
         consumer: ReactiveStreamConsumer,
         send: Send,
-        ended: asyncio.Event,
+        on_end: Callable[[], None],
         *,
         cursor: int | None,
         epoch: str | None,
@@ -435,7 +471,7 @@ class Hubs:
         if hub is None:
             hub = Hub(self, key, consumer.for_scope(), template_name)
             self._hubs[key] = hub
-        client = Client(consumer, send, ended, cursor, epoch)
+        client = Client(consumer, send, on_end, cursor, epoch)
         hub.join(client)
         return client
 

@@ -10,5 +10,6 @@ urlpatterns = [
     path("login/<str:username>/", views.sign_in),
     path("close-user/<str:user_id>/", views.close_user),
     path("stats/", views.stats),
+    path("tasks/", views.tasks),
     path("reset/", views.reset),
 ]

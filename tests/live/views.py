@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,11 @@ def stats(request: HttpRequest) -> JsonResponse:
             "disconnects": state.DISCONNECTS,
         }
     )
+
+
+async def tasks(request: HttpRequest) -> JsonResponse:
+    """How many asyncio tasks the server's loop holds (an async view runs on it)."""
+    return JsonResponse({"tasks": len(asyncio.all_tasks())})
 
 
 def reset(request: HttpRequest) -> JsonResponse:
