@@ -26,15 +26,20 @@ WRITERS = 4  # request threads saving at once, so one slow save does not pace al
 class Server:
     """A migrated database and daphne processes serving one benchmark site."""
 
-    def __init__(self, settings: str, application: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, settings: str | None, application: str, env: dict[str, str]
+    ) -> None:
+        """``settings`` None: an application without Django (bench/floor.py)."""
         self.stack = contextlib.ExitStack()
-        self.settings = settings
+        self.settings = settings or "-"
         self.application = application
         self.env = {
             **env,
             "PYTHONPATH": str(ROOT),
-            "DJANGO_SETTINGS_MODULE": settings,
+            "DJANGO_SETTINGS_MODULE": self.settings,
         }
+        if settings is None:
+            return
         self.manage("migrate", "--run-syncdb", "--noinput", "-v0")
         app = settings.rsplit(".", 1)[0]
         self.manage(

@@ -41,17 +41,19 @@ from bench.drive import (  # noqa: E402
     threads,
 )
 
-SITES = {
+SITES: dict[str, tuple[str | None, str]] = {
     "reactive_blocks": ("bench.site.settings", "bench.site.asgi:application"),
     "django-eventstream": (
         "bench.eventstream_site.settings",
         "bench.eventstream_site.asgi:application",
     ),
+    "daphne floor": (None, "bench.floor:application"),
 }
 PATHS = {
     ("reactive_blocks", 1): "/live/items/1/",
     ("reactive_blocks", 5): "/live/items5/1/",
     ("django-eventstream", 1): "/events/item-1/",
+    ("daphne floor", 1): "/events/item-1/",
 }
 
 
@@ -85,13 +87,19 @@ class LoadGenerator:
             raise RuntimeError(f"the load generator failed to connect: {line!r}")
 
     def result(self, commits: list[float], deadline: float) -> dict[str, Any]:
+        return self._ask({"commits": commits, "deadline": deadline})
+
+    def hold(self, seconds: float) -> dict[str, Any]:
+        """Keep the streams idle for ``seconds``: how many stayed open, pings seen."""
+        return self._ask({"hold": seconds})
+
+    def _ask(self, order: dict[str, Any]) -> dict[str, Any]:
         assert self.process.stdin is not None
         assert self.process.stdout is not None
-        self.process.stdin.write(
-            json.dumps({"commits": commits, "deadline": deadline}) + "\n"
-        )
+        self.process.stdin.write(json.dumps(order) + "\n")
         self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
+        reply: dict[str, Any] = json.loads(self.process.stdout.readline())
+        return reply
 
     def close(self) -> None:
         self.process.terminate()
@@ -161,6 +169,57 @@ def measure(
         "threads": thread_count,
         "loadgen_cpu": outcome["cpu"] / window,
     }
+
+
+IDLE_HEARTBEAT = 1.0  # seconds: heartbeats run all the time the streams are held
+
+
+def idle(connections: int, cycles: int, hold: float) -> list[dict[str, float]]:
+    """Open ``connections`` idle streams, hold them while heartbeats run, close
+    them; ``cycles`` times on one server. One row per cycle."""
+    settings, application = SITES["reactive_blocks"]
+    rows = []
+    with tempfile.TemporaryDirectory() as directory:
+        server = Server(
+            settings,
+            application,
+            {
+                "BENCH_DATABASE": str(Path(directory) / "idle.sqlite3"),
+                "BENCH_BUS": "memory",
+                "BENCH_HEARTBEAT": str(IDLE_HEARTBEAT),
+            },
+        )
+        try:
+            url, pid = server.start()
+            get(url + "/stats/")
+            before = rss_kib(pid)
+            for _ in range(cycles):
+                load = LoadGenerator(url + PATHS[("reactive_blocks", 1)], connections)
+                try:
+                    wait_for(
+                        lambda: connected("reactive_blocks", url) >= connections,
+                        60,
+                        "subscribing",
+                    )
+                    with_streams, thread_count = rss_kib(pid), threads(pid)
+                    held = load.hold(hold)
+                finally:
+                    load.close()
+                wait_for(lambda: connected("reactive_blocks", url) == 0, 60, "closing")
+                rows.append(
+                    {
+                        "before": before / 1024,
+                        "with": with_streams / 1024,
+                        "after": rss_kib(pid) / 1024,
+                        "kib_per_stream": (with_streams - before) / connections,
+                        "threads": thread_count,
+                        "open": held["open"],
+                        "pings_per_stream": held["pings"] / connections,
+                    }
+                )
+        finally:
+            server.close()
+    return rows
 
 
 def _profile(
@@ -238,6 +297,9 @@ def main() -> None:
         "--connections", type=int, nargs="+", default=[1, 100, 1000, 5000]
     )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the servers into DIR")
+    parser.add_argument(
+        "--only", choices=["matrix", "idle"], help="run one part of the benchmark"
+    )
     args = parser.parse_args()
     if args.profile:
         PROFILE.append(args.profile)
@@ -247,29 +309,90 @@ def main() -> None:
     print(
         f"last change). Medians of {args.runs} runs, {args.seconds:g} s of changes each."
     )
-    print(HEADER, flush=True)
-    results: dict[tuple[str, int], dict[str, Any]] = {}
-    for connections in args.connections:
-        for site in args.sites:
-            result = run(site, connections, 20, args.runs, args.seconds)
-            results[(site, connections)] = result
-            print(line(site, connections, result), flush=True)
-        _ratio(results, connections, args.sites)
+    if args.only != "idle":
+        matrix(args)
+    if args.only != "matrix":
+        print_idle(args.connections[-1])
 
 
-def _ratio(
-    results: dict[tuple[str, int], dict[str, Any]], connections: int, sites: list[str]
-) -> None:
-    if len(sites) < 2:
-        return
-    ours, theirs = results[(sites[0], connections)], results[(sites[1], connections)]
+def print_idle(connections: int, cycles: int = 3, hold: float = 3.0) -> None:
     print(
-        f"{'  ratio':19} {connections:5}   fragments/s x"
-        f"{ours['fragments_per_s'] / max(1e-9, theirs['fragments_per_s']):.2f}, "
-        f"CPU per fragment x{theirs['us_per_fragment'] / max(1e-9, ours['us_per_fragment']):.2f} "
-        f"in reactive_blocks' favour",
-        flush=True,
+        f"\n{connections} idle streams held {hold:g} s with a heartbeat every "
+        f"{IDLE_HEARTBEAT:g} s, opened and closed {cycles} times on one server:"
     )
+    print(
+        f"{'cycle':>5} {'RSS MiB before/with/after':>26} {'KiB/stream':>10} "
+        f"{'threads':>7} {'open':>5} {'pings/stream':>12}"
+    )
+    for number, row in enumerate(idle(connections, cycles, hold), start=1):
+        print(
+            f"{number:5} {row['before']:8.0f}/{row['with']:7.0f}/{row['after']:7.0f}  "
+            f"{row['kib_per_stream']:10.1f} {row['threads']:7.0f} "
+            f"{row['open']:5.0f} {row['pings_per_stream']:12.1f}",
+            flush=True,
+        )
+
+
+RAMP = (20, 25, 30, 35, 40, 50, 60, 80, 100)  # changes/s tried at N = 1,000
+STALENESS_BOUND = 100.0  # ms: the p99 a rate must keep to count as sustained
+
+
+def matrix(args: argparse.Namespace) -> None:
+    print(HEADER, flush=True)
+    for connections in args.connections:
+        row(args, connections, 20)
+    if 1000 in args.connections:
+        rate = highest_rate(args)
+        print(f"N = 1,000 at the highest rate sustained ({rate}/s):", flush=True)
+        row(args, 1000, rate)
+    print("N = 100 on a page of five blocks, two of them personal:", flush=True)
+    result = run("reactive_blocks", 100, 20, args.runs, args.seconds, blocks=5)
+    print(line("reactive_blocks", 100, result), flush=True)
+
+
+def row(args: argparse.Namespace, connections: int, rate: float) -> None:
+    """Every site at one load, then how they compare."""
+    results = {}
+    for site in args.sites:
+        results[site] = run(site, connections, rate, args.runs, args.seconds)
+        print(line(site, connections, results[site]), flush=True)
+    ours = results.get("reactive_blocks")
+    peer, floor = results.get("django-eventstream"), results.get("daphne floor")
+    notes = []
+    if ours and peer:
+        notes.append(
+            f"CPU per fragment x{peer['us_per_fragment'] / ours['us_per_fragment']:.2f}"
+            f" and staleness p99 x{peer['staleness']['p99'] / ours['staleness']['p99']:.2f}"
+            f" in reactive_blocks' favour"
+        )
+    if ours and floor:
+        own = ours["us_per_fragment"] - floor["us_per_fragment"]
+        notes.append(f"{own:.1f} µs per fragment above daphne's floor")
+    if notes:
+        print(f"{'  compared':19} {connections:5}   " + "; ".join(notes), flush=True)
+
+
+def highest_rate(args: argparse.Namespace) -> int:
+    """The highest rate in RAMP whose staleness p99 at N = 1,000 stays within
+    STALENESS_BOUND, one run per step."""
+    best = RAMP[0]
+    for rate in RAMP:
+        result = run("reactive_blocks", 1000, rate, 1, args.seconds)
+        sustained = (
+            result["staleness"]["p99"] <= STALENESS_BOUND
+            and result["not_final"] == 0
+            and result["rate"] >= 0.95 * rate
+        )
+        print(
+            f"  ramp {rate:4}/s: staleness p99 {result['staleness']['p99']:.0f} ms, "
+            f"{result['rate']:.0f} changes/s made"
+            + ("" if sustained else " - not sustained"),
+            flush=True,
+        )
+        if not sustained:
+            break
+        best = rate
+    return best
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 
 Run by bench/e2e.py, never by hand: ``loadgen.py URL N``. It opens N streams, prints
 ``READY`` once all have their response headers, and reads. On stdin it is then given
-a JSON list: the commit time of every change, by number (the last is the final
+a JSON object: the commit time of every change, by number (the last is the final
 state), and a deadline; it waits until every stream has shown the final change or the
 deadline passes. It prints one JSON line: percentiles of the fragment latency (receive
 time minus the commit time carried in the fragment), of the staleness (for every
 stream and change, how long until the stream showed that change or a later one), how
 many streams reached the final change and how long the last took, and its own CPU
-time. Reading is done in ``data_received`` with one regular expression over each
+time. Given ``{"hold": seconds}`` instead, it keeps the streams open and idle that
+long and prints how many are still open and how many heartbeats they received. Reading is done in ``data_received`` with one regular expression over each
 chunk, so this process stays cheap next to the server.
 """
 
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 # The item's title, "<number> <monotonic commit time>", in either site's fragment
 # (django-eventstream sends it inside a JSON string, so quotes are escaped).
 TITLE = re.compile(rb'item-title\\?">(\d+) (\d+\.\d+)<')
+PING = b": ping\n"  # reactive_blocks' heartbeat
 TAIL = 200  # bytes kept between chunks, so a title split across two is found
 
 
@@ -38,6 +40,7 @@ class Stream(asyncio.Protocol):
         self.latencies: list[float] = []
         self.shown: list[tuple[int, float]] = []  # (number, receive time)
         self.last = -1
+        self.pings = 0
         self.done = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -53,6 +56,7 @@ class Stream(asyncio.Protocol):
             self.headers_seen = True
             self.ready.set()
         chunk = self.buffer + data
+        self.pings += data.count(PING)
         for match in TITLE.finditer(chunk):
             if match.end() <= len(self.buffer):
                 continue  # seen with the previous chunk
@@ -92,6 +96,12 @@ async def main(url: str, count: int) -> None:
     started = time.process_time()
     line = await loop.run_in_executor(None, sys.stdin.readline)
     order = json.loads(line)
+    if "hold" in order:
+        await asyncio.sleep(order["hold"])  # idle streams: only heartbeats come
+        open_ = sum(not s.done.done() for s in streams)
+        pings = sum(s.pings for s in streams)
+        print(json.dumps({"open": open_, "pings": pings}), flush=True)
+        return
     commits, deadline = order["commits"], order["deadline"]
     final[0] = last = len(commits) - 1
     for stream in streams:

@@ -1,7 +1,7 @@
 """The benchmark site: one tracked model and one live page, served by daphne.
 
 Configured from the environment, so the benchmark scripts can run it with either
-bus: BENCH_BUS (memory|redis), BENCH_REDIS_URL, BENCH_DATABASE.
+bus: BENCH_BUS (memory|redis), BENCH_REDIS_URL, BENCH_DATABASE, BENCH_HEARTBEAT.
 """
 
 from __future__ import annotations
@@ -57,5 +57,5 @@ else:
 REACTIVE_BLOCKS = {
     "URLCONF": "bench.site.streams",
     "BUS": BUS,
-    "HEARTBEAT_SECONDS": 15,
+    "HEARTBEAT_SECONDS": float(os.environ.get("BENCH_HEARTBEAT", "15")),
 }
