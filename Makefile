@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint docs bench-core bench-scan bench-redis system-deps vendor clean help
+.PHONY: demo test lint docs bench bench-core bench-scan bench-redis system-deps vendor clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo        serve the demo site on http://127.0.0.1:8000 (daphne, in-process bus)"
 	@echo "make test        lint, type-check, build the docs and run the whole suite"
+	@echo "make bench       fan-out end to end against django-eventstream; tracked saves"
 	@echo "make bench-core  print the core engine's benchmark figures"
 	@echo "make bench-scan  print the start-up template scan's figures"
 	@echo "make bench-redis print the Redis bus's cross-process figures"
@@ -72,6 +73,10 @@ bench-scan: $(VENV)/.dev-installed
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/tracking.py
 
 bench-redis: $(VENV)/.bench-installed system-deps
 	$(BIN)/python bench/redis.py

@@ -43,6 +43,7 @@ __all__ = ["Client", "Hub", "Hubs", "RenderCounts"]
 logger = logging.getLogger(__name__)
 
 Send = Callable[[Any], Awaitable[None]]
+SENDS_PER_TURN = 25  # sends a hub makes before the event loop gets a turn
 PING = {"type": "http.response.body", "body": encode_comment("ping"), "more_body": True}
 
 
@@ -326,11 +327,19 @@ class Hub:
             await self._personal(clients, personal, context, paths) if personal else {}
         )
         frames = Frames(revision)
-        for client in clients:
+        for number, client in enumerate(clients, start=1):
+            if client not in self.clients:
+                continue  # it left while the blocks were rendered
             own = {**rendered, **mine[client]} if personal else rendered
             fresh = client.viewer.choose(blocks, own)
             if fresh:
                 await self._send(client, frames.message(fresh))
+            if number % SENDS_PER_TURN == 0:
+                # Let the server write what it was given before handing it more:
+                # the first browsers get their bytes sooner, and the server's
+                # per-write objects die young instead of piling up for the
+                # collector's slow full passes.
+                await asyncio.sleep(0)
 
     async def _build(
         self, paths: frozenset[str], blocks: list[BlockRef]
