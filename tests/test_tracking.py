@@ -12,7 +12,7 @@ from django.test.utils import isolate_apps
 
 import reactive_blocks
 from reactive_blocks import ChangeEvent
-from reactive_blocks.origin import ReactiveMiddleware, origin
+from reactive_blocks.origin import ReactiveMiddleware, origin, sign_origin
 from reactive_blocks.testing import capture_events
 from reactive_blocks.tracking import trackers
 from tests.models import Author, Comment, Document, Tag
@@ -273,6 +273,56 @@ def test_nested_atomic_blocks_with_real_commits():
         ]
 
 
+def _another_apps_callback() -> None:
+    raise RuntimeError("another app's on_commit callback failed")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_callback_of_another_app_does_not_hold_back_changes():
+    seen: list[ChangeEvent] = []
+    remove = reactive_blocks.get_bus().add_listener(seen.append)
+    try:
+        try:
+            with transaction.atomic():
+                # Registered first: Django stops at it, before ours run.
+                transaction.on_commit(_another_apps_callback)
+                document = Document.objects.create(title="Committed")
+                document.title = "Twice"
+                document.save()
+        except RuntimeError:
+            pass
+        # Committed, so sent now: not at this thread's next transaction.
+        assert changes(seen) == [(scope(document), {"doc", "doc.title"})]
+        with transaction.atomic():
+            document.title = "Later"
+            document.save()
+        assert changes(seen)[1:] == [(scope(document), {"doc.title"})]
+    finally:
+        remove()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_change_stays_unsent_when_its_callback_is_dropped():
+    seen: list[ChangeEvent] = []
+    remove = reactive_blocks.get_bus().add_listener(seen.append)
+    try:
+        document = Document.objects.create(title="Kept")
+        seen.clear()
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    document.title = "Rolled back"
+                    document.save()
+                    raise ValueError
+            except ValueError:
+                pass
+            Comment.objects.create(document=document, body="kept")
+        assert ("activity", {"doc.comments"}) in changes(seen)
+        assert all("doc.title" not in paths for _, paths in changes(seen))
+    finally:
+        remove()
+
+
 # Origin -------------------------------------------------------------------------------
 
 
@@ -282,7 +332,9 @@ def test_origin_comes_from_the_request(doc):
         doc.save()
         return HttpResponse()
 
-    request = RequestFactory().post("/", HTTP_X_REACTIVE_CONNECTION="tab-origin-1")
+    request = RequestFactory().post(
+        "/", HTTP_X_REACTIVE_CONNECTION=sign_origin("tab-origin-1", None)
+    )
     with capture_events() as events:
         ReactiveMiddleware(view)(request)
     assert [e.origin for e in events] == ["tab-origin-1"]

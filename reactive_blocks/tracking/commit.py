@@ -8,17 +8,23 @@ callbacks, and a callback that Django discarded on rollback is gone, while those
 waiting to run are held by Django's commit loop (CPython frees a discarded callback at
 once). Only callbacks registered later than the running one count, since Django runs
 them in registration order.
+
+Another app's callback that raises stops Django's commit loop, and the callbacks
+after it never run although their data is committed. Those are freed unrun too,
+but after a commit rather than a rollback: their changes are sent then, without
+waiting for the thread's next transaction.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from reactive_blocks.events import ChangeEvent
 from reactive_blocks.origin import current_origin
@@ -39,9 +45,33 @@ Key = tuple[str, str | None, frozenset[str] | None]  # scope, origin, audience
 class _Batch:
     """The changes of one transaction on one database, merged per key."""
 
+    using: str = DEFAULT_DB_ALIAS
     paths: dict[Key, set[str]] = field(default_factory=dict)
     parts: list[weakref.ref[_Part]] = field(default_factory=list)
     count: int = 0
+    # The changes of callbacks that have not run yet, by part number.
+    unrun: dict[int, tuple[Key, frozenset[str]]] = field(default_factory=dict)
+
+    def add(self, number: int) -> None:
+        """Part ``number`` ran (or was dropped after a commit): keep its change."""
+        entry = self.unrun.pop(number, None)
+        if entry is not None:
+            key, paths = entry
+            self.paths.setdefault(key, set()).update(paths)
+
+    def gone(self, number: int, ref: object) -> None:
+        """Part ``number`` was freed: run, rolled back, or skipped after a commit."""
+        try:
+            if number not in self.unrun:
+                return  # it ran
+            if _committed_without_hooks(self.using):
+                self.add(number)
+            else:
+                del self.unrun[number]  # rolled back
+            if self.paths and not self.waiting():
+                _flush(self)
+        except Exception:
+            logger.exception("Could not emit the changes of a committed transaction.")
 
     def pending_after(self, number: int) -> bool:
         """Whether a callback registered after part ``number`` will still run.
@@ -63,12 +93,10 @@ class _Batch:
 class _Part:
     """One change's on_commit callback."""
 
-    __slots__ = ("__weakref__", "batch", "key", "number", "paths", "ran")
+    __slots__ = ("__weakref__", "batch", "number", "ran")
 
-    def __init__(
-        self, batch: _Batch, number: int, key: Key, paths: frozenset[str]
-    ) -> None:
-        self.batch, self.number, self.key, self.paths = batch, number, key, paths
+    def __init__(self, batch: _Batch, number: int) -> None:
+        self.batch, self.number = batch, number
         self.ran = False
 
     def __call__(self) -> None:
@@ -76,13 +104,22 @@ class _Part:
             return  # run twice (a capture inside a real commit): once is enough
         self.ran = True
         try:
-            self.batch.paths.setdefault(self.key, set()).update(self.paths)
+            self.batch.add(self.number)
             if not self.batch.pending_after(self.number):
                 _flush(self.batch)
         except Exception:
             # Guarantee 2: never raise into Django's commit (it would skip the
             # callbacks after this one and fail the caller after its data saved).
             logger.exception("Could not emit the changes of a committed transaction.")
+
+
+def _committed_without_hooks(using: str) -> bool:
+    """Whether ``using`` committed but Django's commit hooks did not all run
+    (one raised). Django keeps this flag up from the commit until every hook ran."""
+    connection = connections[using]
+    return not connection.in_atomic_block and bool(
+        getattr(connection, "run_commit_hooks_on_set_autocommit_on", False)
+    )
 
 
 _local = threading.local()  # the open batch per database alias, per thread
@@ -97,7 +134,7 @@ def _current_batch(using: str) -> _Batch:
     if batch is None or not batch.waiting():
         if batch is not None and batch.paths:
             _flush(batch)
-        batch = batches[using] = _Batch()
+        batch = batches[using] = _Batch(using)
     return batch
 
 
@@ -109,7 +146,7 @@ def new_batch(using: str = DEFAULT_DB_ALIAS) -> None:
     batch back.
     """
     batches: dict[str, _Batch] = _local.__dict__.setdefault("batches", {})
-    batches[using] = _Batch()
+    batches[using] = _Batch(using)
 
 
 def _flush(batch: _Batch) -> None:
@@ -156,10 +193,11 @@ def emit_on_commit(
         return
     batch = _current_batch(alias)
     batch.count += 1
-    part = _Part(batch, batch.count, (scope, origin, audience), paths)
-    batch.parts.append(weakref.ref(part))
+    part = _Part(batch, batch.count)
+    batch.unrun[batch.count] = ((scope, origin, audience), paths)
+    batch.parts.append(weakref.ref(part, functools.partial(batch.gone, batch.count)))
     try:
-        transaction.on_commit(part, using=alias)
+        transaction.on_commit(part, using=alias, robust=True)
     except Exception:
         # Guarantee 2: a change never fails because of its notification.
         logger.exception("Could not schedule the change of %r after commit.", scope)
