@@ -53,11 +53,16 @@ class ChangeEvent:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionInfo:
-    """Who is behind one subscription: presence and audience filtering use it."""
+    """Who is behind one subscription: presence and audience filtering use it.
+
+    ``session`` names the Django session that opened it (a digest, never the key),
+    so ``close_session()`` can end it when that session logs out.
+    """
 
     session_id: str
     user_id: str | None = None
     connected_at: float = field(default_factory=time.monotonic)
+    session: str | None = None
 
     def __post_init__(self) -> None:
         require_name(self.session_id, name="session_id")
@@ -66,3 +71,4 @@ class ConnectionInfo:
                 f"user_id must be a str or None, got {type(self.user_id).__name__}: "
                 f"{self.user_id!r}. Use str(user.pk)."
             )
+        _check_optional_str(self.session, name="session")

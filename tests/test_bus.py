@@ -520,3 +520,59 @@ def test_presence_drops_subscribers_of_closed_loops():
     loop.close()
     assert bus.presence("doc-1") == ()
     assert bus.subscriber_count == 0
+
+
+# Bounded tables and cancellation ------------------------------------------------------
+
+
+def test_forgotten_scopes_are_bounded_and_count_as_changed():
+    bus = ReactiveBus(remembered_scopes=100)
+    for number in range(20_000):
+        bus.emit_sync(ChangeEvent(f"doc-{number}", {"doc"}))
+    assert len(bus._revisions) == 100  # not one entry per scope ever emitted to
+    # A forgotten scope answers with the highest revision forgotten, never lower
+    # than its own: a page that recorded an older position resyncs, none misses.
+    assert bus.revision("doc-0") == 19_900 >= 1
+    assert bus.subscribe("doc-0").start_revision == 19_900
+    assert bus.revision("doc-19999") == 20_000  # remembered exactly
+    assert bus.revision("never-seen") == 19_900
+
+
+def test_remembered_scopes_must_be_a_positive_int():
+    with pytest.raises(ValueError, match="remembered_scopes must be at least 1"):
+        ReactiveBus(remembered_scopes=0)
+
+
+async def test_a_subscription_cancelled_before_its_first_iteration_ends_at_once():
+    bus = ReactiveBus()
+    subscribed = asyncio.Event()
+
+    async def subscriber() -> None:
+        subscription = bus.subscribe("doc-1", ConnectionInfo("tab-00000001"))
+        subscribed.set()
+        await asyncio.Event().wait()  # cancelled here, before iterating
+        async for _ in subscription:
+            pass
+
+    task = asyncio.create_task(subscriber())
+    await subscribed.wait()
+    assert len(bus.presence("doc-1")) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The cancelled task (still referenced here) keeps its frame alive: the
+    # subscription must not wait for it to be collected.
+    assert bus.presence("doc-1") == ()
+    assert bus.subscriber_count == 0
+
+
+async def test_a_subscription_handed_to_another_task_outlives_its_maker():
+    bus = ReactiveBus()
+
+    async def maker():
+        return bus.subscribe("doc-1")
+
+    subscription = await asyncio.create_task(maker())
+    bus.emit_sync(ChangeEvent("doc-1", {"doc"}))
+    assert (await subscription.__anext__()).scope == "doc-1"
+    subscription.close()

@@ -331,6 +331,35 @@ async def test_close_user_ends_one_member_and_tells_the_reader(pair):
     assert hub.close_reason is None
 
 
+async def test_close_session_ends_the_members_that_session_opened(pair):
+    emitter, receiver = pair
+    hub = await shared(receiver)
+    leaving = hub.join(ConnectionInfo("tab-a", "5", session="s-alice"))
+    other_tab = hub.join(ConnectionInfo("tab-a2", "5", session="s-alice-phone"))
+    emitter.close_session("s-alice")
+    assert await hub.next_batch(timeout=TIMEOUT) is not None
+    await until(lambda: leaving.close_reason is CloseReason.USER_CLOSED)
+    assert hub.take_closed() + hub.take_closed() == [leaving]
+    assert other_tab.close_reason is None
+
+
+def test_close_session_validates(pair):
+    emitter, _ = pair
+    with pytest.raises(TypeError, match="session must be a non-empty str"):
+        emitter.close_session("")
+
+
+async def test_recheck_wakes_the_shared_subscribers_of_that_scope(pair):
+    emitter, receiver = pair
+    hub = await shared(receiver)
+    other = await shared(receiver, "doc-2")
+    emitter.recheck("doc-1")
+    assert await hub.next_batch(timeout=TIMEOUT) is not None
+    await until(hub.take_recheck)
+    assert hub.take_recheck() is False  # once per request
+    assert other.take_recheck() is False
+
+
 async def test_closing_the_scope_ends_a_shared_subscription_and_its_members(pair):
     emitter, receiver = pair
     hub = await shared(receiver)

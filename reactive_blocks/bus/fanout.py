@@ -261,6 +261,16 @@ class Fanout:
             self._take_waiter(sub, wakeups)
         self._wake_loops(wakeups)
 
+    def recheck(self, scope: str) -> None:
+        """Wake the shared subscribers of ``scope`` to check their members' access."""
+        wakeups: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        with self.lock:
+            for sub in self.subscribers_of(scope):
+                if sub.members is not None:
+                    sub.recheck = sub.nudged = True
+                    self._take_waiter(sub, wakeups)
+        self._wake_loops(wakeups)
+
     def renumber(self, epoch: str) -> None:
         """The backend's numbering started again (Redis lost its data): subscribers
         count from revision 0 of ``epoch`` and resync."""
@@ -301,6 +311,17 @@ class Fanout:
                     self._take_waiter(member.group, wakeups)
         self._wake_loops(wakeups)
         return ended
+
+    def close_connections(self, scope: str | None, attribute: str, value: str) -> int:
+        """End the connections (of ``scope``, or all) whose ``ConnectionInfo``
+        has ``attribute`` equal to ``value``: a user or session lost access."""
+        return self.close(
+            scope,
+            CloseReason.USER_CLOSED,
+            lambda s: (
+                s.connection is not None and getattr(s.connection, attribute) == value
+            ),
+        )
 
     # Wake-ups -----------------------------------------------------------------
 

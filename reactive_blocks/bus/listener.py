@@ -330,12 +330,11 @@ class Listener:
         if control.sender == self.link.process:
             return  # this process acted on it when it sent it
         if control.kind == "close_user" and control.user_id is not None:
-            user_id = control.user_id
-            self.fanout.close(
-                control.scope,
-                CloseReason.USER_CLOSED,
-                lambda s: s.connection is not None and s.connection.user_id == user_id,
-            )
+            self.fanout.close_connections(control.scope, "user_id", control.user_id)
+        elif control.kind == "close_session" and control.session is not None:
+            self.fanout.close_connections(control.scope, "session", control.session)
+        elif control.kind == "recheck" and control.scope is not None:
+            self.fanout.recheck(control.scope)
         elif control.kind == "close_scope":
             self.fanout.close(control.scope, CloseReason.SCOPE_CLOSED)
         elif control.kind == "resync":

@@ -39,13 +39,13 @@ logger = logging.getLogger(__name__)
 MAX_LINGERING_PER_SCOPE = 1000
 
 
-def check_maxsize(maxsize: object) -> int:
+def check_maxsize(maxsize: object, name: str = "maxsize") -> int:
     if isinstance(maxsize, bool) or not isinstance(maxsize, int):
         raise TypeError(
-            f"maxsize must be an int, got {type(maxsize).__name__}: {maxsize!r}."
+            f"{name} must be an int, got {type(maxsize).__name__}: {maxsize!r}."
         )
     if maxsize < 1:
-        raise ValueError(f"maxsize must be at least 1, got {maxsize!r}.")
+        raise ValueError(f"{name} must be at least 1, got {maxsize!r}.")
     return maxsize
 
 
@@ -58,6 +58,15 @@ def check_user_id(user_id: object) -> str:
     return user_id
 
 
+def check_session(session: object) -> str:
+    if not isinstance(session, str) or not session:
+        raise TypeError(
+            f"session must be a non-empty str (ConnectionInfo.session), got "
+            f"{type(session).__name__}: {session!r}."
+        )
+    return session
+
+
 def require_connection(connection: object) -> None:
     if connection is not None and not isinstance(connection, ConnectionInfo):
         raise TypeError(
@@ -68,6 +77,11 @@ def require_connection(connection: object) -> None:
 
 class ReactiveBus:
     """Thread-safe publish/subscribe of ``ChangeEvent``s, keyed by scope.
+
+    ``remembered_scopes`` bounds the scopes whose latest revision is kept: beyond
+    it, the longest quiet scope is forgotten and counts as changed at the highest
+    revision forgotten so far, so a page that recorded an older position resyncs
+    rather than missing a change.
 
     ``presence_path`` makes joins and leaves of identified subscribers emit a change
     on that path (e.g. ``"presence"``), so a "who's viewing" block re-renders by
@@ -84,8 +98,10 @@ class ReactiveBus:
         *,
         presence_path: str | None = None,
         presence_grace: float | None = None,
+        remembered_scopes: int = 10_000,
     ) -> None:
         self.maxsize = check_maxsize(maxsize)
+        self.remembered_scopes = check_maxsize(remembered_scopes, "remembered_scopes")
         self.presence_path, self.presence_grace = check_presence_options(
             presence_path, presence_grace
         )
@@ -103,7 +119,8 @@ class ReactiveBus:
         # Names this bus instance: a cursor made by another (a restarted process)
         # says nothing about this one's history.
         self._epoch = secrets.token_hex(4)
-        self._revisions: dict[str, int] = {}
+        self._revisions: dict[str, int] = {}  # oldest change first
+        self._forgotten = 0  # the highest revision of a scope no longer remembered
         self._emitted = 0
         self._listeners: tuple[Callable[[ChangeEvent], object], ...] = ()
         self._lingering: dict[str, list[tuple[ConnectionInfo, float]]] = {}
@@ -177,7 +194,11 @@ class ReactiveBus:
         with self._lock:
             self._sequence += 1
             self._emitted += 1
-            revision = self._revisions[event.scope] = self._sequence
+            revisions = self._revisions
+            revisions.pop(event.scope, None)  # to the end: the newest change
+            revision = revisions[event.scope] = self._sequence
+            if len(revisions) > self.remembered_scopes:
+                self._forgotten = revisions.pop(next(iter(revisions)))
             self._fanout.deliver(event.scope, revision, event)
 
     # Subscribing --------------------------------------------------------------
@@ -209,7 +230,7 @@ class ReactiveBus:
             return self._fanout.add(
                 scope,
                 connection,
-                self._revisions.get(scope, 0),
+                self._revisions.get(scope, self._forgotten),
                 self._epoch,
                 self._sequence,
                 shared=shared,
@@ -238,7 +259,7 @@ class ReactiveBus:
             self._presence_changes.left(state.scope)
 
     def _revision_for_end(self, scope: str) -> int:
-        return self._revisions.get(scope, 0)
+        return self._revisions.get(scope, self._forgotten)
 
     # Closing ------------------------------------------------------------------
 
@@ -258,14 +279,24 @@ class ReactiveBus:
         check_user_id(user_id)
         if scope is not None:
             validate_scope(scope)
-        return self._close_user_here(user_id, scope)
+        return self._close_here(scope, "user_id", user_id)
 
-    def _close_user_here(self, user_id: str, scope: str | None) -> int:
-        return self._fanout.close(
-            scope,
-            CloseReason.USER_CLOSED,
-            lambda s: s.connection is not None and s.connection.user_id == user_id,
-        )
+    def close_session(self, session: str, scope: str | None = None) -> int:
+        """End the subscriptions opened by ``session`` (a ``ConnectionInfo.session``
+        digest: the streams of a browser that logged out); return how many."""
+        check_session(session)
+        if scope is not None:
+            validate_scope(scope)
+        return self._close_here(scope, "session", session)
+
+    def _close_here(self, scope: str | None, attribute: str, value: str) -> int:
+        return self._fanout.close_connections(scope, attribute, value)
+
+    def recheck(self, scope: str) -> None:
+        """Ask the streams of ``scope`` to check their access again (after a sharing
+        change): stream hubs re-run ``has_permission()`` for each connection, with
+        its user reloaded, and end the ones no longer allowed."""
+        self._fanout.recheck(validate_scope(scope))
 
     # Observing ----------------------------------------------------------------
 
@@ -308,9 +339,10 @@ class ReactiveBus:
             return [c for c, _ in entries]
 
     def revision(self, scope: str) -> int:
-        """The sequence number of the latest event emitted to ``scope`` (0: none)."""
+        """The sequence number of the latest event emitted to ``scope`` (0: none);
+        for a scope forgotten (``remembered_scopes``), a number at least as high."""
         with self._lock:
-            return self._revisions.get(scope, 0)
+            return self._revisions.get(scope, self._forgotten)
 
     def position(self) -> Position:
         """This bus's epoch and latest sequence number, as a page records them."""

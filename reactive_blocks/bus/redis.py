@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from reactive_blocks.bus.connector import Connector
 from reactive_blocks.bus.link import RedisLink
-from reactive_blocks.bus.memory import ReactiveBus, check_user_id
+from reactive_blocks.bus.memory import ReactiveBus, check_session, check_user_id
 from reactive_blocks.bus.presence import PresenceChanges
 from reactive_blocks.bus.retry import RedisUnavailable
 from reactive_blocks.bus.scripts import Keys
@@ -180,17 +180,30 @@ class RedisBus(ReactiveBus):
         """End ``user_id``'s streams (in ``scope`` only, if given) in every process;
         return how many ended in this one (the others end as the message arrives)."""
         check_user_id(user_id)
+        return self._close_everywhere("close_user", scope, user_id=user_id)
+
+    def close_session(self, session: str, scope: str | None = None) -> int:
+        """End the streams ``session`` opened, in every process; return how many
+        ended in this one."""
+        check_session(session)
+        return self._close_everywhere("close_session", scope, session=session)
+
+    def _close_everywhere(self, kind: str, scope: str | None, **who: str) -> int:
         if scope is not None:
             validate_scope(scope)
         self._link.outbox.send(
-            (
-                "control",
-                control_payload(
-                    "close_user", self._link.process, user_id=user_id, scope=scope
-                ),
-            )
+            ("control", control_payload(kind, self._link.process, scope=scope, **who))
         )
-        return self._close_user_here(user_id, scope)
+        ((attribute, value),) = who.items()
+        return self._close_here(scope, attribute, value)
+
+    def recheck(self, scope: str) -> None:
+        """Ask the streams of ``scope`` in every process to check their access."""
+        validate_scope(scope)
+        self._link.outbox.send(
+            ("control", control_payload("recheck", self._link.process, scope=scope))
+        )
+        self._fanout.recheck(scope)
 
     # Observing ------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ class SubscriberState:
         "members",
         "nudged",
         "queue",
+        "recheck",
         "revision",
         "scope",
         "start_count",
@@ -94,6 +95,7 @@ class SubscriberState:
         self.members: dict[Member, None] | None = {} if shared else None
         self.closed_members: list[Member] = []  # ended by the bus, not yet seen
         self.nudged = False  # woken without events (its reader has work of its own)
+        self.recheck = False  # its members' access must be checked again
 
 
 class Member:

@@ -27,7 +27,35 @@ __all__ = [
     "SharedSubscription",
     "SubscriberState",
     "Subscription",
+    "when_cancelled",
 ]
+
+
+def when_cancelled(callback: Callable[[], object]) -> Callable[[], None]:
+    """Run ``callback`` if the current task is cancelled (from outside any task,
+    never); returns what forgets it. Something subscribed in a task that is
+    cancelled before it starts iterating must not wait for the garbage collector.
+    The callback must not reference the subscriber, or it would keep it alive."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    if task is None:
+        return _nothing
+
+    def done(finished: asyncio.Task[object]) -> None:
+        if finished.cancelled():
+            callback()
+
+    def forget() -> None:
+        task.remove_done_callback(done)
+
+    task.add_done_callback(done)
+    return forget
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +86,8 @@ class Subscription:
     Meant for one consumer task. Cancellation while waiting, ``close()`` and
     ``async with`` unsubscribe at once; so does leaving ``async for`` once nothing
     else references the subscription (the usual inline ``async for ... in
-    bus.subscribe(...)``).
+    bus.subscribe(...)``), and cancelling the task that subscribed before anything
+    waited on the subscription.
     """
 
     def __init__(self, fanout: Fanout, state: SubscriberState) -> None:
@@ -67,6 +96,11 @@ class Subscription:
         # The fan-out holds only the state, never this object, so dropping the
         # last reference (e.g. breaking out of ``async for``) unsubscribes.
         self._finalizer = weakref.finalize(self, fanout.remove, state, CloseReason.LEFT)
+        # Until something waits on it (and cancellation there unsubscribes), the
+        # subscribing task's cancellation does.
+        self._forget_owner = (
+            _nothing if state.members is not None else when_cancelled(self._finalizer)
+        )
 
     def __repr__(self) -> str:
         return f"<Subscription scope={self.scope!r} revision={self.revision}>"
@@ -215,6 +249,9 @@ class Subscription:
         lock = self._fanout.lock
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
+        if self._forget_owner is not _nothing:
+            self._forget_owner()
+            self._forget_owner = _nothing
         while True:
             with lock:
                 if state.close_reason is not None:
@@ -299,6 +336,13 @@ class SharedSubscription(Subscription):
         with self._fanout.lock:
             closed, self._state.closed_members = self._state.closed_members, []
         return closed
+
+    def take_recheck(self) -> bool:
+        """Whether ``bus.recheck()`` asked for its members' access to be checked
+        since the last call."""
+        with self._fanout.lock:
+            recheck, self._state.recheck = self._state.recheck, False
+        return recheck
 
     @property
     def latest_revision(self) -> int:

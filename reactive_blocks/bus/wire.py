@@ -32,7 +32,9 @@ __all__ = [
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20
-CONTROL_KINDS = frozenset({"close_user", "close_scope", "resync"})
+CONTROL_KINDS = frozenset(
+    {"close_user", "close_session", "close_scope", "recheck", "resync"}
+)
 
 
 class Malformed(Exception):
@@ -60,6 +62,7 @@ class Control:
     scope: str | None = None
     sender: str | None = None  # the process that sent it
     id: tuple[int, int] = (0, 0)  # its place in the control stream
+    session: str | None = None
 
 
 def event_payload(event: ChangeEvent) -> str:
@@ -153,9 +156,12 @@ def parse_control(data: bytes | str, id: bytes | str | None = None) -> Control:
     if kind not in CONTROL_KINDS:
         raise Malformed("unknown control", repr(kind)[:80])
     user_id, scope = message.get("user_id"), message.get("scope")
+    session = message.get("session")
     if kind == "close_user" and not isinstance(user_id, str):
         raise Malformed("bad control", f"user_id={user_id!r}"[:80])
-    if kind == "close_scope" and not isinstance(scope, str):
+    if kind == "close_session" and not isinstance(session, str):
+        raise Malformed("bad control", f"session={session!r}"[:80])
+    if kind in ("close_scope", "recheck") and not isinstance(scope, str):
         raise Malformed("bad control", f"scope={scope!r}"[:80])
     if scope is not None and not isinstance(scope, str):
         raise Malformed("bad control", f"scope={scope!r}"[:80])
@@ -166,6 +172,7 @@ def parse_control(data: bytes | str, id: bytes | str | None = None) -> Control:
         scope if isinstance(scope, str) else None,
         sender if isinstance(sender, str) else None,
         place,
+        session if isinstance(session, str) else None,
     )
 
 
