@@ -14,10 +14,14 @@ class ReactiveBlocksConfig(AppConfig):
     verbose_name = "Reactive blocks"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_out
+
         from reactive_blocks import checks  # noqa: F401 - registers the system checks
         from reactive_blocks.runtime import get_index
+        from reactive_blocks.streams.sessions import on_logged_out
 
         setting_changed.connect(_reset_on_change, dispatch_uid="reactive_blocks_reset")
+        user_logged_out.connect(on_logged_out, dispatch_uid="reactive_blocks_logout")
         # Build the index now, so the first stream does not pay for the scan and
         # template problems show in the log at start-up. Never fail start-up.
         try:

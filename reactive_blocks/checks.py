@@ -52,6 +52,7 @@ CHECK_IDS = {
     "W010": "reactive_deploy_gzip: GZipMiddleware would buffer the event stream",
     "W011": "reactive_middleware: streams are routed but ReactiveMiddleware is missing",
     "W012": "reactive_deploy_bus: DEBUG is off and the bus reaches one process only",
+    "W013": "reactive_outside: a live block reads a name bound by a tag around it",
 }
 GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
 

@@ -26,6 +26,9 @@ KNOWN_KEYS = frozenset(
         "EMITTED_PATHS",
         "HEARTBEAT_SECONDS",
         "INDEX_BUILDERS",
+        "MAX_BUFFERED_BYTES",
+        "MAX_STREAMS_PER_PROCESS",
+        "MAX_STREAMS_PER_VISITOR",
         "SCAN_EXCLUDE",
         "SCAN_INCLUDE",
         "STREAM_MAX_SECONDS",
@@ -88,6 +91,21 @@ class Settings:
         return self._positive_number("TOKEN_MAX_AGE_SECONDS", 86_400)
 
     @property
+    def MAX_BUFFERED_BYTES(self) -> int:
+        """Bytes the server may hold unsent for one stream before it is closed."""
+        return self._positive_int("MAX_BUFFERED_BYTES", 1 << 20)
+
+    @property
+    def MAX_STREAMS_PER_VISITOR(self) -> int:
+        """Open streams per user (or per session, when anonymous) in one process."""
+        return self._positive_int("MAX_STREAMS_PER_VISITOR", 20)
+
+    @property
+    def MAX_STREAMS_PER_PROCESS(self) -> int:
+        """Open streams one process serves; more are answered 429."""
+        return self._positive_int("MAX_STREAMS_PER_PROCESS", 10_000)
+
+    @property
     def URLCONF(self) -> str | None:
         """The module whose ``urlpatterns`` hold the ``stream_path()`` routes."""
         value = self._raw.get("URLCONF")
@@ -146,6 +164,14 @@ class Settings:
                 f"got {value!r}."
             )
         return tuple(value)
+
+    def _positive_int(self, key: str, default: int) -> int:
+        value = self._raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ImproperlyConfigured(
+                f"REACTIVE_BLOCKS[{key!r}] must be a positive int, got {value!r}."
+            )
+        return value
 
     def _positive_number(self, key: str, default: float) -> float:
         value = self._raw.get(key, default)

@@ -4,6 +4,10 @@
 every request from inside the connected element. ``ReactiveMiddleware`` puts it in a
 context variable for the request, and changes emitted meanwhile carry it as
 ``origin``, so that tab's stream does not echo its own change back.
+
+A claimed origin silences a tab, so it must not be forgeable: the header carries
+the id with a signature bound to the session that rendered the page, and presence
+shows a derived public id that no request can claim.
 """
 
 from __future__ import annotations
@@ -14,16 +18,27 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from reactive_blocks.identity import SALT, session_digest
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
     from django.http import HttpRequest, HttpResponseBase
 
-__all__ = ["HEADER", "ReactiveMiddleware", "current_origin", "origin"]
+__all__ = [
+    "HEADER",
+    "ReactiveMiddleware",
+    "current_origin",
+    "origin",
+    "sign_origin",
+    "verify_origin",
+]
 
 HEADER = "X-Reactive-Connection"
-_CONNECTION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_SIGNED_ORIGIN = re.compile(r"([A-Za-z0-9_-]{8,64})\.([0-9a-f]{32})")
+
 PAGE_METHODS = frozenset({"GET", "HEAD"})
 _origin: ContextVar[str | None] = ContextVar("reactive_blocks_origin", default=None)
 
@@ -43,8 +58,32 @@ def origin(connection_id: str | None) -> Iterator[None]:
         _origin.reset(token)
 
 
+def sign_origin(connection_id: str, session_key: str | None) -> str:
+    """The header value that lets this session's requests claim ``connection_id``."""
+    return f"{connection_id}.{_signature(connection_id, session_digest(session_key))}"
+
+
+def verify_origin(value: str | None, session_key: str | None) -> str | None:
+    """The connection id ``value`` claims, if it was signed for this session."""
+    match = _SIGNED_ORIGIN.fullmatch(value or "")
+    if match is None:
+        return None
+    connection_id, signature = match.groups()
+    # A page rendered before its visitor had a session signed it for none.
+    for session in {session_digest(session_key), ""}:
+        if constant_time_compare(signature, _signature(connection_id, session)):
+            return connection_id
+    return None
+
+
+def _signature(connection_id: str, session: str) -> str:
+    value = f"{connection_id}|{session}"
+    return salted_hmac(SALT, value, algorithm="sha256").hexdigest()[:32]
+
+
 class ReactiveMiddleware:
-    """Reads the tab's connection id and the bus position at the request's start.
+    """Reads the tab's connection id and the bus position at the request's start,
+    and ends the streams of a session that the request flushed or replaced.
 
     The position (``request.reactive_position``) is what a page embeds in its
     stream URL: any change after it, even one committed while the page renders, is
@@ -69,19 +108,39 @@ class ReactiveMiddleware:
 
         if request.method in PAGE_METHODS:
             request.reactive_position = get_bus().position()  # type: ignore[attr-defined]
+        session_key = _session_key(request)
         with self._origin(request):
-            return self.get_response(request)
+            response = self.get_response(request)
+        _session_ended(request, session_key)
+        return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         from reactive_blocks.runtime import get_bus
 
         if request.method in PAGE_METHODS:
             request.reactive_position = await get_bus().aposition()  # type: ignore[attr-defined]
+        session_key = _session_key(request)
         with self._origin(request):
             response: Awaitable[HttpResponseBase] = self.get_response(request)
-            return await response
+            result = await response
+        _session_ended(request, session_key)
+        return result
 
     @staticmethod
     def _origin(request: HttpRequest) -> contextlib.AbstractContextManager[None]:
         value = request.headers.get(HEADER)
-        return origin(value if value and _CONNECTION_ID.fullmatch(value) else None)
+        if not value:
+            return origin(None)
+        return origin(verify_origin(value, _session_key(request)))
+
+
+def _session_key(request: HttpRequest) -> str | None:
+    return getattr(getattr(request, "session", None), "session_key", None)
+
+
+def _session_ended(request: HttpRequest, before: str | None) -> None:
+    """A flushed session (or one given a new key) ends the streams it opened."""
+    if before is not None and _session_key(request) != before:
+        from reactive_blocks.streams.sessions import end_session_streams
+
+        end_session_streams(before)

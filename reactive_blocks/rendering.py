@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.template import Engine
 from render_block import render_block_to_string  # type: ignore[import-untyped]
 
 if TYPE_CHECKING:
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
 
     from django.http import HttpRequest
 
-__all__ = ["render_block"]
+__all__ = ["processed_context", "render_block"]
 
 
 def render_block(
@@ -29,3 +30,18 @@ def render_block(
         template_name, block_name, context or {}, request
     )
     return html
+
+
+def processed_context(request: HttpRequest) -> dict[str, Any]:
+    """What the template engine's context processors give for ``request``.
+
+    A page's ``RequestContext`` has them under the view's context; a block that
+    reads the viewer gets them the same way on the stream (``perms``, the user
+    of a tag that takes the context...). Passing the request to
+    django-render-block instead would let them override the stream's own
+    context, whose ``csrf_token`` matches the browser's cookie.
+    """
+    context: dict[str, Any] = {}
+    for processor in Engine.get_default().template_context_processors:
+        context.update(processor(request))
+    return context

@@ -47,6 +47,7 @@ class Live:
         headers = json.loads(
             html.unescape(re.search(r'hx-headers="([^"]+)"', page).group(1))
         )
+        # The tab's claim: its connection id, signed for this session.
         return self.url + connect, headers["X-Reactive-Connection"], page
 
     def change(
@@ -59,11 +60,16 @@ class Live:
         assert status == 200, text
         return int(json.loads(text)["sequence"])
 
-    def login(self, username: str) -> tuple[str, str]:
+    def login(self, username: str, *, superuser: bool = False) -> tuple[str, str]:
         """(session cookie, user id) of a signed-in user."""
-        req = urllib.request.Request(f"{self.url}/login/{username}/")
+        query = "?superuser=1" if superuser else ""
+        req = urllib.request.Request(f"{self.url}/login/{username}/{query}")
         with urllib.request.urlopen(req, timeout=10) as response:
-            cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+            cookie = next(
+                c.split(";", 1)[0]
+                for c in response.headers.get_all("Set-Cookie")
+                if c.startswith("sessionid=")
+            )
             return cookie, str(json.loads(response.read())["id"])
 
     def stats(self) -> dict[str, Any]:

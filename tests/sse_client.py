@@ -36,7 +36,9 @@ class SSEStream:
         cls, url: str, headers: dict[str, str] | None = None, method: str = "GET"
     ) -> SSEStream:
         parts = urlsplit(url)
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        reader, writer = await asyncio.open_connection(
+            parts.hostname, parts.port, limit=1 << 20
+        )
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         lines = [
             f"{method} {target} HTTP/1.0",

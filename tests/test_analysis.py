@@ -175,12 +175,7 @@ def test_a_template_may_extend_one_of_the_same_name(tmp_path, settings):
     (first / "page.html").write_text(
         '{% extends "page.html" %}{% block title %}[{{ block.super }}]{% endblock %}'
     )
-    settings.TEMPLATES = [
-        {
-            "BACKEND": "django.template.backends.django.DjangoTemplates",
-            "DIRS": [first, second],
-        }
-    ]
+    use_templates(settings, first, second)
     analysis = analyse_template("page.html")
     assert [block.paths for block in analysis.blocks.values()] == [
         {"doc.title"},
@@ -196,12 +191,7 @@ def test_missing_template_raises():
 
 def test_syntax_error_raises(tmp_path, settings):
     (tmp_path / "broken.html").write_text("{% block a %}{% if %}{% endblock %}")
-    settings.TEMPLATES = [
-        {
-            "BACKEND": "django.template.backends.django.DjangoTemplates",
-            "DIRS": [tmp_path],
-        }
-    ]
+    use_templates(settings, tmp_path)
     with pytest.raises(TemplateSyntaxError):
         analyse_template("broken.html")
 
@@ -211,18 +201,22 @@ def test_unknown_engine_is_named():
         django_engine("jinja")
 
 
+def use_templates(settings, *directories) -> None:
+    settings.TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "DIRS": list(directories),
+        }
+    ]
+
+
 def test_csrf_token_makes_a_block_personal(tmp_path, settings):
     (tmp_path / "form.html").write_text(
         "{% block form %}<form>{% csrf_token %}{{ doc.title }}</form>{% endblock %}"
         "{% block plain %}{{ doc.title }}{% endblock %}"
         "{% block variable %}{{ csrf_token }}{% endblock %}"
     )
-    settings.TEMPLATES = [
-        {
-            "BACKEND": "django.template.backends.django.DjangoTemplates",
-            "DIRS": [tmp_path],
-        }
-    ]
+    use_templates(settings, tmp_path)
     blocks = analyse_template("form.html").blocks
     assert (
         blocks["form"].personal,
@@ -234,3 +228,32 @@ def test_csrf_token_makes_a_block_personal(tmp_path, settings):
         True,
     )
     assert blocks["form"].paths == {"doc.title"}
+
+
+def test_an_inclusion_tag_whose_template_has_csrf_token_is_personal(tmp_path, settings):
+    (tmp_path / "form.html").write_text(
+        "{% load corpus_tags %}"
+        "{% block form %}{% title_form doc.title %}{% endblock %}"
+        "{% block card %}{% card doc %}{% endblock %}"
+    )
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "_form.html").write_text("<form>{% csrf_token %}</form>")
+    use_templates(settings, tmp_path, *settings.TEMPLATES[0]["DIRS"])
+    blocks = analyse_template("form.html").blocks
+    assert (blocks["form"].personal, blocks["card"].personal) == (True, False)
+
+
+def test_names_bound_around_a_block_are_reported(tmp_path, settings):
+    (tmp_path / "page.html").write_text(
+        "{% with u=request.user %}\n"
+        "{% for item in doc.items %}{% block row %}{{ u.name }} {{ item }} "
+        "{{ doc.title }}{% endblock %}{% endfor %}\n"
+        "{% block own %}{% with v=doc.title %}{{ v }}{% endwith %}{% endblock %}"
+        "{% endwith %}"
+    )
+    use_templates(settings, tmp_path)
+    blocks = analyse_template("page.html").blocks
+    assert blocks["row"].outside == (
+        "'item' ({% for %} at line 2), 'u' ({% with %} at line 1)"
+    )
+    assert blocks["own"].outside is None  # bound inside the block: fine

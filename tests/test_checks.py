@@ -98,6 +98,7 @@ def test_each_fault_is_reported_with_its_id_and_place():
         ("reactive_blocks.W007", "dynamic.html:2"),
         ("reactive_blocks.W008", "broken.html:2"),
         ("reactive_blocks.W011", "settings.MIDDLEWARE"),
+        ("reactive_blocks.W013", "outside.html:2"),
     ]
     assert deploy == [
         ("reactive_blocks.W009", "settings.ASGI_APPLICATION"),
@@ -139,10 +140,11 @@ def test_reactive_check_exits_non_zero_on_error():
         "W007",
         "W008",
         "W011",
+        "W013",
     ):
         assert f"reactive_blocks.{check_id}" in output
     assert "W009" not in output  # deployment checks only with --deploy
-    assert "reactive_check: 2 error(s), 9 warning(s)." in output
+    assert "reactive_check: 2 error(s), 10 warning(s)." in output
     # The names DESIGN gives the checks appear beside their ids.
     assert "[reactive_block] missing_block.html:3: (reactive_blocks.E001)" in output
     for name in ("reactive_cycle", "reactive_paths", "reactive_audience"):

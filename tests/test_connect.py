@@ -14,6 +14,7 @@ from django.test import RequestFactory, override_settings
 from django.urls import NoReverseMatch
 
 from reactive_blocks import ChangeEvent, Position, get_bus
+from reactive_blocks.origin import verify_origin
 from reactive_blocks.streams.tokens import verify_stream
 
 STREAMS = {"URLCONF": "tests.streams_urls"}
@@ -53,7 +54,8 @@ def test_reactive_connect_renders_signed_stream_attributes():
     assert path == "/live/page/7/"
     params = {key: values[0] for key, values in parse_qs(query).items()}
     assert params["since"] == "1"
-    connection = json.loads(html.unescape(match.group(2)))["X-Reactive-Connection"]
+    claim = json.loads(html.unescape(match.group(2)))["X-Reactive-Connection"]
+    connection = verify_origin(claim, "session-key-1")
     token = verify_stream(
         params["token"], path=path, session_key="session-key-1", max_age=60
     )

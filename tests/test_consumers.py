@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from reactive_blocks.identity import public_id
 from reactive_blocks.streams.tokens import sign_stream
 from tests.live_project import Live, live_project
 from tests.sse_client import SSEStream
@@ -220,9 +221,11 @@ async def test_unknown_route_is_404(live):
 
 
 async def test_disconnect_clears_presence_and_calls_on_disconnect_once(live):
-    url, connection, _ = live.page(1)
+    url, claim, _ = live.page(1)
+    connection = claim.split(".")[0]
     stream = await opened(url)
-    live.wait_for(lambda s: connection in s["presence"]["doc-1"])
+    # Presence shows a public id, never the id that claims the tab's changes.
+    live.wait_for(lambda s: s["presence"]["doc-1"] == [public_id(connection)])
     await stream.close()
     stats = live.wait_for(lambda s: not s["presence"]["doc-1"] and s["disconnects"])
     assert stats["disconnects"] == [connection]
@@ -395,8 +398,9 @@ async def test_a_raising_get_scope_answers_500(live):
     assert await stream.read_rest() == b"The stream could not be opened."
 
 
-async def test_a_non_ascii_digit_cursor_is_ignored(live):
+async def test_a_non_ascii_digit_cursor_resyncs(live):
     stream = await opened(f"{live.url}/live/open/1/?last_event_id=%C2%B2")
+    assert len([await stream.next_event() for _ in range(4)]) == 4  # every block
     live.change(set={"content": "fine"}, paths=["doc.content"])
     assert (await stream.next_event()).data == "fine"
     await stream.close()
@@ -425,7 +429,7 @@ async def test_csrf_token_blocks_render_per_connection_with_the_cookie_token(liv
 
 async def test_a_plain_on_disconnect_runs_in_a_thread_and_may_use_the_orm(live):
     stream = await opened(f"{live.url}/live/open/1/?connection=plain-hook-1")
-    live.wait_for(lambda s: "plain-hook-1" in s["presence"]["doc-1"])
+    live.wait_for(lambda s: public_id("plain-hook-1") in s["presence"]["doc-1"])
     await stream.close()
     stats = live.wait_for(lambda s: s["disconnects"])
     assert stats["disconnects"] == ["plain-hook-1"]

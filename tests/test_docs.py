@@ -20,6 +20,7 @@ COMPILED = [
     "tracking.md",
     "testing.md",
     "deployment.md",
+    "security.md",
 ]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

@@ -47,3 +47,8 @@ def test_encode_retry():
         ValueError, match="retry must be a non-negative int of milliseconds, got -1"
     ):
         encode_retry(-1)
+
+
+def test_text_that_is_not_valid_unicode_is_replaced_not_raised():
+    assert encode_event("a\ud800b", event="t\udfff") == b"event: t?\ndata: a?b\n\n"
+    assert encode_comment("\ud83d") == b": ?\n\n"

@@ -412,3 +412,37 @@ async def test_forced_resync_sends_every_block(index, data):
         "fragile",
     }
     await stream.aclose()
+
+
+async def test_a_stream_cancelled_before_its_first_iteration_ends_once(index):
+    bus = ReactiveBus()
+    made: list[object] = []
+    disconnected = asyncio.Event()
+    calls: list[str] = []
+
+    def on_disconnect(scope, connection):
+        calls.append(scope)
+        disconnected.set()
+
+    async def page() -> None:
+        made.append(
+            reactive_stream(
+                bus,
+                scope="doc-1",
+                index=index,
+                context_builder=Data().build,
+                connection=ConnectionInfo("tab-00000001"),
+                on_disconnect=on_disconnect,
+            )
+        )
+        await asyncio.Event().wait()  # cancelled before iterating
+
+    task = asyncio.create_task(page())
+    await eventually(lambda: made)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert bus.presence("doc-1") == ()  # at once
+    await asyncio.wait_for(disconnected.wait(), TIMEOUT)
+    await made[0].aclose()
+    assert calls == ["doc-1"]  # exactly once

@@ -79,6 +79,9 @@ class BlockAnalysis:
     paths: frozenset[str]
     everything: str | None = None  # why the block is taken to read everything
     personal: bool = False  # renders per-request data ({% csrf_token %})
+    # Names it reads that a tag around it binds ({% with %}, {% for %}): a
+    # stream renders the block alone, without them. Says which and where.
+    outside: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +234,12 @@ class _Reader:
                 scope.chain, scope.block = chain, (name, index)
                 self.visit(node.nodelist, scope, acc)
                 self.dynamic_extends(chain, scope, acc)
+                around = _bound_around(_nodes(chain[index].nodelist), node, {}) or {}
+                outside = sorted(
+                    f"{root!r} ({around[root]})"
+                    for root in {path.split(".", 1)[0] for path in acc.paths}
+                    if root in around
+                )
                 return BlockAnalysis(
                     name,
                     _name(chain[index]),
@@ -238,6 +247,7 @@ class _Reader:
                     frozenset(acc.paths),
                     acc.reason,
                     acc.personal,
+                    ", ".join(outside) or None,
                 )
         return BlockAnalysis(name, _name(chain[0]), None, frozenset())
 
@@ -411,6 +421,17 @@ class _Reader:
         content = getattr(node, "nodelist", None)
         if content and not isinstance(node, InclusionNode):
             self.visit(content, scope.child(), acc)
+        if isinstance(node, InclusionNode) and self._uses_csrf(node.filename):
+            acc.personal = True  # Django hands it the page's csrf_token
+
+    def _uses_csrf(self, template: Any) -> bool:
+        try:
+            if isinstance(template, str):
+                template = self.engine.get_template(template)
+            nodelist = getattr(template, "nodelist", None)
+            return bool(nodelist and nodelist.get_nodes_by_type(dt.CsrfTokenNode))
+        except Exception:
+            return False  # it fails on the page too; the render says why
 
     def unknown(self, node: Node, scope: _Scope, acc: _Accumulator) -> None:
         """A custom or unlisted tag: read every expression it holds, if any."""
@@ -517,6 +538,28 @@ def _find_block(template: Template, name: str) -> BlockNode | None:
 
 def _nodes(nodelist: Any) -> list[Node]:
     return [node for node in nodelist or () if isinstance(node, Node)]
+
+
+def _bound_around(
+    nodes: list[Node], target: Node, bound: dict[str, str]
+) -> dict[str, str] | None:
+    """The names tags around ``target`` bind (name -> which tag, where), or None
+    when ``target`` is not among ``nodes``."""
+    for node in nodes:
+        if node is target:
+            return bound
+        inner = bound
+        if isinstance(node, dt.WithNode):
+            where = f"{{% with %}} at line {_line(node)}"
+            inner = {**bound, **dict.fromkeys(node.extra_context, where)}
+        elif isinstance(node, dt.ForNode):
+            where = f"{{% for %}} at line {_line(node)}"
+            inner = {**bound, **dict.fromkeys(node.loopvars, where)}
+        for attr in node.child_nodelists:
+            found = _bound_around(_nodes(getattr(node, attr, None)), target, inner)
+            if found is not None:
+                return found
+    return None
 
 
 def _constant(expression: Any) -> str | None:

@@ -144,6 +144,19 @@ def _register(
                 line=block.line,
             )
         )
+    if block.outside is not None:
+        index.findings.append(
+            Finding(
+                "W013",
+                f"Block {name!r} of {analysis.template_name!r} reads {block.outside}, "
+                f"bound around the block: a stream renders the block alone, without "
+                f"it, so the update would differ from the page.",
+                hint="Move the tag inside the block, or pass the value in the "
+                "stream's context.",
+                template=block.template_name,
+                line=block.line,
+            )
+        )
     return index.register_block(
         analysis.template_name,
         name,

@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from reactive_blocks.bus.subscription import Position
 from reactive_blocks.conf import conf
-from reactive_blocks.origin import HEADER
+from reactive_blocks.origin import HEADER, sign_origin
 from reactive_blocks.runtime import get_bus
 from reactive_blocks.streams.tokens import sign_stream
 
@@ -81,9 +81,12 @@ def connect_attributes(
 ) -> SafeString:
     """``hx-ext``, ``sse-connect``, ``sse-close`` and the tab's ``hx-headers``."""
     url, connection_id, close_event = stream_url(request, name, **kwargs)
+    session = getattr(request, "session", None)
+    # Signed for this session: another visitor cannot claim the tab's changes.
+    claim = sign_origin(connection_id, getattr(session, "session_key", None))
     return format_html(
         'hx-ext="sse" sse-connect="{}" sse-close="{}" hx-headers="{}"',
         url,
         close_event,
-        json.dumps({HEADER: connection_id}),
+        json.dumps({HEADER: claim}),
     )

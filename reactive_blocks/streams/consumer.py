@@ -26,12 +26,15 @@ import logging
 import secrets
 from collections.abc import Mapping
 from functools import cached_property
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs
 
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIRequest
@@ -39,6 +42,7 @@ from django.utils.functional import SimpleLazyObject
 
 from reactive_blocks.conf import conf
 from reactive_blocks.events import ConnectionInfo
+from reactive_blocks.identity import public_id, session_digest
 from reactive_blocks.runtime import get_hubs
 from reactive_blocks.streams.csrf import csrf_token
 from reactive_blocks.streams.sse import encode_retry
@@ -56,6 +60,8 @@ logger = logging.getLogger(__name__)
 
 # What the default get_connection_context() returns.
 DEFAULT_CONNECTION_NAMES = frozenset({"user", "request", "csrf_token"})
+MAX_CURSOR_DIGITS = 20  # a cursor is a revision: longer is garbage, not a number
+MAX_EPOCH_LENGTH = 64
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -74,6 +80,8 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
     # Sent when the stream's lifetime ends and the browser should reconnect.
     reconnect_event: ClassVar[str] = "reactive-reconnect"
     retry_milliseconds: ClassVar[int] = 2000
+    # What a 429 (too many streams) asks the browser to wait.
+    retry_after_seconds: ClassVar[int] = 10
     # Context names that make a block personal: rendered per connection.
     connection_roots: ClassVar[frozenset[str]] = frozenset({"user", "request", "perms"})
 
@@ -215,17 +223,32 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         if not await self._call(self.has_permission):
             await self._refuse(403, "Permission denied.")
             return
-        self.connection = ConnectionInfo(self.connection_id, self._user_id())
+        hubs, visitor = get_hubs(), self._visitor()
+        refusal = hubs.refusal(self.connection_id, visitor)
+        if refusal is not None:
+            retry = str(self.retry_after_seconds).encode()
+            await self._refuse(429, refusal, [(b"retry-after", retry)])
+            return
+        await hubs.replace(self.connection_id)  # one stream per token at a time
+        session = self.scope.get("session")
+        self.connection = ConnectionInfo(
+            # Presence shows a public id: the connection id itself would let
+            # whoever reads presence claim this tab's changes as their own.
+            public_id(self.connection_id),
+            self._user_id(),
+            session=session_digest(getattr(session, "session_key", None)) or None,
+        )
         await self.send_headers(status=200, headers=STREAM_HEADERS)
         await self.send_body(encode_retry(self.retry_milliseconds), more_body=True)
-        self._client = get_hubs().join(
+        self._client = hubs.join(
             self,
             self.base_send,
             self._hub_ended,
             cursor=self._cursor(query),
             # A page numbered by another bus history (a restarted process, Redis
             # that lost its data) cannot say what it missed: resend everything.
-            epoch=query.get("epoch", [""])[0] or None,
+            epoch=query.get("epoch", [""])[0][:MAX_EPOCH_LENGTH] or None,
+            visitor=visitor,
         )
 
     async def http_disconnect(self, message: HTTPDisconnectEvent) -> None:
@@ -276,8 +299,11 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         ]
         for value in candidates:
             value = value.strip()
-            if value.isascii() and value.isdigit():
+            if not value:
+                continue
+            if len(value) <= MAX_CURSOR_DIGITS and value.isascii() and value.isdigit():
                 return int(value)
+            return -1  # unusable: older than anything, so the page resyncs
         return None
 
     def _connection_names(self) -> frozenset[str] | None:
@@ -286,6 +312,15 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         if hook is ReactiveStreamConsumer.get_connection_context:
             return DEFAULT_CONNECTION_NAMES
         return None
+
+    def _visitor(self) -> str | None:
+        """Whose streams this one counts among: the user's, or an anonymous
+        session's (a visitor without a session is bounded per process only)."""
+        user_id = self._user_id()
+        if user_id is not None:
+            return f"user:{user_id}"
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        return f"session:{session_digest(session_key)}" if session_key else None
 
     def _user_id(self) -> str | None:
         user = self.user
@@ -330,12 +365,26 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         return context
 
     async def _still_allowed(self) -> bool:
-        """Whether the stream may go on once its lifetime is over (else it closes)."""
+        """Whether the stream may go on (at the end of its lifetime, or when the
+        app asks with ``bus.recheck()``), for its user as they are now."""
         try:
+            await self._reload_user()
             return bool(await self._call(self.has_permission))
         except Exception:
-            logger.exception("has_permission() raised at the end of a stream.")
+            logger.exception("has_permission() raised for a stream that was open.")
             return True  # the reconnect asks again
+
+    async def _reload_user(self) -> None:
+        """Read the session and its user again: the ones captured at connect may
+        have logged out, lost a permission or been deactivated since."""
+        session = self.scope.get("session")
+        if session is None or "user" not in self.scope:
+            return
+        engine = import_module(settings.SESSION_ENGINE)
+        scope: Any = self.scope
+        scope["session"] = engine.SessionStore(getattr(session, "session_key", None))
+        scope["user"] = await get_user(scope)
+        self.__dict__.pop("request", None)  # built from the old user
 
     async def _stop(self) -> None:
         client, self._client = self._client, None

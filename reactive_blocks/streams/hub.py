@@ -14,6 +14,8 @@ are kept by the hub too, so an idle connection costs no task of its own.
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import heapq
 import inspect
 import itertools
@@ -27,6 +29,8 @@ from channels.db import database_sync_to_async
 
 from reactive_blocks.bus.state import CloseReason
 from reactive_blocks.conf import conf
+from reactive_blocks.rendering import processed_context
+from reactive_blocks.streams.backlog import Backlog
 from reactive_blocks.streams.sse import encode_comment, encode_event
 from reactive_blocks.streams.stream import render_blocks
 from reactive_blocks.streams.viewer import EVERYTHING, Viewer, needed_paths
@@ -55,6 +59,7 @@ class RenderCounts:
         self.context_count = 0  # shared contexts built
         self.connection_count = 0  # get_connection_context() results used
         self.reuse_count = 0  # connections served a render made once for several
+        self.overflow_count = 0  # connections closed for not reading what they got
 
     def counts(self) -> dict[str, int]:
         return {
@@ -62,6 +67,7 @@ class RenderCounts:
             "contexts": self.context_count,
             "connections": self.connection_count,
             "reused": self.reuse_count,
+            "overflowed": self.overflow_count,
         }
 
 
@@ -69,6 +75,7 @@ class Client:
     """One browser connection in a hub."""
 
     __slots__ = (
+        "backlog",
         "consumer",
         "cursor",
         "deadline",
@@ -79,6 +86,7 @@ class Client:
         "send",
         "started",
         "viewer",
+        "visitor",
     )
 
     def __init__(
@@ -91,6 +99,7 @@ class Client:
     ) -> None:
         self.consumer = consumer
         self.send = send
+        self.backlog = Backlog(send)
         self.on_end = on_end  # called when it leaves the hub
         self.viewer = Viewer(consumer.connection_id, consumer.connection.user_id)
         self.cursor = cursor
@@ -99,6 +108,7 @@ class Client:
         self.hub: Hub | None = None
         self.member: Member | None = None
         self.started = False  # its first send decided (resync or not)
+        self.visitor: str | None = None  # whose streams it counts among
 
 
 class Frames:
@@ -175,6 +185,7 @@ class Hub:
         del self.clients[client]
         if client.member is not None:
             self.subscription.leave(client.member)
+        self.hubs.released(client)
         client.on_end()
         if not self.clients:
             self.hubs.forget(self)
@@ -205,6 +216,8 @@ class Hub:
             while (batch := await subscription.next_batch(self._wait())) is not None:
                 for member in subscription.take_closed():
                     await self._closed(member)
+                if subscription.take_recheck():
+                    await self._recheck()
                 if subscription.started:
                     await self._deliver(batch)
                 await self._tick()
@@ -237,6 +250,12 @@ class Hub:
         for client in list(self.clients):
             if client.member is member:
                 await self._end(client, self._event(client, kind))
+
+    async def _recheck(self) -> None:
+        """``bus.recheck()``: end the connections that may no longer watch."""
+        for client in list(self.clients):
+            if not await client.consumer._still_allowed():
+                await self._end(client, self._event(client, "close"))
 
     async def _tick(self) -> None:
         """Heartbeats, and streams whose lifetime is over."""
@@ -398,16 +417,23 @@ class Hub:
         def render_all() -> dict[Client, dict[BlockRef, str] | None]:
             rendered: dict[Client, dict[BlockRef, str] | None] = {}
             for client in clients:
+                consumer = client.consumer
                 if given:
                     personal = given[client]
                 else:
                     personal = self._call_guarded(
-                        client.consumer.get_connection_context, paths, hook
+                        functools.partial(consumer.get_connection_context, paths), hook
                     )
+                # Under the page's context, as a RequestContext has them.
+                processed = self._call_guarded(
+                    functools.partial(_processed, consumer), "a context processor"
+                )
                 rendered[client] = (
                     None
-                    if personal is None
-                    else render_blocks(blocks, {**context, **personal}, self.scope)
+                    if personal is None or processed is None
+                    else render_blocks(
+                        blocks, {**processed, **context, **personal}, self.scope
+                    )
                 )
             return rendered
 
@@ -426,25 +452,36 @@ class Hub:
             return None
 
     def _call_guarded(
-        self,
-        function: Callable[[frozenset[str]], Any],
-        paths: frozenset[str],
-        hook: str,
+        self, function: Callable[[], Any], hook: str
     ) -> Mapping[str, Any] | None:
         try:
-            return _mapping(function(paths), hook)
+            return _mapping(function(), hook)
         except Exception:
             logger.exception("%s failed for scope %r.", hook, self.scope)
             return None
 
     async def _send(self, client: Client, message: dict[str, Any]) -> None:
+        if client.backlog.pending() + len(message["body"]) > conf.MAX_BUFFERED_BYTES:
+            # The browser stopped reading: what it is sent would pile up in this
+            # process. It reconnects (or not) and resyncs; its buffer goes now.
+            logger.warning(
+                "A stream of %r was closed: its client left %d bytes unread.",
+                self.scope,
+                client.backlog.pending(),
+            )
+            self.hubs.counts.overflow_count += 1
+            self.leave(client)
+            client.backlog.abort()
+            return
         try:
             await client.send(message)
         except Exception:
             logger.exception(
-                "A stream of %r failed while sending; it ends.", self.scope
+                "A stream of %r failed while sending; it ends and the browser "
+                "reconnects.",
+                self.scope,
             )
-            self.leave(client)
+            await self._end(client, self._event(client, "reconnect"))
 
 
 class Hubs:
@@ -457,6 +494,33 @@ class Hubs:
         self._hubs: weakref.WeakValueDictionary[tuple[object, ...], Hub] = (
             weakref.WeakValueDictionary()
         )
+        # Every open stream by connection id (a token opens one at a time), and
+        # how many each visitor (user, or anonymous session) holds.
+        self._streams: dict[str, Client] = {}
+        self._visitors: collections.Counter[str] = collections.Counter()
+
+    def refusal(self, connection_id: str, visitor: str | None) -> str | None:
+        """Why a new stream may not open now, or None. A stream that replaces its
+        connection's current one takes that one's place in the counts."""
+        current = self._streams.get(connection_id)
+        if len(self._streams) - (current is not None) >= conf.MAX_STREAMS_PER_PROCESS:
+            return "This server has as many streams open as it may."
+        if visitor is not None:
+            held = self._visitors[visitor] - (
+                current is not None and current.visitor == visitor
+            )
+            if held >= conf.MAX_STREAMS_PER_VISITOR:
+                return "Too many streams are open for this visitor."
+        return None
+
+    async def replace(self, connection_id: str) -> None:
+        """End the stream ``connection_id`` has open, if any: its token opens a new one.
+
+        It is told to close, not to reconnect: two tabs sharing one token would
+        otherwise take the stream from each other forever."""
+        current = self._streams.get(connection_id)
+        if current is not None and current.hub is not None:
+            await current.hub._end(current, current.consumer.close_event)
 
     def join(
         self,
@@ -466,6 +530,7 @@ class Hubs:
         *,
         cursor: int | None,
         epoch: str | None,
+        visitor: str | None = None,
     ) -> Client:
         """Serve ``consumer``'s connection from its page's hub (made if need be)."""
         template_name = consumer.get_template_name()
@@ -481,8 +546,29 @@ class Hubs:
             hub = Hub(self, key, consumer.for_scope(), template_name)
             self._hubs[key] = hub
         client = Client(consumer, send, on_end, cursor, epoch)
+        client.visitor = visitor
+        self._streams[consumer.connection_id] = client
+        if visitor is not None:
+            self._visitors[visitor] += 1
         hub.join(client)
         return client
+
+    def released(self, client: Client) -> None:
+        """``client`` left its hub: it no longer counts."""
+        connection_id = client.consumer.connection_id
+        if self._streams.get(connection_id) is client:
+            del self._streams[connection_id]
+        visitor = client.visitor
+        if visitor is not None:
+            client.visitor = None
+            self._visitors[visitor] -= 1
+            if self._visitors[visitor] <= 0:
+                del self._visitors[visitor]
+
+    @property
+    def open_count(self) -> int:
+        """Streams open in this process."""
+        return len(self._streams)
 
     def leave(self, client: Client) -> None:
         if client.hub is not None:
@@ -501,6 +587,10 @@ def _reads_connection(
         return True
     reads = index.block_dependencies(ref.template_name, ref.block_name)
     return any(path.split(".", 1)[0] in roots for path in reads)
+
+
+def _processed(consumer: ReactiveStreamConsumer) -> dict[str, Any]:
+    return processed_context(consumer.request)
 
 
 def _mapping(value: Any, hook: str) -> Mapping[str, Any]:

@@ -25,12 +25,12 @@ def encode_event(
     # data line, so content can never end the event early.
     payload = data.replace("\r\n", "\n").replace("\r", "\n")
     lines.extend(f"data: {line}" for line in payload.split("\n"))
-    return ("\n".join(lines) + "\n\n").encode()
+    return _encode("\n".join(lines) + "\n\n")
 
 
 def encode_comment(text: str = "") -> bytes:
     """A comment line (``: text``); clients ignore it, proxies see traffic."""
-    return "".join(f": {line}\n" for line in _lines(text)).encode() + b"\n"
+    return _encode("".join(f": {line}\n" for line in _lines(text))) + b"\n"
 
 
 def encode_retry(milliseconds: int) -> bytes:
@@ -41,6 +41,12 @@ def encode_retry(milliseconds: int) -> bytes:
             f"retry must be a non-negative int of milliseconds, got {milliseconds!r}."
         )
     return f"retry: {milliseconds}\n\n".encode()
+
+
+def _encode(text: str) -> bytes:
+    # A lone surrogate (from a broken client or database value) cannot be UTF-8:
+    # it becomes "?" instead of raising inside a stream's send loop.
+    return text.encode("utf-8", "replace")
 
 
 def _lines(text: str) -> list[str]:

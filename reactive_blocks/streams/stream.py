@@ -9,8 +9,10 @@ the page converges.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from asgiref.sync import sync_to_async
 
 from reactive_blocks.bus.memory import ReactiveBus
+from reactive_blocks.bus.subscription import when_cancelled
 from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.index.core import BlockRef, DependencyIndex
 from reactive_blocks.paths import require_name
@@ -205,6 +208,7 @@ class ReactiveStream:
         self.close_reason: CloseReason | None = None
         self._on_disconnect = on_disconnect
         self._finished = False
+        self._closing: asyncio.Future[None] | None = None
         self._viewer = Viewer(
             origin, None if connection is None else connection.user_id, resync=resync
         )
@@ -214,11 +218,17 @@ class ReactiveStream:
         # missed, even before the first iteration.
         self.subscription: Subscription = bus.subscribe(scope, connection)
         self._fragments = self._run()
+        # Cancelled before its first iteration, the task that made it would
+        # otherwise leave on_disconnect to the garbage collector.
+        stream = weakref.ref(self)
+        self._forget_owner = when_cancelled(lambda: _finish_soon(stream))
 
     def __aiter__(self) -> ReactiveStream:
         return self
 
     async def __anext__(self) -> Fragment:
+        forget, self._forget_owner = self._forget_owner, _stay
+        forget()
         return await self._fragments.__anext__()
 
     async def aclose(self) -> None:
@@ -324,6 +334,17 @@ class ReactiveStream:
                 await result
         except Exception:
             logger.exception("on_disconnect for scope %r raised.", self.scope)
+
+
+def _stay() -> None:
+    pass
+
+
+def _finish_soon(stream: weakref.ref[ReactiveStream]) -> None:
+    alive = stream()
+    if alive is not None and not alive._finished:
+        alive.subscription.close()  # presence drops at once
+        alive._closing = asyncio.ensure_future(alive._finish())
 
 
 def reactive_stream(

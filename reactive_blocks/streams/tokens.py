@@ -11,7 +11,8 @@ from datetime import timedelta
 from urllib.parse import unquote
 
 from django.core import signing
-from django.utils.crypto import salted_hmac
+
+from reactive_blocks.identity import session_digest
 
 __all__ = ["InvalidStreamToken", "StreamToken", "sign_stream", "verify_stream"]
 
@@ -29,16 +30,10 @@ class StreamToken:
     session_digest: str  # "" when the page was rendered without a session
 
 
-def _session_digest(session_key: str | None) -> str:
-    # The token is signed, not encrypted: it carries a digest of the session key,
-    # never the key itself (which is the session cookie's value).
-    if not session_key:
-        return ""
-    return salted_hmac(SALT, session_key, algorithm="sha256").hexdigest()[:32]
-
-
 def sign_stream(path: str, connection_id: str, session_key: str | None) -> str:
-    payload = {"p": path, "c": connection_id, "s": _session_digest(session_key)}
+    # Signed, not encrypted: it carries a digest of the session key, never the
+    # key itself (which is the session cookie's value).
+    payload = {"p": path, "c": connection_id, "s": session_digest(session_key)}
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
@@ -61,6 +56,6 @@ def verify_stream(
         raise InvalidStreamToken("The stream token was made for another path.")
     # A page rendered before its visitor had a session binds none: whoever opens it
     # is then checked by has_permission() as themselves.
-    if payload.get("s") and payload.get("s") != _session_digest(session_key):
+    if payload.get("s") and payload.get("s") != session_digest(session_key):
         raise InvalidStreamToken("The stream token was made for another session.")
     return StreamToken(path, payload["c"], payload["s"])

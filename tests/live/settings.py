@@ -11,6 +11,7 @@ ROOT_URLCONF = "tests.live.urls"
 ASGI_APPLICATION = "tests.live.asgi.application"
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "reactive_blocks.origin.ReactiveMiddleware",
 ]
@@ -28,9 +29,13 @@ REACTIVE_BLOCKS = {
     },
     "HEARTBEAT_SECONDS": float(os.environ.get("LIVE_HEARTBEAT", "15")),
     "STREAM_MAX_SECONDS": float(os.environ.get("LIVE_MAX_SECONDS", "3600")),
+    "MAX_BUFFERED_BYTES": int(os.environ.get("LIVE_MAX_BUFFERED", str(1 << 20))),
+    "MAX_STREAMS_PER_VISITOR": int(os.environ.get("LIVE_PER_VISITOR", "20")),
+    "MAX_STREAMS_PER_PROCESS": int(os.environ.get("LIVE_PER_PROCESS", "10000")),
 }
 
 TEMPLATES[0]["OPTIONS"]["context_processors"] = [  # type: ignore[index]  # noqa: F405
+    "django.template.context_processors.csrf",
     "django.template.context_processors.request",
     "django.contrib.auth.context_processors.auth",
 ]

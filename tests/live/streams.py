@@ -70,9 +70,14 @@ class FormStream(OpenDocumentStream):
     template_name = "live/form.html"
 
 
+class ParityStream(DocumentStream):
+    template_name = "live/parity.html"
+
+
 urlpatterns = [
     stream_path("live/docs/<int:pk>/", DocumentStream, name="doc-live"),
     stream_path("live/open/<int:pk>/", OpenDocumentStream, name="open-live"),
     stream_path("live/site/<int:pk>/", WholeSiteStream, name="site-live"),
     stream_path("live/form/<int:pk>/", FormStream, name="form-live"),
+    stream_path("live/parity/<int:pk>/", ParityStream, name="parity-live"),
 ]

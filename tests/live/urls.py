@@ -6,6 +6,11 @@ from tests.live import views
 
 urlpatterns = [
     path("docs/<int:pk>/", views.page, name="doc"),
+    path("parity/<int:pk>/", views.parity, name="parity"),
+    path("logout/", views.sign_out),
+    path("flush/", views.flush),
+    path("recheck/<str:scope>/", views.recheck),
+    path("rename/<str:old>/<str:new>/", views.rename),
     path("change/", views.change),
     path("login/<str:username>/", views.sign_in),
     path("close-user/<str:user_id>/", views.close_user),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import TYPE_CHECKING
 
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import get_user_model, login, logout
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 
 from reactive_blocks import ChangeEvent, get_bus
 from reactive_blocks.origin import current_origin
@@ -26,6 +28,12 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "live/doc.html", context)
 
 
+def parity(request: HttpRequest, pk: int) -> HttpResponse:
+    """A page whose blocks read the viewer through processors, tags and forms."""
+    return render(request, "live/parity.html", {"doc": state.DOCS[pk], "pk": pk})
+
+
+@csrf_exempt
 def change(request: HttpRequest) -> JsonResponse:
     """Update a document and emit, as a view saving a model would."""
     body = json.loads(request.body or b"{}")
@@ -45,8 +53,31 @@ def change(request: HttpRequest) -> JsonResponse:
 
 def sign_in(request: HttpRequest, username: str) -> JsonResponse:
     user, _ = get_user_model().objects.get_or_create(username=username)
+    if request.GET.get("superuser"):
+        user.is_superuser = True
+        user.save()
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return JsonResponse({"id": user.pk})
+
+
+def sign_out(request: HttpRequest) -> JsonResponse:
+    logout(request)
+    return JsonResponse({})
+
+
+def flush(request: HttpRequest) -> JsonResponse:
+    request.session.flush()
+    return JsonResponse({})
+
+
+def recheck(request: HttpRequest, scope: str) -> JsonResponse:
+    get_bus().recheck(scope)
+    return JsonResponse({})
+
+
+def rename(request: HttpRequest, old: str, new: str) -> JsonResponse:
+    get_user_model().objects.filter(username=old).update(username=new)
+    return JsonResponse({})
 
 
 def close_user(request: HttpRequest, user_id: str) -> JsonResponse:
@@ -62,10 +93,18 @@ def stats(request: HttpRequest) -> JsonResponse:
                 for scope in ("doc-1", "doc-2")
             },
             "subscribers": bus.subscriber_count,
+            "open": get_hubs().open_count,
+            "rss": _rss(),
             "renders": get_hubs().counts.counts(),
             "disconnects": state.DISCONNECTS,
         }
     )
+
+
+def _rss() -> int:
+    """This process's resident memory, in bytes."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 async def tasks(request: HttpRequest) -> JsonResponse:

@@ -25,6 +25,11 @@ def whoami(context: Any) -> str:
     return str(context.get("user", ""))
 
 
+@register.inclusion_tag("live/_form.html")
+def title_form(title: str) -> dict[str, Any]:
+    return {"title": title}
+
+
 @register.inclusion_tag("analysis/_part.html")
 def card(item: Any) -> dict[str, Any]:
     return {"item": item}

@@ -1,0 +1,73 @@
+"""Reading what daphne holds for a connection, through the wrappers around ``send``."""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+from reactive_blocks.streams.backlog import Backlog
+
+
+class Transport:
+    """The attributes of Twisted's FileDescriptor that tell what waits to be written."""
+
+    def __init__(self) -> None:
+        self.dataBuffer = b"x" * 100
+        self.offset = 40
+        self._tempDataLen = 7
+        self.aborted = 0
+
+    def abortConnection(self) -> None:
+        self.aborted += 1
+
+
+async def handle_reply(request: object, message: object) -> None:
+    pass
+
+
+def daphne_send(transport: Transport) -> functools.partial:
+    request = SimpleNamespace(channel=SimpleNamespace(transport=transport))
+    return functools.partial(handle_reply, request)
+
+
+class SessionWrapper:
+    """Like Channels' InstanceSessionWrapper: keeps the server's send as real_send."""
+
+    def __init__(self, send: object) -> None:
+        self.real_send = send
+
+    async def send(self, message: object) -> None:
+        pass
+
+
+def test_the_bytes_daphne_holds_are_read_from_its_transport():
+    transport = Transport()
+    backlog = Backlog(daphne_send(transport))
+    assert backlog.known
+    assert backlog.pending() == 60 + 7
+    backlog.abort()
+    assert transport.aborted == 1
+
+
+def test_channels_wrappers_are_looked_through():
+    transport = Transport()
+    wrapped = SessionWrapper(SessionWrapper(daphne_send(transport)).send).send
+    assert Backlog(wrapped).pending() == 67
+
+
+def test_another_server_tells_nothing_and_nothing_is_done():
+    async def send(message: object) -> None:
+        pass
+
+    backlog = Backlog(send)
+    assert not backlog.known
+    assert backlog.pending() == 0
+    backlog.abort()  # harmless
+
+
+def test_a_transport_that_changes_shape_stops_being_asked():
+    transport = Transport()
+    backlog = Backlog(daphne_send(transport))
+    del transport.dataBuffer
+    assert backlog.pending() == 0
+    assert not backlog.known

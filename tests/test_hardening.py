@@ -1,0 +1,375 @@
+"""Hostile clients and faults against a real daphne: each test is an attack that once
+worked (see docs/security.md for the model they defend)."""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+import urllib.request
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.middleware.csrf import _unmask_cipher_token
+
+from reactive_blocks.consumers import ReactiveStreamConsumer
+from reactive_blocks.identity import public_id
+from tests.live_project import Live, live_project
+from tests.sse_client import SSEStream
+
+pytestmark = pytest.mark.timeout(180)
+
+MAX_BUFFERED = 256 * 1024
+PER_VISITOR = 3
+PER_PROCESS = 8
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory) -> Live:
+    with live_project(
+        tmp_path_factory.mktemp("hardening"),
+        LIVE_MAX_BUFFERED=str(MAX_BUFFERED),
+        LIVE_PER_VISITOR=str(PER_VISITOR),
+        LIVE_PER_PROCESS=str(PER_PROCESS),
+    ) as project:
+        yield project
+
+
+@pytest.fixture(autouse=True)
+def _fresh_documents(live):
+    live.reset()
+    yield
+    live.wait_for(lambda s: s["open"] == 0)  # every test leaves no stream behind
+
+
+def connection_of(claim: str) -> str:
+    """The connection id in a page's signed X-Reactive-Connection value."""
+    return claim.split(".", 1)[0]
+
+
+async def next_named(stream: SSEStream, name: str) -> str:
+    """The data of the next ``name`` event (a change of the title also re-renders
+    the greeting, which reads it)."""
+    while (event := await stream.next_event()).event != name:
+        pass
+    return event.data
+
+
+# 1. A client that stops reading ---------------------------------------------------
+
+
+def never_reading(url: str) -> socket.socket:
+    """A stream request from a client that then never reads a byte."""
+    parts = urlsplit(url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((parts.hostname, parts.port))
+    sock.sendall(
+        f"GET {parts.path}?{parts.query} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode()
+    )
+    return sock
+
+
+def drain(sock: socket.socket) -> None:
+    """Read until the server ends the connection (or 10 s of silence)."""
+    sock.settimeout(10)
+    while sock.recv(1 << 20):
+        pass
+
+
+async def test_a_client_that_stops_reading_is_closed_before_it_costs_memory(live):
+    stalled = [never_reading(live.page(1)[0]) for _ in range(4)]
+    reader = await SSEStream.open(live.page(1)[0])
+    live.wait_for(lambda s: s["open"] == 5)
+    before = live.stats()["rss"]
+    changes = 200
+    for number in range(changes):
+        body = f"{number:04d}" + "x" * 65536
+        live.change(set={"content": body}, paths=["doc.content"])
+        # A reader that keeps up gets every change, whatever the others do.
+        event = await reader.next_event()
+        assert event.data.startswith(f"{number:04d}")
+    stats = live.wait_for(lambda s: s["renders"]["overflowed"] == 4)
+    # Four connections unread: 200 changes of 64 KiB would be 51 MiB held.
+    assert stats["rss"] - before < 24 * 1024 * 1024, stats
+    assert stats["open"] == 1
+    for sock in stalled:
+        # Aborted: past what the kernel had buffered, the server sent a reset.
+        with pytest.raises(ConnectionResetError):
+            drain(sock)
+        sock.close()
+    await reader.close()
+
+
+# 2. Limits on connections ----------------------------------------------------------
+
+
+async def test_a_token_opens_one_stream_at_a_time(live):
+    url, claim, _ = live.page(1)
+    first = await SSEStream.open(url)
+    live.wait_for(lambda s: s["open"] == 1)
+    second = await SSEStream.open(url)
+    assert second.status == 200
+    # The first is told to stop (not to reconnect, which would take it back).
+    events = await first.events_until("reactive-close")
+    assert events[-1].raw == b"event: reactive-close\ndata: \n\n"
+    assert await first.read_rest() == b""
+    stats = live.wait_for(lambda s: s["open"] == 1)
+    assert stats["presence"]["doc-1"] == [public_id(connection_of(claim))]
+    live.change(set={"title": "Still live"}, paths=["doc.title"])
+    assert await next_named(second, "title") == "Still live"
+    await second.close()
+
+
+async def test_a_visitor_may_hold_only_so_many_streams(live):
+    cookie, _ = live.login("carol")
+    streams = [
+        await SSEStream.open(live.page(1, cookie)[0], {"Cookie": cookie})
+        for _ in range(PER_VISITOR)
+    ]
+    assert [s.status for s in streams] == [200] * PER_VISITOR
+    refused = await SSEStream.open(live.page(1, cookie)[0], {"Cookie": cookie})
+    assert refused.status == 429
+    assert refused.headers["retry-after"] == "10"
+    assert b"Too many streams" in await refused.read_rest()
+    # Another visitor is not held back by carol's streams.
+    other = await SSEStream.open(live.page(1)[0])
+    assert other.status == 200
+    for stream in [*streams, other]:
+        await stream.close()
+
+
+async def test_a_process_serves_only_so_many_streams(live):
+    # Visitors without a session count only against the process's limit.
+    streams = [await SSEStream.open(live.page(1)[0]) for _ in range(PER_PROCESS)]
+    assert [s.status for s in streams] == [200] * PER_PROCESS
+    refused = await SSEStream.open(live.page(1)[0])
+    assert refused.status == 429
+    assert "retry-after" in refused.headers
+    await refused.close()
+    await streams.pop().close()
+    live.wait_for(lambda s: s["open"] == PER_PROCESS - 1)
+    again = await SSEStream.open(live.page(1)[0])
+    assert again.status == 200
+    for stream in [*streams, again]:
+        await stream.close()
+
+
+# 3. Logging out and losing access --------------------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["/logout/", "/flush/"])
+async def test_a_session_that_ends_takes_its_streams(live, ending):
+    cookie, _ = live.login("alice")
+    url, claim, _ = live.page(1, cookie)
+    stream = await SSEStream.open(url, {"Cookie": cookie})
+    live.wait_for(lambda s: s["presence"]["doc-1"])
+    bystander = await SSEStream.open(live.page(1)[0])
+    live.request(ending, headers={"Cookie": cookie})
+    events = await stream.events_until("reactive-close")
+    assert events[-1].event == "reactive-close"
+    assert await stream.read_rest() == b""
+    stats = live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 1)
+    assert public_id(connection_of(claim)) not in stats["presence"]["doc-1"]
+    live.change(set={"title": "After"}, paths=["doc.title"])
+    assert await next_named(bystander, "title") == "After"
+    await bystander.close()
+
+
+async def test_recheck_ends_the_streams_that_lost_access(live):
+    alice, _ = live.login("alice")
+    bob, _ = live.login("bob")
+    alices = await SSEStream.open(live.page(1, alice)[0], {"Cookie": alice})
+    bobs = await SSEStream.open(live.page(1, bob)[0], {"Cookie": bob})
+    live.wait_for(lambda s: s["open"] == 2)
+    live.change(set={"readers": ["bob"]}, paths=[])  # a sharing change
+    live.request("/recheck/doc-1/")
+    events = await alices.events_until("reactive-close")
+    assert [e.event for e in events] == ["reactive-close"]
+    live.wait_for(lambda s: s["open"] == 1)
+    live.change(set={"title": "Bob only"}, paths=["doc.title"])
+    assert await next_named(bobs, "title") == "Bob only"
+    await bobs.close()
+    await alices.close()
+
+
+async def test_the_recheck_sees_the_user_as_they_are_now(live):
+    cookie, _ = live.login("dora")
+    live.change(set={"readers": ["dora"]}, paths=[])
+    stream = await SSEStream.open(live.page(1, cookie)[0], {"Cookie": cookie})
+    assert stream.status == 200
+    live.request("/rename/dora/dora2/")  # the user captured at connect is stale
+    live.request("/recheck/doc-1/")
+    events = await stream.events_until("reactive-close")
+    assert events[-1].event == "reactive-close"
+    await stream.close()
+    live.request("/rename/dora2/dora/")
+
+
+# 4. Shared context cannot see one viewer ------------------------------------------
+
+
+class LeakyStream(ReactiveStreamConsumer):
+    template_name = "live/doc.html"
+
+    def get_scope(self) -> str:
+        return "doc-1"
+
+    def get_context(self, changed_paths):
+        return {"who": f"for {self.user}"}
+
+
+class QueryStream(LeakyStream):
+    def get_context(self, changed_paths):
+        return {"who": self.scope["query_string"], "pk": self.kwargs["pk"]}
+
+
+def test_shared_context_cannot_read_the_connection():
+    consumer = LeakyStream()
+    consumer.scope = {
+        "type": "http",
+        "path": "/live/docs/1/",
+        "query_string": b"mine=1",
+        "url_route": {"kwargs": {"pk": 1}},
+        "user": "alice",
+    }
+    consumer.scope_name = "doc-1"
+    with pytest.raises(ImproperlyConfigured, match="get_connection_context"):
+        consumer.for_scope().get_context(frozenset())
+    query = QueryStream()
+    query.scope, query.scope_name = consumer.scope, "doc-1"
+    with pytest.raises(ImproperlyConfigured, match=r"self.scope\['query_string'\]"):
+        query.for_scope().get_context(frozenset())
+
+
+# 5. Nobody can silence another's tab ----------------------------------------------
+
+
+async def test_another_session_cannot_claim_a_tabs_changes(live):
+    alice, _ = live.login("alice")
+    bob, _ = live.login("bob")
+    url, claim, _ = live.page(1, alice)
+    stream = await SSEStream.open(url, {"Cookie": alice})
+    live.wait_for(lambda s: s["open"] == 1)
+    # Bob learns everything there is: Alice's header value, her connection id
+    # (in the stream token) and her public id (from presence).
+    forgeries = (claim, connection_of(claim), public_id(connection_of(claim)))
+    for number, forged in enumerate(forgeries):
+        title = f"by bob, claiming {number}: {forged}"
+        live.change(
+            origin=forged, cookie=bob, set={"title": title}, paths=["doc.title"]
+        )
+        assert await next_named(stream, "title") == title
+    # Alice's own edit, from her session, is still not echoed to her tab.
+    live.change(origin=claim, cookie=alice, set={"title": "mine"}, paths=["doc.title"])
+    live.change(set={"content": "after"}, paths=["doc.content"])
+    events = await stream.events_until("content")
+    assert events[-1].data == "after"
+    assert [e.event for e in events[:-1]] == ["greeting"]  # bob's last claim's
+    assert "mine" not in "".join(e.data for e in events)
+    await stream.close()
+
+
+# 6. A failure while sending ends the response ------------------------------------
+
+
+async def test_a_lone_surrogate_cannot_break_the_stream(live):
+    stream = await SSEStream.open(live.page(1)[0])
+    live.wait_for(lambda s: s["open"] == 1)
+    live.change(set={"title": "broken \ud800 title"}, paths=["doc.title"])
+    assert await next_named(stream, "title") == "broken ? title"
+    live.change(set={"title": "fine"}, paths=["doc.title"])
+    assert await next_named(stream, "title") == "fine"
+    await stream.close()
+
+
+# 7. Absurd cursors -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["header", "last_event_id", "since", "epoch"])
+async def test_an_absurd_cursor_resyncs_instead_of_failing(live, where):
+    url, _, _ = live.page(1)
+    huge = "9" * 5000
+    headers = {}
+    if where == "header":
+        headers["Last-Event-ID"] = huge
+    elif where == "last_event_id":
+        url += f"&last_event_id={huge}"
+    else:
+        url = re.sub(rf"([?&]){where}=\w+", rf"\g<1>{where}={huge}", url)
+    stream = await SSEStream.open(url, headers)
+    assert stream.status == 200
+    names = {(await stream.next_event()).event for _ in range(4)}
+    assert names == {"title", "content", "greeting", "fragile"}  # a resync
+    await stream.close()
+
+
+# 8. A resync renders from fresh data ----------------------------------------------
+
+
+async def test_a_resync_shows_data_changed_without_an_event(live):
+    url, _, _ = live.page(1)
+    stream = await SSEStream.open(url)
+    live.wait_for(lambda s: s["open"] == 1)
+    live.change(set={"title": "v1"}, paths=["doc.title"])
+    assert (await stream.next_event()).data == "v1"
+    await stream.close()
+    # Changed without an event (a raw UPDATE, a fixture load...).
+    live.request(
+        "/change/", {"set": {"title": "v2"}, "repeat": 0}, {"Content-Type": "x"}
+    )
+    again = await SSEStream.open(url.replace("since=", "since=0&x="))
+    events = {}
+    for _ in range(4):
+        event = await again.next_event()
+        events[event.event] = event.data
+    assert events["title"] == "v2"
+    await again.close()
+
+
+# 11. A block renders on the stream as on the page ----------------------------------
+
+
+def page_with_cookies(live: Live, cookies: str) -> tuple[str, str, str]:
+    """(stream URL, cookies with the CSRF cookie the page set, page HTML)."""
+    request = urllib.request.Request(
+        f"{live.url}/parity/1/", headers={"Cookie": cookies}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = response.read().decode()
+        for cookie in response.headers.get_all("Set-Cookie") or ():
+            if cookie.startswith("csrftoken="):
+                cookies = f"{cookies}; {cookie.split(';', 1)[0]}"
+    connect = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
+    return live.url + connect, cookies, page
+
+
+def inner(page: str, element_id: str) -> str:
+    return re.search(rf'id="{element_id}" sse-swap="\w+">(.*?)</p>', page).group(1)
+
+
+async def test_a_block_renders_on_the_stream_as_on_the_page(live):
+    cookie, _ = live.login("root", superuser=True)
+    url, cookies, _ = page_with_cookies(live, cookie)
+    assert "csrftoken=" in cookies
+    stream = await SSEStream.open(url, {"Cookie": cookies})
+    live.wait_for(lambda s: s["open"] == 1)
+    live.change(set={"title": "Renamed"}, paths=["doc.title"])
+    fragments = {}
+    for _ in range(3):
+        event = await stream.next_event()
+        fragments[event.event] = event.data
+    _, _, page = page_with_cookies(live, cookies)
+    # perms (a context processor's) and a tag reading context["user"].
+    assert fragments["perm"] == inner(page, "perm") == "may view users: Renamed"
+    assert fragments["who"] == inner(page, "who") == "root reads Renamed"
+    # {% csrf_token %} in an inclusion tag: masked differently each render, but
+    # for the browser's cookie on both, so the form posts.
+    token = re.compile(r'name="csrfmiddlewaretoken" value="(\w+)"')
+    secret = cookies.split("csrftoken=", 1)[1]
+    streamed = token.search(fragments["form"])
+    assert streamed is not None, fragments["form"]
+    assert _unmask_cipher_token(streamed.group(1)) == secret
+    assert _unmask_cipher_token(token.search(page).group(1)) == secret
+    await stream.close()
