@@ -77,6 +77,7 @@ $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/budget.py
 
 bench-redis: $(VENV)/.bench-installed system-deps
 	$(BIN)/python bench/redis.py
