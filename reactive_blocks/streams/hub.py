@@ -168,6 +168,7 @@ class Hub:
         self._deadlines: list[tuple[float, int, Client]] = []
         self._counter = itertools.count()
         self._next_ping = time.monotonic() + conf.HEARTBEAT_SECONDS
+        self._max_buffered = conf.MAX_BUFFERED_BYTES  # read once: checked per send
         self.task = asyncio.ensure_future(self._run())
 
     # Clients -------------------------------------------------------------------------
@@ -461,7 +462,7 @@ class Hub:
             return None
 
     async def _send(self, client: Client, message: dict[str, Any]) -> None:
-        if client.backlog.pending() + len(message["body"]) > conf.MAX_BUFFERED_BYTES:
+        if client.backlog.pending() + len(message["body"]) > self._max_buffered:
             # The browser stopped reading: what it is sent would pile up in this
             # process. It reconnects (or not) and resyncs; its buffer goes now.
             logger.warning(
