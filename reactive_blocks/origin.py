@@ -139,8 +139,17 @@ def _session_key(request: HttpRequest) -> str | None:
 
 
 def _session_ended(request: HttpRequest, before: str | None) -> None:
-    """A flushed session (or one given a new key) ends the streams it opened."""
-    if before is not None and _session_key(request) != before:
+    """A flushed session (or one given a new key) ends the streams it opened.
+
+    Only a session the request modified counts: a cookie naming no session
+    (expired, forged) also loses its key when loaded, and must not make every
+    process look for its streams."""
+    session = getattr(request, "session", None)
+    if (
+        before is not None
+        and getattr(session, "modified", False)
+        and _session_key(request) != before
+    ):
         from reactive_blocks.streams.sessions import end_session_streams
 
         end_session_streams(before)

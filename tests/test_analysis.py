@@ -257,3 +257,17 @@ def test_names_bound_around_a_block_are_reported(tmp_path, settings):
         "'item' ({% for %} at line 2), 'u' ({% with %} at line 1)"
     )
     assert blocks["own"].outside is None  # bound inside the block: fine
+
+
+def test_names_a_parent_binds_around_a_block_a_child_fills_are_reported(
+    tmp_path, settings
+):
+    (tmp_path / "base.html").write_text(
+        "{% with u=request.user %}{% block greeting %}{% endblock %}{% endwith %}"
+    )
+    (tmp_path / "child.html").write_text(
+        '{% extends "base.html" %}{% block greeting %}Hi {{ u.name }}{% endblock %}'
+    )
+    use_templates(settings, tmp_path)
+    outside = analyse_template("child.html").blocks["greeting"].outside
+    assert outside == "'u' ({% with %} at line 1)"

@@ -3,6 +3,7 @@ worked (see docs/security.md for the model they defend)."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import socket
@@ -40,7 +41,8 @@ def live(tmp_path_factory) -> Live:
 def _fresh_documents(live):
     live.reset()
     yield
-    live.wait_for(lambda s: s["open"] == 0)  # every test leaves no stream behind
+    # Every test leaves no stream, and no count of one, behind.
+    live.wait_for(lambda s: s["open"] == 0 and s["visitors"] == 0)
 
 
 def connection_of(claim: str) -> str:
@@ -140,6 +142,55 @@ async def test_a_visitor_may_hold_only_so_many_streams(live):
         await stream.close()
 
 
+async def test_opens_racing_each_other_cannot_pass_the_limit_together(live):
+    cookie, _ = live.login("erin")
+    urls = [live.page(1, cookie)[0] for _ in range(12)]
+    streams = await asyncio.gather(
+        *(SSEStream.open(url, {"Cookie": cookie}) for url in urls)
+    )
+    assert sorted(s.status for s in streams) == [200] * PER_VISITOR + [429] * (
+        12 - PER_VISITOR
+    )
+    for stream in streams:
+        await stream.close()
+
+
+async def test_an_anonymous_session_is_one_visitor(live):
+    status, headers, _ = live.request("/session/")
+    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    assert status == 200 and cookie.startswith("sessionid=")
+    streams = [
+        await SSEStream.open(live.page(1, cookie)[0], {"Cookie": cookie})
+        for _ in range(PER_VISITOR + 1)
+    ]
+    assert [s.status for s in streams] == [200] * PER_VISITOR + [429]
+    for stream in streams:
+        await stream.close()
+
+
+async def test_a_frame_larger_than_the_buffer_limit_is_still_sent(live):
+    stream = await SSEStream.open(live.page(1)[0])
+    before = live.wait_for(lambda s: s["open"] == 1)["renders"]["overflowed"]
+    body = "y" * (MAX_BUFFERED + 1000)
+    live.change(set={"content": body}, paths=["doc.content"])
+    received = (await stream.next_event()).data
+    await stream.close()
+    assert received == body
+    assert live.stats()["renders"]["overflowed"] == before
+
+
+async def test_the_probe_of_a_failed_stream_opens_none(live):
+    url, _, _ = live.page(1)
+    stream = await SSEStream.open(url)
+    live.wait_for(lambda s: s["open"] == 1)
+    probe = await SSEStream.open(url + "&probe=1")
+    assert probe.status == 204
+    await probe.close()
+    live.change(set={"title": "Still mine"}, paths=["doc.title"])
+    assert await next_named(stream, "title") == "Still mine"  # not replaced
+    await stream.close()
+
+
 async def test_a_process_serves_only_so_many_streams(live):
     # Visitors without a session count only against the process's limit.
     streams = [await SSEStream.open(live.page(1)[0]) for _ in range(PER_PROCESS)]
@@ -175,6 +226,17 @@ async def test_a_session_that_ends_takes_its_streams(live, ending):
     live.change(set={"title": "After"}, paths=["doc.title"])
     assert await next_named(bystander, "title") == "After"
     await bystander.close()
+
+
+async def test_a_cookie_naming_no_session_ends_nobodys_streams(live):
+    cookie, _ = live.login("frank")
+    stream = await SSEStream.open(live.page(1, cookie)[0], {"Cookie": cookie})
+    live.wait_for(lambda s: s["open"] == 1)
+    # A forged or expired session cookie loses its key when loaded: no flush.
+    live.request("/logout/", headers={"Cookie": "sessionid=nosuchsession"})
+    live.change(set={"title": "Still open"}, paths=["doc.title"])
+    assert await next_named(stream, "title") == "Still open"
+    await stream.close()
 
 
 async def test_recheck_ends_the_streams_that_lost_access(live):

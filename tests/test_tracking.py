@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
@@ -297,6 +299,32 @@ def test_a_failing_callback_of_another_app_does_not_hold_back_changes():
             document.title = "Later"
             document.save()
         assert changes(seen)[1:] == [(scope(document), {"doc.title"})]
+    finally:
+        remove()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_freed_in_another_thread_after_a_failed_hook_is_still_sent():
+    seen: list[ChangeEvent] = []
+    remove = reactive_blocks.get_bus().add_listener(seen.append)
+    held: list[BaseException] = []
+    try:
+        try:
+            with transaction.atomic():
+                transaction.on_commit(_another_apps_callback)
+                document = Document.objects.create(title="Freed elsewhere")
+        except RuntimeError as exc:
+            # As under ASGI: the failure is kept, then dropped by another thread
+            # (whose own database connection knows nothing of this commit).
+            held.append(exc)
+        assert seen == []  # Django's commit loop still holds our callback
+        freeing = threading.Thread(target=held.clear)
+        freeing.start()
+        freeing.join()
+        assert changes(seen) == [(scope(document), {"doc"})]
+        with transaction.atomic():  # a clean commit lowers Django's flag again
+            document.title = "Clean"
+            document.save()
     finally:
         remove()
 

@@ -234,7 +234,7 @@ class _Reader:
                 scope.chain, scope.block = chain, (name, index)
                 self.visit(node.nodelist, scope, acc)
                 self.dynamic_extends(chain, scope, acc)
-                around = _bound_around(_nodes(chain[index].nodelist), node, {}) or {}
+                around = _bound_around_everywhere(chain, name)
                 outside = sorted(
                     f"{root!r} ({around[root]})"
                     for root in {path.split(".", 1)[0] for path in acc.paths}
@@ -538,6 +538,17 @@ def _find_block(template: Template, name: str) -> BlockNode | None:
 
 def _nodes(nodelist: Any) -> list[Node]:
     return [node for node in nodelist or () if isinstance(node, Node)]
+
+
+def _bound_around_everywhere(chain: list[Template], name: str) -> dict[str, str]:
+    """The names bound around block ``name`` in any template of the chain that
+    places it (a parent may wrap the block a child fills)."""
+    around: dict[str, str] = {}
+    for template in chain:
+        node = _find_block(template, name)
+        if node is not None:
+            around.update(_bound_around(_nodes(template.nodelist), node, {}) or {})
+    return around
 
 
 def _bound_around(

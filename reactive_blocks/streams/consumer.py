@@ -223,13 +223,11 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         if not await self._call(self.has_permission):
             await self._refuse(403, "Permission denied.")
             return
-        hubs, visitor = get_hubs(), self._visitor()
-        refusal = hubs.refusal(self.connection_id, visitor)
-        if refusal is not None:
-            retry = str(self.retry_after_seconds).encode()
-            await self._refuse(429, refusal, [(b"retry-after", retry)])
+        if "probe" in query:
+            # reactive.js asks whether a failed stream would be refused: answer
+            # without opening one (which would replace the page's own).
+            await self._refuse(204, "")
             return
-        await hubs.replace(self.connection_id)  # one stream per token at a time
         session = self.scope.get("session")
         self.connection = ConnectionInfo(
             # Presence shows a public id: the connection id itself would let
@@ -238,9 +236,8 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             self._user_id(),
             session=session_digest(getattr(session, "session_key", None)) or None,
         )
-        await self.send_headers(status=200, headers=STREAM_HEADERS)
-        await self.send_body(encode_retry(self.retry_milliseconds), more_body=True)
-        self._client = hubs.join(
+        hubs = get_hubs()
+        admitted = hubs.admit(
             self,
             self.base_send,
             self._hub_ended,
@@ -248,8 +245,17 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             # A page numbered by another bus history (a restarted process, Redis
             # that lost its data) cannot say what it missed: resend everything.
             epoch=query.get("epoch", [""])[0][:MAX_EPOCH_LENGTH] or None,
-            visitor=visitor,
+            visitor=self._visitor(),
         )
+        if isinstance(admitted, str):
+            retry = str(self.retry_after_seconds).encode()
+            await self._refuse(429, admitted, [(b"retry-after", retry)])
+            return
+        self._client = admitted  # from here on, _stop() releases its place
+        await hubs.replace(admitted)  # one stream per token at a time
+        await self.send_headers(status=200, headers=STREAM_HEADERS)
+        await self.send_body(encode_retry(self.retry_milliseconds), more_body=True)
+        hubs.join(admitted)
 
     async def http_disconnect(self, message: HTTPDisconnectEvent) -> None:
         await self._stop()
@@ -364,15 +370,22 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             )
         return context
 
-    async def _still_allowed(self) -> bool:
-        """Whether the stream may go on (at the end of its lifetime, or when the
-        app asks with ``bus.recheck()``), for its user as they are now."""
+    async def _access(self) -> str:
+        """Whether the stream may go on (at the end of its lifetime, or when the app
+        asks with ``bus.recheck()``), for its user as they are now: "keep", or end
+        with "close" (refused) or "reconnect" (the check failed, or the session now
+        has another user: a new stream asks again, as that user)."""
         try:
             await self._reload_user()
-            return bool(await self._call(self.has_permission))
+            allowed = bool(await self._call(self.has_permission))
         except Exception:
-            logger.exception("has_permission() raised for a stream that was open.")
-            return True  # the reconnect asks again
+            logger.exception(
+                "Checking access of an open stream of %r failed.", self.scope_name
+            )
+            return "reconnect"
+        if not allowed:
+            return "close"
+        return "keep" if self._user_id() == self.connection.user_id else "reconnect"
 
     async def _reload_user(self) -> None:
         """Read the session and its user again: the ones captured at connect may

@@ -31,6 +31,7 @@ from reactive_blocks.bus.state import CloseReason
 from reactive_blocks.conf import conf
 from reactive_blocks.rendering import processed_context
 from reactive_blocks.streams.backlog import Backlog
+from reactive_blocks.streams.csrf import read_csrf_cookie
 from reactive_blocks.streams.sse import encode_comment, encode_event
 from reactive_blocks.streams.stream import render_blocks
 from reactive_blocks.streams.viewer import EVERYTHING, Viewer, needed_paths
@@ -77,6 +78,7 @@ class Client:
     __slots__ = (
         "backlog",
         "consumer",
+        "counted",
         "cursor",
         "deadline",
         "epoch",
@@ -109,6 +111,7 @@ class Client:
         self.member: Member | None = None
         self.started = False  # its first send decided (resync or not)
         self.visitor: str | None = None  # whose streams it counts among
+        self.counted = False  # it holds a place in the process's stream limits
 
 
 class Frames:
@@ -253,10 +256,12 @@ class Hub:
                 await self._end(client, self._event(client, kind))
 
     async def _recheck(self) -> None:
-        """``bus.recheck()``: end the connections that may no longer watch."""
+        """``bus.recheck()``: end the connections that may no longer watch (or
+        whose user changed, or whose check failed: they reconnect and ask again)."""
         for client in list(self.clients):
-            if not await client.consumer._still_allowed():
-                await self._end(client, self._event(client, "close"))
+            verdict = await client.consumer._access()
+            if verdict != "keep" and client in self.clients:
+                await self._end(client, self._event(client, verdict))
 
     async def _tick(self) -> None:
         """Heartbeats, and streams whose lifetime is over."""
@@ -264,10 +269,9 @@ class Hub:
         while self._deadlines and self._deadlines[0][0] <= now:
             _, _, client = heapq.heappop(self._deadlines)
             if client in self.clients:
-                allowed = await client.consumer._still_allowed()
-                await self._end(
-                    client, self._event(client, "reconnect" if allowed else "close")
-                )
+                verdict = await client.consumer._access()
+                kind = "close" if verdict == "close" else "reconnect"
+                await self._end(client, self._event(client, kind))
         if now >= self._next_ping:
             self._next_ping = now + conf.HEARTBEAT_SECONDS
             for client in list(self.clients):
@@ -462,7 +466,7 @@ class Hub:
             return None
 
     async def _send(self, client: Client, message: dict[str, Any]) -> None:
-        if client.backlog.pending() + len(message["body"]) > self._max_buffered:
+        if client.backlog.pending() > self._max_buffered:
             # The browser stopped reading: what it is sent would pile up in this
             # process. It reconnects (or not) and resyncs; its buffer goes now.
             logger.warning(
@@ -495,35 +499,13 @@ class Hubs:
         self._hubs: weakref.WeakValueDictionary[tuple[object, ...], Hub] = (
             weakref.WeakValueDictionary()
         )
-        # Every open stream by connection id (a token opens one at a time), and
-        # how many each visitor (user, or anonymous session) holds.
+        # Every joined stream by connection id (a token opens one at a time), and
+        # the streams admitted, in all and per visitor (user, anonymous session).
         self._streams: dict[str, Client] = {}
+        self._open = 0
         self._visitors: collections.Counter[str] = collections.Counter()
 
-    def refusal(self, connection_id: str, visitor: str | None) -> str | None:
-        """Why a new stream may not open now, or None. A stream that replaces its
-        connection's current one takes that one's place in the counts."""
-        current = self._streams.get(connection_id)
-        if len(self._streams) - (current is not None) >= conf.MAX_STREAMS_PER_PROCESS:
-            return "This server has as many streams open as it may."
-        if visitor is not None:
-            held = self._visitors[visitor] - (
-                current is not None and current.visitor == visitor
-            )
-            if held >= conf.MAX_STREAMS_PER_VISITOR:
-                return "Too many streams are open for this visitor."
-        return None
-
-    async def replace(self, connection_id: str) -> None:
-        """End the stream ``connection_id`` has open, if any: its token opens a new one.
-
-        It is told to close, not to reconnect: two tabs sharing one token would
-        otherwise take the stream from each other forever."""
-        current = self._streams.get(connection_id)
-        if current is not None and current.hub is not None:
-            await current.hub._end(current, current.consumer.close_event)
-
-    def join(
+    def admit(
         self,
         consumer: ReactiveStreamConsumer,
         send: Send,
@@ -531,9 +513,38 @@ class Hubs:
         *,
         cursor: int | None,
         epoch: str | None,
-        visitor: str | None = None,
-    ) -> Client:
-        """Serve ``consumer``'s connection from its page's hub (made if need be)."""
+        visitor: str | None,
+    ) -> Client | str:
+        """A client for ``consumer``'s connection, counted in the limits at once (so
+        that opens racing each other cannot all pass), or why it may not open. A
+        stream that replaces its token's current one takes that one's place."""
+        current = self._streams.get(consumer.connection_id)
+        replacing = current is not None
+        if self._open - replacing >= conf.MAX_STREAMS_PER_PROCESS:
+            return "This server has as many streams open as it may."
+        if visitor is not None:
+            same = replacing and current is not None and current.visitor == visitor
+            if self._visitors[visitor] - same >= conf.MAX_STREAMS_PER_VISITOR:
+                return "Too many streams are open for this visitor."
+        client = Client(consumer, send, on_end, cursor, epoch)
+        client.visitor, client.counted = visitor, True
+        self._open += 1
+        if visitor is not None:
+            self._visitors[visitor] += 1
+        return client
+
+    async def replace(self, client: Client) -> None:
+        """End the other stream ``client``'s token has open, if any.
+
+        It is told to close, not to reconnect: two tabs sharing one token would
+        otherwise take the stream from each other forever."""
+        current = self._streams.get(client.consumer.connection_id)
+        if current is not None and current is not client and current.hub is not None:
+            await current.hub._end(current, current.consumer.close_event)
+
+    def join(self, client: Client) -> None:
+        """Serve an admitted client from its page's hub (made if need be)."""
+        consumer = client.consumer
         template_name = consumer.get_template_name()
         key = (
             type(consumer),
@@ -546,34 +557,39 @@ class Hubs:
         if hub is None:
             hub = Hub(self, key, consumer.for_scope(), template_name)
             self._hubs[key] = hub
-        client = Client(consumer, send, on_end, cursor, epoch)
-        client.visitor = visitor
         self._streams[consumer.connection_id] = client
-        if visitor is not None:
-            self._visitors[visitor] += 1
         hub.join(client)
-        return client
 
     def released(self, client: Client) -> None:
-        """``client`` left its hub: it no longer counts."""
+        """``client`` ended: it no longer counts."""
         connection_id = client.consumer.connection_id
         if self._streams.get(connection_id) is client:
             del self._streams[connection_id]
+        if not client.counted:
+            return
+        client.counted = False
+        self._open -= 1
         visitor = client.visitor
         if visitor is not None:
-            client.visitor = None
             self._visitors[visitor] -= 1
             if self._visitors[visitor] <= 0:
                 del self._visitors[visitor]
 
     @property
     def open_count(self) -> int:
-        """Streams open in this process."""
-        return len(self._streams)
+        """Streams admitted in this process."""
+        return self._open
+
+    @property
+    def visitor_count(self) -> int:
+        """Visitors (users, anonymous sessions) with a stream in this process."""
+        return len(self._visitors)
 
     def leave(self, client: Client) -> None:
         if client.hub is not None:
             client.hub.leave(client)
+        else:
+            self.released(client)  # admitted, never joined
 
     def forget(self, hub: Hub) -> None:
         if self._hubs.get(hub.key) is hub:
@@ -591,7 +607,9 @@ def _reads_connection(
 
 
 def _processed(consumer: ReactiveStreamConsumer) -> dict[str, Any]:
-    return processed_context(consumer.request)
+    request = consumer.request
+    read_csrf_cookie(request)  # the csrf processor's token then fits the cookie
+    return processed_context(request)
 
 
 def _mapping(value: Any, hook: str) -> Mapping[str, Any]:

@@ -12,7 +12,11 @@ them in registration order.
 Another app's callback that raises stops Django's commit loop, and the callbacks
 after it never run although their data is committed. Those are freed unrun too,
 but after a commit rather than a rollback: their changes are sent then, without
-waiting for the thread's next transaction.
+waiting for the thread's next transaction. Which of the two it was is read from
+the batch's own connection (it may be freed in another thread), whose commit-hooks
+flag stays up from the commit until every hook ran; a flag already up when the
+batch began is left from an earlier failure and tells nothing, and then the change
+is sent (a spurious re-render is harmless, a lost change is not).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 
 from reactive_blocks.events import ChangeEvent
 from reactive_blocks.origin import current_origin
@@ -46,6 +50,10 @@ class _Batch:
     """The changes of one transaction on one database, merged per key."""
 
     using: str = DEFAULT_DB_ALIAS
+    # The connection of the thread that made the changes, and whether its
+    # commit-hooks flag was already up (left by an earlier failure) at the start.
+    connection: Any = None
+    stale_flag: bool = False
     paths: dict[Key, set[str]] = field(default_factory=dict)
     parts: list[weakref.ref[_Part]] = field(default_factory=list)
     count: int = 0
@@ -64,7 +72,7 @@ class _Batch:
         try:
             if number not in self.unrun:
                 return  # it ran
-            if _committed_without_hooks(self.using):
+            if self._committed():
                 self.add(number)
             else:
                 del self.unrun[number]  # rolled back
@@ -72,6 +80,16 @@ class _Batch:
                 _flush(self)
         except Exception:
             logger.exception("Could not emit the changes of a committed transaction.")
+
+    def _committed(self) -> bool:
+        """Whether the transaction committed (its hooks did not all run), as
+        opposed to rolled back. Read from its own connection, in any thread."""
+        connection = self.connection
+        if connection is None or connection.in_atomic_block:
+            return False  # a savepoint rolled back; the transaction goes on
+        return self.stale_flag or bool(
+            getattr(connection, "run_commit_hooks_on_set_autocommit_on", False)
+        )
 
     def pending_after(self, number: int) -> bool:
         """Whether a callback registered after part ``number`` will still run.
@@ -113,15 +131,6 @@ class _Part:
             logger.exception("Could not emit the changes of a committed transaction.")
 
 
-def _committed_without_hooks(using: str) -> bool:
-    """Whether ``using`` committed but Django's commit hooks did not all run
-    (one raised). Django keeps this flag up from the commit until every hook ran."""
-    connection = connections[using]
-    return not connection.in_atomic_block and bool(
-        getattr(connection, "run_commit_hooks_on_set_autocommit_on", False)
-    )
-
-
 _local = threading.local()  # the open batch per database alias, per thread
 
 
@@ -134,7 +143,7 @@ def _current_batch(using: str) -> _Batch:
     if batch is None or not batch.waiting():
         if batch is not None and batch.paths:
             _flush(batch)
-        batch = batches[using] = _Batch(using)
+        batch = batches[using] = _new_batch(using)
     return batch
 
 
@@ -146,7 +155,13 @@ def new_batch(using: str = DEFAULT_DB_ALIAS) -> None:
     batch back.
     """
     batches: dict[str, _Batch] = _local.__dict__.setdefault("batches", {})
-    batches[using] = _Batch(using)
+    batches[using] = _new_batch(using)
+
+
+def _new_batch(using: str) -> _Batch:
+    connection = transaction.get_connection(using)
+    stale = bool(getattr(connection, "run_commit_hooks_on_set_autocommit_on", False))
+    return _Batch(using, connection, stale)
 
 
 def _flush(batch: _Batch) -> None:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("parity/<int:pk>/", views.parity, name="parity"),
     path("logout/", views.sign_out),
     path("flush/", views.flush),
+    path("session/", views.anonymous_session),
     path("recheck/<str:scope>/", views.recheck),
     path("rename/<str:old>/<str:new>/", views.rename),
     path("change/", views.change),

@@ -65,6 +65,12 @@ def sign_out(request: HttpRequest) -> JsonResponse:
     return JsonResponse({})
 
 
+def anonymous_session(request: HttpRequest) -> JsonResponse:
+    """Give an anonymous visitor a session (as a cart or a preference would)."""
+    request.session["seen"] = True
+    return JsonResponse({})
+
+
 def flush(request: HttpRequest) -> JsonResponse:
     request.session.flush()
     return JsonResponse({})
@@ -94,6 +100,7 @@ def stats(request: HttpRequest) -> JsonResponse:
             },
             "subscribers": bus.subscriber_count,
             "open": get_hubs().open_count,
+            "visitors": get_hubs().visitor_count,
             "rss": _rss(),
             "renders": get_hubs().counts.counts(),
             "disconnects": state.DISCONNECTS,

@@ -2,6 +2,42 @@
 (function () {
   "use strict";
 
+  // The connected element says how its stream is doing, for indicators and CSS:
+  // data-reactive-state is "connecting", "live", "reconnecting", "offline"
+  // (the browser lost the network), "ended" (the server closed it for good) or
+  // "refused" (403/404 on reconnect), and a reactive:state event tells it too.
+  function setState(element, state) {
+    if (!element.setAttribute || element.getAttribute("data-reactive-state") === state) {
+      return;
+    }
+    element.setAttribute("data-reactive-state", state);
+    element.dispatchEvent(
+      new CustomEvent("reactive:state", { bubbles: true, detail: { state: state } })
+    );
+  }
+
+  document.addEventListener("htmx:sseOpen", function (event) {
+    setState(event.target, "live");
+  });
+  document.addEventListener("htmx:sseClose", function (event) {
+    if (event.detail && event.detail.type === "message") {
+      setState(event.target, "ended");
+    }
+  });
+  document.addEventListener("htmx:sseError", function (event) {
+    setState(event.target, navigator.onLine === false ? "offline" : "reconnecting");
+  });
+  document.addEventListener("reactive:stale", function (event) {
+    setState(event.target, "refused");
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[sse-connect],[data-sse-connect]").forEach(function (element) {
+      if (!element.hasAttribute("data-reactive-state")) {
+        setState(element, "connecting");
+      }
+    });
+  });
+
   function connectAttribute(element) {
     return element.hasAttribute("sse-connect") ? "sse-connect" : "data-sse-connect";
   }
@@ -36,8 +72,12 @@
     if (!url) {
       return;
     }
+    // probe=1: the server answers whether it would serve the stream, and opens
+    // none (a second stream for this page's token would replace the first).
+    var probeUrl = new URL(url, window.location.href);
+    probeUrl.searchParams.set("probe", "1");
     var probe = new AbortController();
-    fetch(url, { signal: probe.signal, headers: { Accept: "text/event-stream" } })
+    fetch(probeUrl, { signal: probe.signal, headers: { Accept: "text/event-stream" } })
       .then(function (response) {
         probe.abort(); // never read a stream that did open
         if (response.status === 403 || response.status === 404) {
