@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint docs bench bench-core bench-scan bench-redis system-deps vendor clean help
+.PHONY: demo demo-redis test lint docs bench bench-core bench-scan bench-redis system-deps vendor clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo        serve the demo site on http://127.0.0.1:8000 (daphne, in-process bus)"
+	@echo "make demo-redis  the demo on two daphne processes (ports 8000, 8001) sharing Redis"
 	@echo "make test        lint, type-check, build the docs and run the whole suite"
 	@echo "make bench       fan-out end to end against django-eventstream; tracked saves"
 	@echo "make bench-core  print the core engine's benchmark figures"
@@ -28,10 +29,24 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.demo-installed
-	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo
-	@echo "Serving the demo on http://127.0.0.1:8000 (Ctrl-C stops it)"
+	@echo ""
+	@echo "Serving the demo on http://127.0.0.1:8000/ (Ctrl-C stops it)."
+	@echo "Log in as alice / alice-demo in one window and bob / bob-demo in another"
+	@echo "(a private one), open the same document, and edit it."
+	@echo "To watch someone else edit: .venv/bin/python manage.py demo_activity"
+	@echo ""
 	$(BIN)/daphne -b 127.0.0.1 -p 8000 demo_project.asgi:application
+
+$(VENV)/.demo-redis-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo,redis]'
+	touch $@
+
+demo-redis: $(VENV)/.demo-redis-installed system-deps
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python demo_project/cluster.py
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "reactive_blocks",
     "demo_project.demo",
 ]
@@ -45,6 +46,7 @@ TEMPLATES = [
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
+                "django.template.context_processors.csrf",
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
@@ -65,10 +67,31 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The in-process bus: no Redis needed on a laptop.
+# The in-process bus: no Redis needed on a laptop. `make demo-redis` sets
+# DEMO_REDIS_URL and serves two processes that share one Redis.
+BUS: dict[str, object] = {
+    "BACKEND": "reactive_blocks.ReactiveBus",
+    "OPTIONS": {"maxsize": 256, "presence_path": "presence"},
+}
+if os.environ.get("DEMO_REDIS_URL"):
+    BUS = {
+        "BACKEND": "reactive_blocks.RedisBus",
+        "OPTIONS": {
+            "url": os.environ["DEMO_REDIS_URL"],
+            "presence_path": "presence",
+            "presence_refresh": 2.0,
+        },
+    }
 REACTIVE_BLOCKS = {
-    "BUS": {"BACKEND": "reactive_blocks.ReactiveBus", "OPTIONS": {"maxsize": 256}},
+    "BUS": BUS,
     "URLCONF": "demo_project.streams",
+    "INDEX_BUILDERS": ["demo_project.demo.live.build_index"],
+    "EMITTED_PATHS": ["notifications", "presence"],
+    "AUDIENCE_SCOPES": ["doc-*"],
+    "CONNECTION_SCOPES": ["doc-*"],
 }

@@ -34,16 +34,20 @@ def daphne(
 
 @contextmanager
 def served(
-    application: str, settings_module: str, env: dict[str, str] | None = None
+    application: str,
+    settings_module: str,
+    env: dict[str, str] | None = None,
+    port: int = 0,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run ``application`` under daphne; yield its base URL and process.
 
     The listening socket is bound here and handed over as a file descriptor, so
-    there is no window in which another process could take the port.
+    there is no window in which another process could take the port. ``port``
+    serves again where a stopped server was (0: a free port).
     """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
+    listener.bind(("127.0.0.1", port))
     listener.listen(64)
     port = listener.getsockname()[1]
     fd = listener.fileno()

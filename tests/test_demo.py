@@ -38,8 +38,9 @@ def test_demo_home_page_is_served_by_daphne(demo_env):
         with urllib.request.urlopen(url + "/", timeout=10) as response:
             body = response.read().decode()
             assert response.status == 200
-        assert "<h1>reactive_blocks demo</h1>" in body
-        assert "sse-swap" in body
+        assert "<h1>Documents</h1>" in body
+        assert 'sse-swap="documents"' in body
+        assert "Welcome to reactive_blocks" in body
 
 
 def test_seed_demo_is_idempotent(demo_env):
@@ -52,39 +53,56 @@ def test_seed_demo_is_idempotent(demo_env):
         text=True,
         timeout=120,
     )
-    assert "already exists" in result.stdout
+    assert "already exist" in result.stdout
 
 
-def test_an_edit_in_one_window_appears_in_the_other(demo_env):
-    """What `make demo` promises, in Debian's Chromium: two windows, one edit."""
-    from tests.browser import chromium
+def test_demo_activity_edits_through_the_running_server(demo_env):
+    with daphne(
+        "demo_project.asgi:application", "demo_project.settings", demo_env
+    ) as url:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "demo_activity", "--changes", "2",
+             "--interval", "0.1", "--url", url],
+            cwd=ROOT,
+            env=demo_process_env(demo_env),
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert result.stdout.splitlines() == [
+            "1/2: edited 'Meeting notes'",
+            "2/2: edited 'Meeting notes'",
+        ]
+        with urllib.request.urlopen(url + "/docs/2/", timeout=10) as response:
+            assert "Decided: ship the live list first." in response.read().decode()
 
-    with (
-        daphne(
-            "demo_project.asgi:application", "demo_project.settings", demo_env
-        ) as url,
-        chromium() as browser,
-    ):
-        editor, watcher = browser.new_page(), browser.new_page()
-        for page in (editor, watcher):
-            # Record htmx's sseOpen, so the test knows the stream is up.
-            page.add_init_script(
-                "document.addEventListener('htmx:sseOpen',"
-                " () => { window.streamOpen = true; });"
-            )
-            page.goto(f"{url}/docs/1/")
-            page.wait_for_function("() => window.streamOpen === true")
-        editor.fill("#id_title", "Edited in window one")
-        editor.fill("#id_body", "Line one\nLine two")
-        editor.click("button[type=submit]")
-        watcher.wait_for_function(
-            "() => document.querySelector('#doc-title').textContent"
-            " === 'Edited in window one'"
+
+def test_demo_activity_is_bounded_and_says_what_is_wrong(demo_env):
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", "demo_activity", *args],
+            cwd=ROOT,
+            env=demo_process_env(demo_env),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
-        assert "Line one<br>Line two" in watcher.inner_html("#doc-body")
-        assert watcher.inner_text("#doc-stats").startswith("1 edit,")
-        # The editing window updated itself from its own response.
-        editor.wait_for_function(
-            "() => document.querySelector('#doc-title').textContent"
-            " === 'Edited in window one'"
-        )
+
+    assert "--changes must be between 1 and 1000" in run("--changes", "5000").stderr
+    refused = run("--url", "http://127.0.0.1:9", "--changes", "1")
+    assert refused.returncode != 0
+    assert "did not answer" in refused.stderr
+
+
+def test_reactive_check_is_clean_on_the_demo(demo_env):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "reactive_check", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=demo_process_env(demo_env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 error(s), 0 warning(s)" in result.stdout

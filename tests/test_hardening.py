@@ -158,7 +158,8 @@ async def test_opens_racing_each_other_cannot_pass_the_limit_together(live):
 async def test_an_anonymous_session_is_one_visitor(live):
     status, headers, _ = live.request("/session/")
     cookie = headers["Set-Cookie"].split(";", 1)[0]
-    assert status == 200 and cookie.startswith("sessionid=")
+    assert status == 200
+    assert cookie.startswith("sessionid=")
     streams = [
         await SSEStream.open(live.page(1, cookie)[0], {"Cookie": cookie})
         for _ in range(PER_VISITOR + 1)

@@ -1,0 +1,277 @@
+"""Every feature of the demo in a real browser: alice and bob in two Chromium contexts
+against the demo served by daphne, as ``make demo`` serves it."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.browser import chromium
+from tests.live_server import ROOT, served
+from tests.redis_server import RedisServer
+from tests.test_demo import demo_process_env
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(240)
+
+APPLICATION = "demo_project.asgi:application"
+SETTINGS = "demo_project.settings"
+PASSWORDS = {"alice": "alice-demo", "bob": "bob-demo"}
+WELCOME, NOTES, PRIVATE = 1, 2, 3  # the seeded documents
+ARTIFACT = ROOT / "build" / "demo.png"
+WAIT = 15_000  # ms: what a page may take to show a change (far more than needed)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Path:
+    """A migrated, seeded demo database; each test serves a copy of it."""
+    database = tmp_path_factory.mktemp("demo") / "seeded.sqlite3"
+    for command in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=demo_process_env({"DEMO_DATABASE": str(database)}),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    return database
+
+
+@pytest.fixture
+def database(seeded, tmp_path) -> Path:
+    copy = tmp_path / "demo.sqlite3"
+    shutil.copy(seeded, copy)
+    return copy
+
+
+@contextmanager
+def demo(database: Path, port: int = 0, **env: str) -> Iterator[tuple[str, Any]]:
+    with served(
+        APPLICATION, SETTINGS, {"DEMO_DATABASE": str(database), **env}, port
+    ) as (url, process):
+        yield url, process
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+def signed_in(browser: Any, url: str, name: str | None) -> Any:
+    """A page in a browser context of its own, logged in as ``name`` (None: guest)."""
+    page = browser.new_context(viewport={"width": 760, "height": 900}).new_page()
+    page.set_default_timeout(WAIT)
+    if name is not None:
+        page.goto(f"{url}/login/")
+        page.fill("#id_username", name)
+        page.fill("#id_password", PASSWORDS[name])
+        page.click("button[type=submit]")
+        page.wait_for_selector("#username")
+    return page
+
+
+def open_live(page: Any, url: str, path: str, element: str = "#doc") -> None:
+    page.goto(url + path)
+    page.wait_for_selector(f'{element}[data-reactive-state="live"]')
+
+
+def edit(page: Any, title: str | None = None, body: str | None = None) -> None:
+    if title is not None:
+        page.fill("#editor [name=title]", title)
+    if body is not None:
+        page.fill("#editor [name=body]", body)
+    page.click("#editor button[type=submit]")
+
+
+def count_swaps(page: Any) -> None:
+    """Record the SSE messages the page swaps, by block name."""
+    page.evaluate(
+        """() => { window.swapped = [];
+        document.body.addEventListener('htmx:sseMessage',
+            (e) => window.swapped.push(e.detail.type)); }"""
+    )
+
+
+def text_is(page: Any, selector: str, text: str) -> None:
+    page.wait_for_function(
+        "([s, t]) => document.querySelector(s)?.textContent.trim() === t",
+        arg=[selector, text],
+    )
+
+
+def test_an_edit_shows_in_the_other_window_and_is_not_echoed(database, browser):
+    with demo(database) as (url, _):
+        alice, bob = signed_in(browser, url, "alice"), signed_in(browser, url, "bob")
+        open_live(alice, url, f"/docs/{WELCOME}/")
+        open_live(bob, url, f"/docs/{WELCOME}/")
+        count_swaps(bob)
+        edit(bob, title="Edited by bob", body="one two three four five")
+        text_is(alice, "#doc-title", "Edited by bob")
+        alice.wait_for_function(
+            "() => document.querySelector('#doc-stats').textContent.includes('5 words')"
+        )
+        assert "one two three four five" in alice.inner_text("#doc-body")
+        text_is(bob, "#doc-title", "Edited by bob")  # its own response updated it
+        # A later change of alice's reaches bob: by then an echo would have too.
+        alice.fill("#comment-form textarea", "Looks good")
+        alice.click("#comment-form button[type=submit]")
+        bob.wait_for_function("() => window.swapped.includes('comments')")
+        assert not {"title", "body", "stats"} & set(bob.evaluate("window.swapped"))
+
+
+def test_the_list_page_is_live(database, browser):
+    with demo(database) as (url, _):
+        watcher = signed_in(browser, url, None)
+        open_live(watcher, url, "/", element="#list")
+        bob = signed_in(browser, url, "bob")
+        open_live(bob, url, f"/docs/{NOTES}/")
+        edit(bob, title="Renamed notes")
+        watcher.wait_for_selector("#documents a:text('Renamed notes')")
+        # A private document is never listed, even to its owner.
+        assert "private draft" not in watcher.inner_text("#documents")
+
+
+def test_presence_lists_each_user_once_and_drops_a_closed_tab(database, browser):
+    with demo(database) as (url, _):
+        alice = signed_in(browser, url, "alice")
+        open_live(alice, url, f"/docs/{WELCOME}/")
+        bob = signed_in(browser, url, "bob")
+        open_live(bob, url, f"/docs/{WELCOME}/")
+        second = bob.context.new_page()  # bob's second tab: still one viewer
+        open_live(second, url, f"/docs/{WELCOME}/")
+        alice.wait_for_function(
+            "() => [...document.querySelectorAll('#viewers li')]"
+            ".map((li) => li.textContent).join() === 'alice,bob'"
+        )
+        bob.context.close()
+        text_is(alice, "#viewers li", "alice")  # after the grace period
+
+
+def test_a_mention_shows_only_to_the_user_mentioned(database, browser):
+    with demo(database) as (url, _):
+        alice, bob = signed_in(browser, url, "alice"), signed_in(browser, url, "bob")
+        guest = signed_in(browser, url, None)
+        for page in (alice, bob, guest):
+            open_live(page, url, f"/docs/{WELCOME}/")
+            count_swaps(page)
+        bob.fill("#comment-form textarea", "@alice please review")
+        bob.click("#comment-form button[type=submit]")
+        alice.wait_for_selector("#notifications:has-text('bob mentioned you')")
+        guest.wait_for_function("() => window.swapped.includes('comments')")
+        bob.wait_for_selector("#comments:has-text('please review')")  # not echoed:
+        assert "comments" not in bob.evaluate("window.swapped")  # its own response
+        for page in (bob, guest):
+            assert page.inner_text("#notifications") == ""
+        alice.click("#notifications button")
+        alice.wait_for_function(
+            "() => !document.querySelector('#notifications .notice')"
+        )
+
+
+def test_a_private_document_streams_only_to_its_owner(database, browser):
+    with demo(database) as (url, _):
+        bob = signed_in(browser, url, "bob")
+        response = bob.goto(f"{url}/docs/{PRIVATE}/")
+        assert response.status == 403
+        assert "This document is private" in bob.inner_text("h1")
+        # Bob watches a document alice then makes private: his stream is ended.
+        alice = signed_in(browser, url, "alice")
+        open_live(alice, url, f"/docs/{WELCOME}/")
+        open_live(bob, url, f"/docs/{WELCOME}/")
+        alice.check("#editor [name=private]")
+        edit(alice)
+        bob.wait_for_selector('#doc[data-reactive-state="ended"]')
+        assert "not live" in bob.evaluate(
+            "getComputedStyle(document.querySelector('#doc .indicator'), '::after')"
+            ".content"
+        )
+        assert bob.goto(f"{url}/docs/{WELCOME}/").status == 403
+
+
+def test_a_stale_save_is_refused_and_keeps_the_text(database, browser):
+    with demo(database) as (url, _):
+        alice, bob = signed_in(browser, url, "alice"), signed_in(browser, url, "bob")
+        open_live(alice, url, f"/docs/{NOTES}/")
+        open_live(bob, url, f"/docs/{NOTES}/")
+        alice.fill("#editor [name=body]", "alice's long thought")
+        edit(bob, body="bob was first")
+        # Alice's form is not clobbered, and says the document moved on.
+        alice.wait_for_selector("#editor .changed:not([hidden])")
+        assert alice.input_value("#editor [name=body]") == "alice's long thought"
+        edit(alice)
+        alice.wait_for_selector("#conflict")
+        assert "bob saved version 2" in alice.inner_text("#conflict")
+        assert alice.input_value("#editor [name=body]") == "alice's long thought"
+        assert "bob was first" in alice.inner_text("#doc-body")
+
+
+def test_a_restarted_server_is_reconnected_to_and_the_page_converges(database, browser):
+    with demo(database) as (url, process):
+        alice = signed_in(browser, url, "alice")
+        open_live(alice, url, f"/docs/{WELCOME}/")
+        port = int(url.rsplit(":", 1)[1])
+        process.terminate()
+        process.wait(timeout=30)
+        alice.wait_for_selector('#doc[data-reactive-state="reconnecting"]')
+    with demo(database, port=port) as (url, _):
+        alice.wait_for_selector('#doc[data-reactive-state="live"]', timeout=40_000)
+        bob = signed_in(browser, url, "bob")
+        open_live(bob, url, f"/docs/{WELCOME}/")
+        edit(bob, title="After the restart")
+        text_is(alice, "#doc-title", "After the restart")
+
+
+@pytest.fixture
+def redis(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_two_processes_on_redis_share_edits_and_presence(database, browser, redis):
+    env = {"DEMO_REDIS_URL": redis.url}
+    with demo(database, **env) as (first, _), demo(database, **env) as (second, _):
+        alice = signed_in(browser, first, "alice")
+        bob = signed_in(browser, second, "bob")
+        open_live(alice, first, f"/docs/{WELCOME}/")
+        open_live(bob, second, f"/docs/{WELCOME}/")
+        alice.wait_for_function(
+            "() => document.querySelector('#viewers').textContent.includes('bob')"
+        )
+        edit(bob, title="From the other process", body="a b c")
+        text_is(alice, "#doc-title", "From the other process")
+        alice.wait_for_function(
+            "() => document.querySelector('#doc-stats').textContent.includes('3 words')"
+        )
+        shoot(alice, bob)
+
+
+def shoot(left: Any, right: Any) -> None:
+    """The two windows side by side, as an artifact of the run (build/demo.png;
+    docs/assets/demo.png is a copy of one, for the README and docs)."""
+    for page in (left, right):
+        page.evaluate("window.scrollTo(0, 0)")
+    shots = [base64.b64encode(page.screenshot()).decode() for page in (left, right)]
+    board = left.context.browser.new_page(viewport={"width": 1536, "height": 900})
+    board.set_content(
+        '<body style="margin:0;background:#d0d5dd;display:flex;gap:16px">'
+        + "".join(f'<img src="data:image/png;base64,{shot}">' for shot in shots)
+        + "</body>"
+    )
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    board.screenshot(path=str(ARTIFACT))
+    board.close()
+    assert ARTIFACT.stat().st_size > 10_000
