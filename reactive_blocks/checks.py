@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from reactive_blocks.analysis.connects import connect_findings
 from reactive_blocks.analysis.reads import analyse_template
 from reactive_blocks.conf import conf
 from reactive_blocks.runtime import get_bus, get_index
@@ -40,6 +41,7 @@ TAG = "reactive_blocks"
 CHECK_IDS = {
     "E001": "reactive_block: a registered or sse-swap block does not exist",
     "E002": "reactive_settings: REACTIVE_BLOCKS cannot be used (a bad value or bus)",
+    "E003": "reactive_connect: {% reactive_connect %} names no stream route, or the wrong URL arguments",
     "W001": "reactive_cycle: derived paths form a cycle",
     "W002": "reactive_paths: an emitted (declared or tracked) path is read by no block",
     "W003": "reactive_audience: audience-filtered scope without connection-aware stream",
@@ -64,6 +66,7 @@ def check_reactive_contract(
     try:
         get_bus()
         index = get_index()
+        urlconf = conf.URLCONF
     except ImproperlyConfigured as exc:
         return [
             checks.Error(
@@ -76,6 +79,7 @@ def check_reactive_contract(
     return [
         # A base template's problem is found once per page extending it.
         *(_message(finding) for finding in dict.fromkeys(index.findings)),
+        *(_message(finding) for finding in connect_findings(urlconf)),
         *_missing_blocks(index),
         *_cycles(index),
         *_unread_paths(index),

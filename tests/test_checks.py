@@ -89,6 +89,8 @@ def test_each_fault_is_reported_with_its_id_and_place():
     assert found == [
         ("reactive_blocks.E001", "missing_block.html:3"),
         ("reactive_blocks.E001", "opaque.html"),
+        ("reactive_blocks.E003", "bad_connect.html:2"),
+        ("reactive_blocks.E003", "bad_connect.html:3"),
         ("reactive_blocks.W001", "DependencyIndex"),
         ("reactive_blocks.W002", "doc.unread"),
         ("reactive_blocks.W003", "doc-*"),
@@ -121,6 +123,12 @@ def test_messages_carry_hints():
     with faulty_project():
         messages = [*check_reactive_contract(), *check_deployment()]
     assert all(m.hint for m in messages)
+    # What a template causes names the template and the line (but for a block
+    # registered by hand, which has no line to point at).
+    in_templates = [str(m.obj) for m in messages if ".html" in str(m.obj)]
+    assert [o for o in in_templates if not o.rsplit(":", 1)[-1].isdigit()] == [
+        "opaque.html"
+    ]
     cycle = next(m for m in messages if m.id == "reactive_blocks.W001")
     assert cycle.msg == "Derived paths form a cycle: doc.a -> doc.b -> doc.a."
 
@@ -131,6 +139,7 @@ def test_reactive_check_exits_non_zero_on_error():
     assert code == 1
     for check_id in (
         "E001",
+        "E003",
         "W001",
         "W002",
         "W003",
@@ -144,7 +153,7 @@ def test_reactive_check_exits_non_zero_on_error():
     ):
         assert f"reactive_blocks.{check_id}" in output
     assert "W009" not in output  # deployment checks only with --deploy
-    assert "reactive_check: 2 error(s), 10 warning(s)." in output
+    assert "reactive_check: 4 error(s), 10 warning(s)." in output
     # The names DESIGN gives the checks appear beside their ids.
     assert "[reactive_block] missing_block.html:3: (reactive_blocks.E001)" in output
     for name in ("reactive_cycle", "reactive_paths", "reactive_audience"):
@@ -277,3 +286,34 @@ def test_an_in_process_bus_with_debug_off_is_a_deploy_warning_in_both_commands()
         assert "reactive_blocks.W012" in django_output.getvalue()
         with override_settings(DEBUG=True):
             assert "reactive_blocks.W012" not in run("--deploy")[1]
+
+
+def test_a_connect_with_a_wrong_route_or_arguments_says_how_to_fix_it():
+    with faulty_project():
+        messages = {
+            str(m.obj): m for m in check_reactive_contract() if m.id.endswith("E003")
+        }
+    unknown, arguments = messages["bad_connect.html:2"], messages["bad_connect.html:3"]
+    assert unknown.msg == (
+        '{% reactive_connect "no-such-route" %} names no stream route in '
+        "tests.streams_urls (its routes: page-live, quiet-live)."
+    )
+    assert "stream_path()" in unknown.hint
+    assert arguments.msg == (
+        '{% reactive_connect "page-live" %} gives the URL arguments (id); '
+        "the route takes (pk)."
+    )
+    assert arguments.hint.endswith('{% reactive_connect "page-live" pk=... %}.')
+
+
+def test_one_misspelled_swap_is_one_message(tmp_path):
+    (tmp_path / "base.html").write_text(
+        '<main hx-ext="sse" sse-connect="/live/">\n'
+        '<h1 id="t" sse-swap="titel">{% block title %}{{ doc.title }}{% endblock %}'
+        "</h1>{% block content %}{% endblock %}</main>"
+    )
+    for page in ("one.html", "two.html"):
+        (tmp_path / page).write_text('{% extends "base.html" %}')
+    with override_settings(TEMPLATES=engine(tmp_path), REACTIVE_BLOCKS={}):
+        found = [(m.id, str(m.obj)) for m in check_reactive_contract()]
+    assert found == [("reactive_blocks.E001", "base.html:2")]

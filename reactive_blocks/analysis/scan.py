@@ -36,6 +36,7 @@ __all__ = [
     "list_templates",
     "register_from_sse_swaps",
     "register_template",
+    "selected",
 ]
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,10 @@ def register_from_sse_swaps(
             if name in excluded:
                 continue
             if name not in analysis.blocks:
-                index.findings.append(_missing_block(template_name, origin, swap, name))
+                # A swap around another block is one mistake, said once (E001 of
+                # _swap_findings), not once more per page that renders it.
+                if swap.block is None or swap.block in swap.names:
+                    index.findings.append(_missing_block(origin, swap, name))
                 continue
             refs.append(_register(index, analysis, name, swap.dom_id))
     index.findings.extend(_duplicate_ids(found))
@@ -115,11 +119,12 @@ def _rendered_swaps(
     return found
 
 
-def _missing_block(page: str, origin: str, swap: SwapElement, name: str) -> Finding:
+def _missing_block(origin: str, swap: SwapElement, name: str) -> Finding:
+    # Named after the template that has the element, so every page extending it
+    # reports the same finding, which the checks then say once.
     return Finding(
         "E001",
-        f"sse-swap={name!r} names no {{% block {name} %}} in {page!r} or the "
-        f"templates it extends.",
+        f"sse-swap={name!r} names no {{% block {name} %}} around it in {origin!r}.",
         hint=f"Add {{% block {name} %}} inside the element, or rename the sse-swap "
         f"value to the block it wraps ({swap.block!r})."
         if swap.block
@@ -284,7 +289,7 @@ def _read_candidates(
     """Texts of the selected templates that swap blocks, extend or include."""
     texts: dict[str, str] = {}
     for name, path in list_templates(engine):
-        if not _selected(name, include, exclude):
+        if not selected(name, include, exclude):
             continue
         try:
             data = path.read_bytes()
@@ -331,7 +336,8 @@ def _live(texts: dict[str, str]) -> list[str]:
     return [name for name in texts if live(name)]
 
 
-def _selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+def selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """Whether SCAN_INCLUDE/SCAN_EXCLUDE let template ``name`` be read."""
     return any(fnmatch.fnmatchcase(name, p) for p in include) and not any(
         fnmatch.fnmatchcase(name, p) for p in exclude
     )

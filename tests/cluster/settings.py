@@ -21,6 +21,7 @@ DATABASES = {
 }
 REACTIVE_BLOCKS = {
     "URLCONF": "tests.cluster.streams",
+    "SCAN_INCLUDE": ["cluster/*"],
     "BUS": {
         "BACKEND": "reactive_blocks.RedisBus",
         "OPTIONS": {

@@ -23,6 +23,8 @@ DATABASES = {
 }
 REACTIVE_BLOCKS = {
     "URLCONF": "tests.live.streams",
+    # The test templates of other projects use their own stream routes.
+    "SCAN_INCLUDE": ["live/*"],
     "BUS": {
         "BACKEND": "reactive_blocks.ReactiveBus",
         "OPTIONS": {"maxsize": int(os.environ.get("LIVE_MAXSIZE", "256"))},
