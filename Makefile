@@ -54,7 +54,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy reactive_blocks
 
 docs: $(VENV)/.dev-installed
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # What the tests need from Debian: redis-server for the Redis bus, Chromium for the
 # browser tests. Under CI (CI=true) a missing one is an error, not a skip.
@@ -76,7 +76,7 @@ system-deps:
 	fi
 
 test: lint system-deps
-	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/docs-site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/docs-site
 	$(BIN)/python -m pytest
 
 bench-core: $(VENV)/.dev-installed
