@@ -8,7 +8,9 @@ from demo_project.demo import views
 
 urlpatterns = [
     path("", views.document_list, name="home"),
+    path("docs/new/", views.document_create, name="document-create"),
     path("docs/<int:pk>/", views.document_detail, name="document"),
+    path("docs/<int:pk>/delete/", views.document_delete, name="document-delete"),
     path("docs/<int:pk>/edit/", views.document_edit, name="document-edit"),
     path("docs/<int:pk>/comment/", views.comment_create, name="comment-create"),
     path("docs/<int:pk>/mentions/seen/", views.mentions_seen, name="mentions-seen"),

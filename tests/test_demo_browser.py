@@ -130,6 +130,18 @@ def test_an_edit_shows_in_the_other_window_and_is_not_echoed(database, browser):
         assert not {"title", "body", "stats"} & set(bob.evaluate("window.swapped"))
 
 
+def test_long_text_wraps_inside_the_page(database, browser):
+    with demo(database) as (url, _):
+        alice = signed_in(browser, url, "alice")
+        open_live(alice, url, f"/docs/{WELCOME}/")
+        edit(alice, title="W" * 200, body="x" * 2000)
+        text_is(alice, "#doc-title", "W" * 200)
+        assert alice.evaluate(
+            "() => document.documentElement.scrollWidth"
+            " <= document.documentElement.clientWidth"
+        )
+
+
 def test_the_list_page_is_live(database, browser):
     with demo(database) as (url, _):
         watcher = signed_in(browser, url, None)
@@ -140,6 +152,15 @@ def test_the_list_page_is_live(database, browser):
         watcher.wait_for_selector("#documents a:text('Renamed notes')")
         # A private document is never listed, even to its owner.
         assert "private draft" not in watcher.inner_text("#documents")
+        # Created and deleted elsewhere: it comes and goes without a reload.
+        bob.goto(f"{url}/")
+        bob.click("#new-document")
+        watcher.wait_for_selector("#documents a:text('Untitled, by bob')")
+        bob.once("dialog", lambda dialog: dialog.accept())
+        bob.click("#delete-document")
+        watcher.wait_for_selector(
+            "#documents a:text('Untitled, by bob')", state="detached"
+        )
 
 
 def test_presence_lists_each_user_once_and_drops_a_closed_tab(database, browser):
@@ -224,6 +245,11 @@ def test_a_restarted_server_is_reconnected_to_and_the_page_converges(database, b
         process.terminate()
         process.wait(timeout=30)
         alice.wait_for_selector('#doc[data-reactive-state="reconnecting"]')
+        # A save while the server is away says so, and keeps the text.
+        edit(alice, title="Typed during the outage")
+        alice.wait_for_selector("#editor .save-status:not([hidden])")
+        assert "Not saved" in alice.inner_text("#editor .save-status")
+        assert alice.input_value("#editor [name=title]") == "Typed during the outage"
     with demo(database, port=port) as (url, _):
         alice.wait_for_selector('#doc[data-reactive-state="live"]', timeout=40_000)
         bob = signed_in(browser, url, "bob")

@@ -11,7 +11,7 @@ from django.core import signing
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -113,6 +113,25 @@ def own_blocks(
         ),
     )
     return format_html("{}", swaps).encode()
+
+
+@login_required
+@require_POST
+def document_create(request: HttpRequest) -> HttpResponse:
+    document = Document.objects.create(
+        title=f"Untitled, by {request.user.get_username()}",
+        owner=request.user,
+        last_editor=request.user,
+    )
+    return redirect("document", document.pk)
+
+
+@login_required
+@require_POST
+def document_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    document = get_object_or_404(Document, pk=pk, owner=request.user)
+    document.delete()
+    return redirect("home")
 
 
 @login_required
