@@ -43,7 +43,7 @@ $(VENV)/.demo-redis-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[demo,redis]'
 	touch $@
 
-demo-redis: $(VENV)/.demo-redis-installed system-deps
+demo-redis: $(VENV)/.demo-redis-installed
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python demo_project/cluster.py

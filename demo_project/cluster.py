@@ -23,7 +23,9 @@ PORTS = (8000, 8001)
 def main() -> None:
     redis = shutil.which("redis-server")
     if redis is None:
-        sys.exit("redis-server is missing: `make system-deps` installs it (Debian).")
+        sys.exit(
+            "redis-server is missing: install it (Debian: apt-get install redis-server)."
+        )
     env = {**os.environ, "DEMO_REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0"}
     bin_dir = Path(sys.executable).parent
     processes = [

@@ -59,6 +59,10 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DEMO_DATABASE", BASE_DIR / "db.sqlite3"),
+        # A transaction takes SQLite's write lock when it begins, so the version
+        # check of a save and its write cannot interleave with another
+        # process's (make demo-redis); a second writer waits instead of failing.
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
 }
 

@@ -317,3 +317,14 @@ def test_one_misspelled_swap_is_one_message(tmp_path):
     with override_settings(TEMPLATES=engine(tmp_path), REACTIVE_BLOCKS={}):
         found = [(m.id, str(m.obj)) for m in check_reactive_contract()]
     assert found == [("reactive_blocks.E001", "base.html:2")]
+
+
+def test_a_missing_urlconf_is_said_once_for_every_connect(tmp_path):
+    for page in ("one.html", "two.html"):
+        (tmp_path / page).write_text(
+            '{% load reactive_blocks %}<main {% reactive_connect "doc-live" pk=1 %}>'
+        )
+    with override_settings(TEMPLATES=engine(tmp_path), REACTIVE_BLOCKS={}):
+        found = [m for m in check_reactive_contract() if m.id.endswith("E003")]
+    assert len(found) == 1
+    assert "needs REACTIVE_BLOCKS" in found[0].msg

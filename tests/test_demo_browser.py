@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import sqlite3
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -65,12 +66,17 @@ def demo(database: Path, port: int = 0, **env: str) -> Iterator[tuple[str, Any]]
 @pytest.fixture
 def browser() -> Iterator[Any]:
     with chromium() as launched:
+        launched.page_errors = []
         yield launched
+        # A JavaScript error on any page fails the test, even one no step noticed.
+        assert launched.page_errors == []
 
 
 def signed_in(browser: Any, url: str, name: str | None) -> Any:
     """A page in a browser context of its own, logged in as ``name`` (None: guest)."""
-    page = browser.new_context(viewport={"width": 760, "height": 900}).new_page()
+    context = browser.new_context(viewport={"width": 760, "height": 900})
+    context.on("weberror", lambda error: browser.page_errors.append(error.error))
+    page = context.new_page()
     page.set_default_timeout(WAIT)
     if name is not None:
         page.goto(f"{url}/login/")
@@ -127,7 +133,11 @@ def test_an_edit_shows_in_the_other_window_and_is_not_echoed(database, browser):
         alice.fill("#comment-form textarea", "Looks good")
         alice.click("#comment-form button[type=submit]")
         bob.wait_for_function("() => window.swapped.includes('comments')")
-        assert not {"title", "body", "stats"} & set(bob.evaluate("window.swapped"))
+        echoed = {"title", "body", "stats", "version"} & set(
+            bob.evaluate("window.swapped")
+        )
+        assert not echoed
+        shoot(alice, bob)
 
 
 def test_long_text_wraps_inside_the_page(database, browser):
@@ -152,6 +162,9 @@ def test_the_list_page_is_live(database, browser):
         watcher.wait_for_selector("#documents a:text('Renamed notes')")
         # A private document is never listed, even to its owner.
         assert "private draft" not in watcher.inner_text("#documents")
+        owner = signed_in(browser, url, "alice")
+        open_live(owner, url, "/", element="#list")
+        assert "private draft" not in owner.inner_text("#documents")
         # Created and deleted elsewhere: it comes and goes without a reload.
         bob.goto(f"{url}/")
         bob.click("#new-document")
@@ -171,10 +184,20 @@ def test_presence_lists_each_user_once_and_drops_a_closed_tab(database, browser)
         open_live(bob, url, f"/docs/{WELCOME}/")
         second = bob.context.new_page()  # bob's second tab: still one viewer
         open_live(second, url, f"/docs/{WELCOME}/")
-        alice.wait_for_function(
+        guest = signed_in(browser, url, None)
+        open_live(guest, url, f"/docs/{WELCOME}/")
+        listed = (
             "() => [...document.querySelectorAll('#viewers li')]"
-            ".map((li) => li.textContent).join() === 'alice,bob'"
+            ".map((li) => li.textContent).join()"
         )
+        alice.wait_for_function(f"{listed} === 'alice,bob'")
+        alice.wait_for_selector("#viewers :text('and 1 guest')")
+        second.close()  # one of bob's tabs: he is still watching
+        guest.context.close()
+        alice.wait_for_function(
+            "() => !document.querySelector('#viewers').textContent.includes('guest')"
+        )
+        assert alice.evaluate(f"({listed})()") == "alice,bob"
         bob.context.close()
         text_is(alice, "#viewers li", "alice")  # after the grace period
 
@@ -192,7 +215,10 @@ def test_a_mention_shows_only_to_the_user_mentioned(database, browser):
         guest.wait_for_function("() => window.swapped.includes('comments')")
         bob.wait_for_selector("#comments:has-text('please review')")  # not echoed:
         assert "comments" not in bob.evaluate("window.swapped")  # its own response
+        alice.wait_for_function("() => window.swapped.includes('comments')")
         for page in (bob, guest):
+            # The audience kept the notification event from them altogether.
+            assert "notifications" not in page.evaluate("window.swapped")
             assert page.inner_text("#notifications") == ""
         alice.click("#notifications button")
         alice.wait_for_function(
@@ -206,6 +232,19 @@ def test_a_private_document_streams_only_to_its_owner(database, browser):
         response = bob.goto(f"{url}/docs/{PRIVATE}/")
         assert response.status == 403
         assert "This document is private" in bob.inner_text("h1")
+        owner = signed_in(browser, url, "alice")
+        open_live(owner, url, f"/docs/{PRIVATE}/")
+        stream = owner.get_attribute("#doc", "sse-connect")
+        assert (
+            owner.evaluate("(u) => fetch(u + '&probe=1').then((r) => r.status)", stream)
+            == 204
+        )
+        assert (
+            bob.evaluate(
+                "(u) => fetch(u + '&probe=1').then((r) => r.status)", f"{url}{stream}"
+            )
+            == 403
+        )
         # Bob watches a document alice then makes private: his stream is ended.
         alice = signed_in(browser, url, "alice")
         open_live(alice, url, f"/docs/{WELCOME}/")
@@ -250,8 +289,16 @@ def test_a_restarted_server_is_reconnected_to_and_the_page_converges(database, b
         alice.wait_for_selector("#editor .save-status:not([hidden])")
         assert "Not saved" in alice.inner_text("#editor .save-status")
         assert alice.input_value("#editor [name=title]") == "Typed during the outage"
+        # Meanwhile the data changes with no server to tell anyone.
+        with sqlite3.connect(database) as db:
+            db.execute(
+                "UPDATE demo_document SET title = 'Changed while down' WHERE id = ?",
+                (WELCOME,),
+            )
     with demo(database, port=port) as (url, _):
         alice.wait_for_selector('#doc[data-reactive-state="live"]', timeout=40_000)
+        # The new server's stream resyncs the page: it converges by itself.
+        text_is(alice, "#doc-title", "Changed while down")
         bob = signed_in(browser, url, "bob")
         open_live(bob, url, f"/docs/{WELCOME}/")
         edit(bob, title="After the restart")
@@ -282,7 +329,10 @@ def test_two_processes_on_redis_share_edits_and_presence(database, browser, redi
         alice.wait_for_function(
             "() => document.querySelector('#doc-stats').textContent.includes('3 words')"
         )
-        shoot(alice, bob)
+        bob.context.close()  # leaves on the other process, after the grace period
+        alice.wait_for_function(
+            "() => !document.querySelector('#viewers').textContent.includes('bob')"
+        )
 
 
 def shoot(left: Any, right: Any) -> None:

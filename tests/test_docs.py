@@ -38,3 +38,11 @@ def test_examples_run(page, capsys):
 def test_examples_compile(page):
     for block in FENCE.findall((DOCS / page).read_text()):
         compile(block, f"docs/{page}", "exec")
+
+
+def test_the_readme_quick_start_compiles():
+    readme = DOCS.parent / "README.md"
+    blocks = FENCE.findall(readme.read_text())
+    assert blocks, "README.md has no python quick start"
+    for block in blocks:
+        compile(block, "README.md", "exec")

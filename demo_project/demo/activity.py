@@ -26,15 +26,23 @@ LINES = itertools.cycle(
 def step() -> str:
     """Make one change as the robot user; say what it did."""
     robot, _ = get_user_model().objects.get_or_create(username=ROBOT)
-    document = Document.objects.filter(private=False).order_by("-pk").first()
-    if document is None:
-        document = Document.objects.create(title="Robot's notes", owner=robot)
-        return f"created {document.title!r}"
     stamp = timezone.localtime().strftime("%H:%M:%S")
     line = next(LINES)
     with transaction.atomic():
-        if document.comments.count() % 3 == 2:
+        # Read inside the transaction: an edit someone saved a moment ago is
+        # built upon, never overwritten.
+        document = (
+            Document.objects.select_for_update()
+            .filter(private=False)
+            .order_by("-pk")
+            .first()
+        )
+        if document is None:
+            document = Document.objects.create(title="Robot's notes", owner=robot)
+            return f"created {document.title!r}"
+        if document.edits % 3 == 2:
             Comment.objects.create(document=document, author=robot, body=line)
+            Document.objects.filter(pk=document.pk).update(edits=F("edits") + 1)
             return f"commented on {document.title!r}"
         document.body = f"{document.body.rstrip()}\n{stamp} {line}"
         document.version = F("version") + 1

@@ -63,6 +63,12 @@ class Document(models.Model):
         )
 
 
+class CommentManager(models.Manager["Comment"]):
+    def get_queryset(self) -> models.QuerySet[Comment]:
+        # A comment is shown with its author's name: one query for the list.
+        return super().get_queryset().select_related("author")
+
+
 @reactive_blocks.track(scope="doc-{document_id}", prefix="doc.comments")
 class Comment(models.Model):
     document = models.ForeignKey(
@@ -73,6 +79,8 @@ class Comment(models.Model):
     )
     body = models.TextField(max_length=2000)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CommentManager()
 
     class Meta:
         ordering = ("created_at", "pk")

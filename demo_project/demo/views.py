@@ -131,6 +131,8 @@ def document_create(request: HttpRequest) -> HttpResponse:
 def document_delete(request: HttpRequest, pk: int) -> HttpResponse:
     document = get_object_or_404(Document, pk=pk, owner=request.user)
     document.delete()
+    # Its open pages reconnect, are refused (it is gone) and say so.
+    transaction.on_commit(lambda: get_bus().close(f"doc-{pk}"))
     return redirect("home")
 
 
@@ -158,7 +160,12 @@ def comment_create(request: HttpRequest, pk: int) -> HttpResponse:
 def mention(comment: Comment) -> None:
     """Notify the users a comment names, and them alone."""
     named = get_user_model().objects.filter(username__in=comment.mentioned())
-    people = [user for user in named if user.pk != comment.author_id]
+    document = comment.document
+    people = [
+        user
+        for user in named
+        if user.pk != comment.author_id and document.visible_to(user)
+    ]
     Mention.objects.bulk_create(Mention(user=u, comment=comment) for u in people)
     if people:
         emit(

@@ -27,11 +27,19 @@ TAG = re.compile(
     r"(?P<args>[^%]*)%\}"
 )
 ARGUMENT = re.compile(r"(\w+)\s*=")
+# Text that is not rendered as tags: a comment block, verbatim, {# ... #}.
+UNRENDERED = re.compile(
+    r"\{%\s*comment\b.*?%\}.*?\{%\s*endcomment\s*%\}"
+    r"|\{%\s*verbatim\b.*?%\}.*?\{%\s*endverbatim\b.*?%\}"
+    r"|\{#.*?#\}",
+    re.DOTALL,
+)
 
 
 def connect_findings(urlconf: str | None) -> Iterator[Finding]:
     """E003 for every ``{% reactive_connect %}`` that names no stream route of
-    ``urlconf``, or gives it other URL arguments than the route takes."""
+    ``urlconf``, or gives it other URL arguments than the route takes; one E003 in
+    all when there is no ``urlconf`` to check them against."""
     routes = _routes(urlconf) if urlconf else None
     include, exclude = conf.SCAN_INCLUDE, conf.SCAN_EXCLUDE
     for template, path in list_templates(django_engine()):
@@ -43,13 +51,22 @@ def connect_findings(urlconf: str | None) -> Iterator[Finding]:
             continue  # the scan reports unreadable templates (W008)
         if b"reactive_connect" not in data:
             continue
-        text = data.decode(errors="replace")
+        text = _without_comments(data.decode(errors="replace"))
         for match in TAG.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
+            if ":" in match["name"]:
+                continue  # a namespaced route: left to the render to resolve
             problem = _problem(routes, urlconf, match["name"], match["args"])
             if problem is not None:
                 message, hint = problem
                 yield Finding("E003", message, hint=hint, template=template, line=line)
+                if routes is None:
+                    return  # the same missing setting, said once
+
+
+def _without_comments(text: str) -> str:
+    """``text`` with its unrendered parts blanked, lines kept where they were."""
+    return UNRENDERED.sub(lambda m: "\n" * m.group().count("\n"), text)
 
 
 def _routes(urlconf: str) -> dict[str, list[frozenset[str]]]:
