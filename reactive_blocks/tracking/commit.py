@@ -33,6 +33,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from reactive_blocks.events import ChangeEvent
 from reactive_blocks.origin import current_origin
 from reactive_blocks.paths import freeze_paths, freeze_strings, require_name
+from reactive_blocks.runtime import get_bus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -170,8 +171,6 @@ def _flush(batch: _Batch) -> None:
 
 
 def _send(merged: dict[Key, set[str]] | dict[Key, frozenset[str]]) -> None:
-    from reactive_blocks.runtime import get_bus
-
     try:
         bus = get_bus()
     except Exception:

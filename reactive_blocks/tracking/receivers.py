@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.signals import (
@@ -87,25 +87,36 @@ def _before_save(
         instance, update_fields
     ):
         return  # the caller named the fields: exactly those are emitted
-    stored = _stored_row(tracker.model, kwargs.get("using"), instance.pk)
+    stored = _stored_row(tracker, kwargs.get("using"), instance.pk)
     if stored is not None:
         instance.__dict__[_STORED] = stored
 
 
-_row_queries = threading.local()  # per thread: SQL and converters, by model and alias
+_row_queries = threading.local()  # per thread: a RowPlan by tracker and alias
+
+
+class RowPlan(NamedTuple):
+    """What a tracked model's saves need, worked out once per tracker and alias."""
+
+    sql: str | None  # the SELECT of one row by primary key (None: use the ORM)
+    compiler: Any
+    converters: Any
+    names: list[str]  # the row's columns (attnames)
+    tracked: tuple[tuple[str, str, models.Field[Any, Any]], ...]  # emitted fields
+    moving: frozenset[str] | None  # fields the scope reads (None: it may read any)
 
 
 class Stored:
     """The row as the database has it: its values, and an instance made of them
     only if the scope callable needs one."""
 
-    __slots__ = ("_instance", "alias", "model", "names", "values")
+    __slots__ = ("_instance", "alias", "model", "names", "plan", "values")
 
     def __init__(
-        self, model: type[models.Model], alias: str, names: list[str], row: Any
+        self, model: type[models.Model], alias: str, plan: RowPlan, row: Any
     ) -> None:
-        self.model, self.alias, self.names = model, alias, names
-        self.values = dict(zip(names, row, strict=True))
+        self.model, self.alias, self.plan, self.names = model, alias, plan, plan.names
+        self.values = dict(zip(plan.names, row, strict=True))
         self._instance: models.Model | None = None
 
     def instance(self) -> models.Model:
@@ -115,48 +126,63 @@ class Stored:
         return self._instance
 
 
-def _stored_row(model: type[models.Model], using: str | None, pk: Any) -> Stored | None:
+def _plan(tracker: Tracker, alias: str, pk: Any) -> RowPlan:
+    queries: dict[tuple[Tracker, str], RowPlan] | None
+    queries = getattr(_row_queries, "by_tracker", None)
+    if queries is None:
+        queries = _row_queries.by_tracker = {}
+    model = tracker.model
+    plan = queries.get((tracker, alias))
+    if plan is not None:
+        return plan
+    fields = model._meta.concrete_fields
+    names = [f.attname for f in fields]
+    tracked = tuple((f.name, f.attname, f) for f in fields if f.name in tracker.fields)
+    moving = None
+    if isinstance(tracker.scope, str):
+        uses = set(tracker.scope_fields())
+        moving = frozenset(n for n, a, _ in tracked if n in uses or a in uses)
+    compiler = (
+        model._base_manager.using(alias).filter(pk=pk).query.get_compiler(using=alias)
+    )
+    sql, params = compiler.as_sql()
+    if len(params) != 1 or len(compiler.select) != len(names):
+        sql = None  # not one plain SELECT by key: ask the ORM each time
+    converters = compiler.get_converters([col for col, _, _ in compiler.select])
+    plan = queries[(tracker, alias)] = RowPlan(
+        sql, compiler, converters, names, tracked, moving
+    )
+    return plan
+
+
+def _stored_row(tracker: Tracker, using: str | None, pk: Any) -> Stored | None:
     """The row as the database has it now, read with SQL compiled once per model.
 
     The same as ``model._base_manager.filter(pk=pk).first()``, without building
     the query each time: a tracked save must not cost much more than a save.
     """
     alias = using or DEFAULT_DB_ALIAS
+    model = tracker.model
+    plan = _plan(tracker, alias, pk)
+    if plan.sql is None:
+        found = model._base_manager.using(alias).filter(pk=pk).first()
+        if found is None:
+            return None
+        return Stored(model, alias, plan, [getattr(found, n) for n in plan.names])
     connection = connections[alias]
-    queries: dict[tuple[type[models.Model], str], Any] | None
-    queries = getattr(_row_queries, "by_model", None)
-    if queries is None:
-        queries = _row_queries.by_model = {}
-    query = queries.get((model, alias))
-    names = [f.attname for f in model._meta.concrete_fields]
-    if query is None:
-        compiler = (
-            model._base_manager.using(alias)
-            .filter(pk=pk)
-            .query.get_compiler(using=alias)
-        )
-        sql, params = compiler.as_sql()
-        if len(params) != 1 or len(compiler.select) != len(names):
-            found = model._base_manager.using(alias).filter(pk=pk).first()
-            if found is None:
-                return None
-            return Stored(model, alias, names, [getattr(found, n) for n in names])
-        converters = compiler.get_converters([col for col, _, _ in compiler.select])
-        query = queries[(model, alias)] = (sql, compiler, converters)
-    sql, compiler, converters = query
     value = (
         pk
         if type(pk) is int  # an automatic key: nothing to prepare
         else model._meta.pk.get_db_prep_value(pk, connection, prepared=False)
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value])
+        cursor.execute(plan.sql, [value])
         row = cursor.fetchone()
     if row is None:
         return None
-    if converters:
-        row = next(iter(compiler.apply_converters([row], converters)))
-    return Stored(model, alias, names, row)
+    if plan.converters:
+        row = next(iter(plan.compiler.apply_converters([row], plan.converters)))
+    return Stored(model, alias, plan, row)
 
 
 def _derived_from_deferral(
@@ -205,13 +231,11 @@ def _after_save(
 
 def _changed(tracker: Tracker, instance: models.Model, stored: Stored) -> set[str]:
     # Only fields loaded on the instance were saved; deferred ones did not change.
-    values = stored.values
+    values, loaded = stored.values, instance.__dict__
     return {
-        f.name
-        for f in tracker.model._meta.concrete_fields
-        if f.name in tracker.fields
-        and f.attname in instance.__dict__
-        and not _same(f, getattr(instance, f.attname), values[f.attname])
+        name
+        for name, attname, field in stored.plan.tracked
+        if attname in loaded and not _same(field, loaded[attname], values[attname])
     }
 
 
@@ -219,11 +243,8 @@ def _may_move(
     tracker: Tracker, instance: models.Model, stored: Stored, changed: set[str]
 ) -> bool:
     """Whether the change may have moved the instance out of some scope."""
-    if not isinstance(tracker.scope, str):
-        return True  # a callable may read anything
-    uses = set(tracker.scope_fields())
-    fields = {f.name: f.attname for f in tracker.model._meta.concrete_fields}
-    return any(name in uses or fields[name] in uses for name in changed)
+    moving = stored.plan.moving
+    return moving is None or not moving.isdisjoint(changed)
 
 
 def _same(field: models.Field[Any, Any], value: Any, stored: Any) -> bool:
