@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 from reactive_blocks.bus.memory import ReactiveBus
 from reactive_blocks.conf import conf
 from reactive_blocks.index.core import DependencyIndex
-from reactive_blocks.streams.hub import Hubs
+from reactive_blocks.streams.hubs import Hubs
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -14,14 +14,12 @@ are kept by the hub too, so an idle connection costs no task of its own.
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import heapq
 import inspect
 import itertools
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +35,13 @@ from reactive_blocks.streams.stream import render_blocks
 from reactive_blocks.streams.viewer import EVERYTHING, Viewer, needed_paths
 
 if TYPE_CHECKING:
-    from reactive_blocks.bus.memory import ReactiveBus
     from reactive_blocks.bus.state import Member
     from reactive_blocks.bus.subscription import Batch
     from reactive_blocks.index import BlockRef, DependencyIndex
     from reactive_blocks.streams.consumer import ReactiveStreamConsumer
+    from reactive_blocks.streams.hubs import Hubs
 
-__all__ = ["Client", "Hub", "Hubs", "RenderCounts"]
+__all__ = ["Client", "Frames", "Hub", "RenderCounts"]
 
 logger = logging.getLogger(__name__)
 
@@ -487,113 +485,6 @@ class Hub:
                 self.scope,
             )
             await self._end(client, self._event(client, "reconnect"))
-
-
-class Hubs:
-    """The hubs of this process, by page, and the render counts of all of them."""
-
-    def __init__(self, bus: ReactiveBus, index: DependencyIndex) -> None:
-        self.bus = bus
-        self.index = index
-        self.counts = RenderCounts()
-        self._hubs: weakref.WeakValueDictionary[tuple[object, ...], Hub] = (
-            weakref.WeakValueDictionary()
-        )
-        # Every joined stream by connection id (a token opens one at a time), and
-        # the streams admitted, in all and per visitor (user, anonymous session).
-        self._streams: dict[str, Client] = {}
-        self._open = 0
-        self._visitors: collections.Counter[str] = collections.Counter()
-
-    def admit(
-        self,
-        consumer: ReactiveStreamConsumer,
-        send: Send,
-        on_end: Callable[[], None],
-        *,
-        cursor: int | None,
-        epoch: str | None,
-        visitor: str | None,
-    ) -> Client | str:
-        """A client for ``consumer``'s connection, counted in the limits at once (so
-        that opens racing each other cannot all pass), or why it may not open. A
-        stream that replaces its token's current one takes that one's place."""
-        current = self._streams.get(consumer.connection_id)
-        replacing = current is not None
-        if self._open - replacing >= conf.MAX_STREAMS_PER_PROCESS:
-            return "This server has as many streams open as it may."
-        if visitor is not None:
-            same = replacing and current is not None and current.visitor == visitor
-            if self._visitors[visitor] - same >= conf.MAX_STREAMS_PER_VISITOR:
-                return "Too many streams are open for this visitor."
-        client = Client(consumer, send, on_end, cursor, epoch)
-        client.visitor, client.counted = visitor, True
-        self._open += 1
-        if visitor is not None:
-            self._visitors[visitor] += 1
-        return client
-
-    async def replace(self, client: Client) -> None:
-        """End the other stream ``client``'s token has open, if any.
-
-        It is told to close, not to reconnect: two tabs sharing one token would
-        otherwise take the stream from each other forever."""
-        current = self._streams.get(client.consumer.connection_id)
-        if current is not None and current is not client and current.hub is not None:
-            await current.hub._end(current, current.consumer.close_event)
-
-    def join(self, client: Client) -> None:
-        """Serve an admitted client from its page's hub (made if need be)."""
-        consumer = client.consumer
-        template_name = consumer.get_template_name()
-        key = (
-            type(consumer),
-            template_name,
-            consumer.scope_name,
-            repr(sorted(consumer.kwargs.items())),
-            asyncio.get_running_loop(),
-        )
-        hub = self._hubs.get(key)
-        if hub is None:
-            hub = Hub(self, key, consumer.for_scope(), template_name)
-            self._hubs[key] = hub
-        self._streams[consumer.connection_id] = client
-        hub.join(client)
-
-    def released(self, client: Client) -> None:
-        """``client`` ended: it no longer counts."""
-        connection_id = client.consumer.connection_id
-        if self._streams.get(connection_id) is client:
-            del self._streams[connection_id]
-        if not client.counted:
-            return
-        client.counted = False
-        self._open -= 1
-        visitor = client.visitor
-        if visitor is not None:
-            self._visitors[visitor] -= 1
-            if self._visitors[visitor] <= 0:
-                del self._visitors[visitor]
-
-    @property
-    def open_count(self) -> int:
-        """Streams admitted in this process."""
-        return self._open
-
-    @property
-    def visitor_count(self) -> int:
-        """Visitors (users, anonymous sessions) with a stream in this process."""
-        return len(self._visitors)
-
-    def leave(self, client: Client) -> None:
-        if client.hub is not None:
-            client.hub.leave(client)
-        else:
-            self.released(client)  # admitted, never joined
-
-    def forget(self, hub: Hub) -> None:
-        if self._hubs.get(hub.key) is hub:
-            del self._hubs[hub.key]
 
 
 def _reads_connection(
