@@ -302,8 +302,10 @@ async def test_redis_stopping_mid_stream_keeps_streams_open_then_pages_converge(
 
 
 async def test_a_server_started_with_redis_down_serves_and_converges_later(tmp_path):
-    redis = RedisServer(tmp_path / "redis").start()
-    with cluster_on(tmp_path, redis) as c:  # migrate needs no Redis; seed it first
+    with (
+        RedisServer(tmp_path / "redis") as redis,  # stopped whatever happens
+        cluster_on(tmp_path, redis) as c,  # migrate needs no Redis; seed it first
+    ):
         redis.stop()
         node = c.node()
         stream = await opened(node.url + node.stream_path())  # the page renders

@@ -307,11 +307,8 @@ def test_a_restarted_server_is_reconnected_to_and_the_page_converges(database, b
 
 @pytest.fixture
 def redis(tmp_path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    try:
+    with RedisServer(tmp_path / "redis") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_two_processes_on_redis_share_edits_and_presence(database, browser, redis):
