@@ -43,16 +43,21 @@ def test_demo_home_page_is_served_by_daphne(demo_env):
         assert "Welcome to reactive_blocks" in body
 
 
-def test_seed_demo_is_idempotent(demo_env):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "seed_demo"],
+def manage(demo_env, *args: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py ARGS`` for the demo, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=demo_process_env(demo_env),
-        check=True,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_seed_demo_is_idempotent(demo_env):
+    result = manage(demo_env, "seed_demo")
+    assert result.returncode == 0, result.stderr
     assert "already exist" in result.stdout
 
 
@@ -60,16 +65,11 @@ def test_demo_activity_edits_through_the_running_server(demo_env):
     with daphne(
         "demo_project.asgi:application", "demo_project.settings", demo_env
     ) as url:
-        result = subprocess.run(
-            [sys.executable, "manage.py", "demo_activity", "--changes", "2",
-             "--interval", "0.1", "--url", url],
-            cwd=ROOT,
-            env=demo_process_env(demo_env),
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        result = manage(
+            demo_env, "demo_activity", "--changes", "2", "--interval", "0.1",
+            "--url", url,
         )  # fmt: skip
+        assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines() == [
             "1/2: edited 'Meeting notes'",
             "2/2: edited 'Meeting notes'",
@@ -80,14 +80,7 @@ def test_demo_activity_edits_through_the_running_server(demo_env):
 
 def test_demo_activity_is_bounded_and_says_what_is_wrong(demo_env):
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "manage.py", "demo_activity", *args],
-            cwd=ROOT,
-            env=demo_process_env(demo_env),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return manage(demo_env, "demo_activity", *args)
 
     assert "--changes must be between 1 and 1000" in run("--changes", "5000").stderr
     refused = run("--url", "http://127.0.0.1:9", "--changes", "1")
@@ -96,13 +89,6 @@ def test_demo_activity_is_bounded_and_says_what_is_wrong(demo_env):
 
 
 def test_reactive_check_is_clean_on_the_demo(demo_env):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "reactive_check", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=demo_process_env(demo_env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage(demo_env, "reactive_check", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 error(s), 0 warning(s)" in result.stdout

@@ -275,80 +275,74 @@ def test_nested_atomic_blocks_with_real_commits():
         ]
 
 
+@pytest.fixture
+def emitted():
+    """Every event the project's bus emits during the test."""
+    seen: list[ChangeEvent] = []
+    remove = reactive_blocks.get_bus().add_listener(seen.append)
+    yield seen
+    remove()
+
+
 def _another_apps_callback() -> None:
     raise RuntimeError("another app's on_commit callback failed")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failing_callback_of_another_app_does_not_hold_back_changes():
-    seen: list[ChangeEvent] = []
-    remove = reactive_blocks.get_bus().add_listener(seen.append)
+def test_a_failing_callback_of_another_app_does_not_hold_back_changes(emitted):
     try:
-        try:
-            with transaction.atomic():
-                # Registered first: Django stops at it, before ours run.
-                transaction.on_commit(_another_apps_callback)
-                document = Document.objects.create(title="Committed")
-                document.title = "Twice"
-                document.save()
-        except RuntimeError:
-            pass
-        # Committed, so sent now: not at this thread's next transaction.
-        assert changes(seen) == [(scope(document), {"doc", "doc.title"})]
         with transaction.atomic():
-            document.title = "Later"
+            # Registered first: Django stops at it, before ours run.
+            transaction.on_commit(_another_apps_callback)
+            document = Document.objects.create(title="Committed")
+            document.title = "Twice"
             document.save()
-        assert changes(seen)[1:] == [(scope(document), {"doc.title"})]
-    finally:
-        remove()
+    except RuntimeError:
+        pass
+    # Committed, so sent now: not at this thread's next transaction.
+    assert changes(emitted) == [(scope(document), {"doc", "doc.title"})]
+    with transaction.atomic():
+        document.title = "Later"
+        document.save()
+    assert changes(emitted)[1:] == [(scope(document), {"doc.title"})]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_change_freed_in_another_thread_after_a_failed_hook_is_still_sent():
-    seen: list[ChangeEvent] = []
-    remove = reactive_blocks.get_bus().add_listener(seen.append)
+def test_a_change_freed_in_another_thread_after_a_failed_hook_is_still_sent(emitted):
     held: list[BaseException] = []
     try:
-        try:
-            with transaction.atomic():
-                transaction.on_commit(_another_apps_callback)
-                document = Document.objects.create(title="Freed elsewhere")
-        except RuntimeError as exc:
-            # As under ASGI: the failure is kept, then dropped by another thread
-            # (whose own database connection knows nothing of this commit).
-            held.append(exc)
-        assert seen == []  # Django's commit loop still holds our callback
-        freeing = threading.Thread(target=held.clear)
-        freeing.start()
-        freeing.join()
-        assert changes(seen) == [(scope(document), {"doc"})]
-        with transaction.atomic():  # a clean commit lowers Django's flag again
-            document.title = "Clean"
-            document.save()
-    finally:
-        remove()
+        with transaction.atomic():
+            transaction.on_commit(_another_apps_callback)
+            document = Document.objects.create(title="Freed elsewhere")
+    except RuntimeError as exc:
+        # As under ASGI: the failure is kept, then dropped by another thread
+        # (whose own database connection knows nothing of this commit).
+        held.append(exc)
+    assert emitted == []  # Django's commit loop still holds our callback
+    freeing = threading.Thread(target=held.clear)
+    freeing.start()
+    freeing.join()
+    assert changes(emitted) == [(scope(document), {"doc"})]
+    with transaction.atomic():  # a clean commit lowers Django's flag again
+        document.title = "Clean"
+        document.save()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_change_stays_unsent_when_its_callback_is_dropped():
-    seen: list[ChangeEvent] = []
-    remove = reactive_blocks.get_bus().add_listener(seen.append)
-    try:
-        document = Document.objects.create(title="Kept")
-        seen.clear()
-        with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    document.title = "Rolled back"
-                    document.save()
-                    raise ValueError
-            except ValueError:
-                pass
-            Comment.objects.create(document=document, body="kept")
-        assert ("activity", {"doc.comments"}) in changes(seen)
-        assert all("doc.title" not in paths for _, paths in changes(seen))
-    finally:
-        remove()
+def test_a_rolled_back_change_stays_unsent_when_its_callback_is_dropped(emitted):
+    document = Document.objects.create(title="Kept")
+    emitted.clear()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                document.title = "Rolled back"
+                document.save()
+                raise ValueError
+        except ValueError:
+            pass
+        Comment.objects.create(document=document, body="kept")
+    assert ("activity", {"doc.comments"}) in changes(emitted)
+    assert all("doc.title" not in paths for _, paths in changes(emitted))
 
 
 # Origin -------------------------------------------------------------------------------

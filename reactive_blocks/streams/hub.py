@@ -193,7 +193,7 @@ class Hub:
             self.hubs.forget(self)
             self.subscription.close()
 
-    async def _end(self, client: Client, event: str) -> None:
+    async def end(self, client: Client, event: str) -> None:
         """End one connection's response, telling the browser what to do next."""
         if client not in self.clients:
             return
@@ -231,7 +231,7 @@ class Hub:
             reason = subscription.close_reason
             event = "reconnect" if reason is not CloseReason.USER_CLOSED else "close"
             for client in list(self.clients):
-                await self._end(client, self._event(client, event))
+                await self.end(client, self._event(client, event))
             self.hubs.forget(self)
             subscription.close()
 
@@ -251,7 +251,7 @@ class Hub:
         )
         for client in list(self.clients):
             if client.member is member:
-                await self._end(client, self._event(client, kind))
+                await self.end(client, self._event(client, kind))
 
     async def _recheck(self) -> None:
         """``bus.recheck()``: end the connections that may no longer watch (or
@@ -259,7 +259,7 @@ class Hub:
         for client in list(self.clients):
             verdict = await client.consumer._access()
             if verdict != "keep" and client in self.clients:
-                await self._end(client, self._event(client, verdict))
+                await self.end(client, self._event(client, verdict))
 
     async def _tick(self) -> None:
         """Heartbeats, and streams whose lifetime is over."""
@@ -269,7 +269,7 @@ class Hub:
             if client in self.clients:
                 verdict = await client.consumer._access()
                 kind = "close" if verdict == "close" else "reconnect"
-                await self._end(client, self._event(client, kind))
+                await self.end(client, self._event(client, kind))
         if now >= self._next_ping:
             self._next_ping = now + conf.HEARTBEAT_SECONDS
             for client in list(self.clients):
@@ -484,7 +484,7 @@ class Hub:
                 "reconnects.",
                 self.scope,
             )
-            await self._end(client, self._event(client, "reconnect"))
+            await self.end(client, self._event(client, "reconnect"))
 
 
 def _reads_connection(

@@ -79,7 +79,7 @@ class Hubs:
         otherwise take the stream from each other forever."""
         current = self._streams.get(client.consumer.connection_id)
         if current is not None and current is not client and current.hub is not None:
-            await current.hub._end(current, current.consumer.close_event)
+            await current.hub.end(current, current.consumer.close_event)
 
     def join(self, client: Client) -> None:
         """Serve an admitted client from its page's hub (made if need be)."""
