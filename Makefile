@@ -3,30 +3,76 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-redis test lint docs bench bench-core bench-scan bench-redis system-deps vendor clean help
+.PHONY: demo demo-redis test test-latest test-oldest lint lock lock-upgrade docs bench \
+	bench-core bench-scan bench-redis system-deps vendor clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo        serve the demo site on http://127.0.0.1:8000 (daphne, in-process bus)"
 	@echo "make demo-redis  the demo on two daphne processes (ports 8000, 8001) sharing Redis"
 	@echo "make test        lint, type-check, build the docs and run the whole suite"
+	@echo "make test-latest the suite on the newest releases pyproject.toml allows (no lock)"
+	@echo "make test-oldest the suite on the oldest Django, channels, daphne, redis-py allowed"
+	@echo "make lock        resolve requirements/*.txt again (make lock-upgrade: newest pins)"
 	@echo "make bench       fan-out end to end against django-eventstream; tracked saves"
 	@echo "make bench-core  print the core engine's benchmark figures"
 	@echo "make bench-scan  print the start-up template scan's figures"
 	@echo "make bench-redis print the Redis bus's cross-process figures"
 	@echo "make docs        build the documentation into site/"
 
+# What gets installed: the lock (default), or for make test-latest / test-oldest the
+# newest / oldest releases that pyproject.toml's ranges allow.
+INSTALL ?= locked
+UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --generate-hashes \
+	--python-version 3.11 --custom-compile-command "make lock" \
+	pyproject.toml requirements/install.in
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+# The locks pin every package with its hashes, pip and setuptools included; the
+# project itself is then installed editable, built without build isolation.
+$(VENV)/.demo-installed: requirements/demo.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/demo.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(VENV)/.dev-installed: requirements/dev.txt pyproject.toml | $(BIN)/python
+ifeq ($(INSTALL),locked)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+else ifeq ($(INSTALL),latest)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-
-$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[dev,bench]'
+else ifeq ($(INSTALL),oldest)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet $$($(BIN)/python requirements/versions.py oldest)
+else
+	$(error INSTALL is "$(INSTALL)": use locked, latest or oldest)
+endif
+	$(BIN)/python requirements/versions.py moved requirements/dev.txt
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+# Resolve the locks again: keeps today's pins where pyproject.toml still allows
+# them; make lock-upgrade moves every pin to the newest release allowed.
+lock: $(VENV)/.dev-installed
+	$(UV_COMPILE) $(UPGRADE) --extra dev --extra bench -o requirements/dev.txt
+	$(UV_COMPILE) $(UPGRADE) --extra demo --extra redis -c requirements/dev.txt \
+	  -o requirements/demo.txt
+
+lock-upgrade:
+	$(MAKE) --no-print-directory lock UPGRADE=--upgrade
+
+# The suite in a fresh virtualenv, from the ranges alone: the newest releases
+# allowed, or the oldest of the app's own dependencies (the tools stay locked).
+test-latest:
+	rm -rf .venv-latest
+	$(MAKE) --no-print-directory test VENV=.venv-latest INSTALL=latest
+
+test-oldest:
+	rm -rf .venv-oldest
+	$(MAKE) --no-print-directory test VENV=.venv-oldest INSTALL=oldest
 
 demo: $(VENV)/.demo-installed
 	$(BIN)/python manage.py migrate --noinput -v0
@@ -39,11 +85,7 @@ demo: $(VENV)/.demo-installed
 	@echo ""
 	$(BIN)/daphne -b 127.0.0.1 -p 8000 demo_project.asgi:application
 
-$(VENV)/.demo-redis-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[demo,redis]'
-	touch $@
-
-demo-redis: $(VENV)/.demo-redis-installed
+demo-redis: $(VENV)/.demo-installed
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python demo_project/cluster.py
@@ -85,16 +127,12 @@ bench-core: $(VENV)/.dev-installed
 bench-scan: $(VENV)/.dev-installed
 	$(BIN)/python bench/scan.py
 
-$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	touch $@
-
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/budget.py
 
-bench-redis: $(VENV)/.bench-installed system-deps
+bench-redis: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/redis.py
 
 # Fetch the pinned htmx files again from the npm registry (see the vendor README).
@@ -108,4 +146,4 @@ vendor:
 	cp $(VENV)/npm/sse/LICENSE reactive_blocks/static/reactive_blocks/vendor/htmx-ext-sse.LICENSE
 
 clean:
-	rm -rf $(VENV) site demo_project/db.sqlite3
+	rm -rf $(VENV) .venv-latest .venv-oldest site demo_project/db.sqlite3

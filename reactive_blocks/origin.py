@@ -107,7 +107,7 @@ class ReactiveMiddleware:
         from reactive_blocks.runtime import get_bus
 
         if request.method in PAGE_METHODS:
-            request.reactive_position = get_bus().position()  # type: ignore[attr-defined]
+            _remember_position(request, get_bus().position())
         session_key = _session_key(request)
         with self._origin(request):
             response = self.get_response(request)
@@ -118,7 +118,7 @@ class ReactiveMiddleware:
         from reactive_blocks.runtime import get_bus
 
         if request.method in PAGE_METHODS:
-            request.reactive_position = await get_bus().aposition()  # type: ignore[attr-defined]
+            _remember_position(request, await get_bus().aposition())
         session_key = _session_key(request)
         with self._origin(request):
             response: Awaitable[HttpResponseBase] = self.get_response(request)
@@ -132,6 +132,12 @@ class ReactiveMiddleware:
         if not value:
             return origin(None)
         return origin(verify_origin(value, _session_key(request)))
+
+
+def _remember_position(request: HttpRequest, position: object) -> None:
+    # An attribute of our own on the request (django-stubs' HttpRequest has no
+    # such field, and lint must not depend on how a stub declares it).
+    vars(request)["reactive_position"] = position
 
 
 def _session_key(request: HttpRequest) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.template import Engine
-from render_block import render_block_to_string  # type: ignore[import-untyped]
+from render_block import render_block_to_string
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -29,7 +29,7 @@ from reactive_blocks.bus.wire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from redis.asyncio.client import PubSub
 
@@ -119,6 +119,8 @@ class Listener:
             listened = True
             client = self.link.connector.client(listening=True)
             pubsub = client.pubsub()
+            # A plain callable: redis-py types aclose() in some releases only.
+            close_pubsub: Callable[[], Awaitable[object]] = pubsub.aclose
             tasks: list[asyncio.Task[None]] = []
             try:
                 self.link.connects += 1
@@ -142,7 +144,7 @@ class Listener:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 with contextlib.suppress(*REDIS_ERRORS):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await close_pubsub()
                 with contextlib.suppress(*REDIS_ERRORS):
                     await client.aclose()
                 self._disconnected()

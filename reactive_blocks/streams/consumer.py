@@ -348,7 +348,8 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         no user, request, session or query string to leak into shared renders."""
         consumer = type(self)()
         consumer._for_scope = True
-        consumer.scope = ScopeLevel(  # type: ignore[assignment]
+        # Set through vars(): channels' stubs type scope as their own TypedDict.
+        vars(consumer)["scope"] = ScopeLevel(
             {
                 "type": "http",
                 "method": "GET",
