@@ -27,13 +27,16 @@ class ChangeEvent:
     """Some context paths of one scope changed.
 
     ``origin`` names the connection that caused the change (it is not notified);
-    ``audience`` restricts delivery to these user ids (``None``: everyone in scope).
+    ``audience`` restricts delivery to these user ids (``None``: everyone in scope);
+    ``recheck`` says the change may have taken access away: every stream of the
+    scope asks ``has_permission()`` again before anything of it is rendered.
     """
 
     scope: str
     changed_paths: frozenset[str]
     origin: str | None = None
     audience: frozenset[str] | None = None
+    recheck: bool = False
 
     def __post_init__(self) -> None:
         validate_scope(self.scope)
@@ -48,6 +51,11 @@ class ChangeEvent:
         if self.audience is not None:
             object.__setattr__(
                 self, "audience", freeze_strings(self.audience, name="audience")
+            )
+        if not isinstance(self.recheck, bool):
+            raise TypeError(
+                f"recheck must be a bool, got {type(self.recheck).__name__}: "
+                f"{self.recheck!r}."
             )
 
 

@@ -23,6 +23,8 @@ class Document(models.Model):
     author = models.ForeignKey(Author, null=True, blank=True, on_delete=models.SET_NULL)
     meta = models.JSONField(default=dict, blank=True)
     secret = models.CharField(max_length=50, default="", blank=True)
+    # Set: only this username may watch the document (an access field).
+    locked_to = models.CharField(max_length=150, default="", blank=True)
     tags = models.ManyToManyField(Tag, related_name="documents", blank=True)
 
 
@@ -33,7 +35,13 @@ class Comment(models.Model):
     body = models.TextField()
 
 
-reactive_blocks.track(Document, scope="doc-{pk}", prefix="doc", exclude=["secret"])
+reactive_blocks.track(
+    Document,
+    scope="doc-{pk}",
+    prefix="doc",
+    exclude=["secret", "locked_to"],
+    access_fields=["locked_to"],
+)
 reactive_blocks.track(
     Comment, scope=lambda c: [f"doc-{c.document_id}", "activity"], prefix="doc.comments"
 )

@@ -81,6 +81,13 @@ def test_non_str_origin_is_type_error():
         ChangeEvent("doc-1", {"doc"}, origin=7)  # type: ignore[arg-type]
 
 
+def test_recheck_must_be_a_bool():
+    assert ChangeEvent("doc-1", {"doc"}).recheck is False
+    assert ChangeEvent("doc-1", {"doc"}, None, None, True).recheck is True
+    with pytest.raises(TypeError, match="recheck must be a bool, got str: 'yes'"):
+        ChangeEvent("doc-1", {"doc"}, recheck="yes")  # type: ignore[arg-type]
+
+
 def test_connection_info_defaults():
     before = time.monotonic()
     info = ConnectionInfo("tab-1")

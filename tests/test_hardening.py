@@ -257,6 +257,57 @@ async def test_recheck_ends_the_streams_that_lost_access(live):
     await alices.close()
 
 
+@pytest.mark.parametrize("innocent_change_first", [False, True])
+async def test_a_change_that_revokes_access_never_reaches_the_reader_it_locks_out(
+    live, innocent_change_first
+):
+    """The hostile review's leak: one save makes the document private and changes
+    its title; the reader it locks out must get the close, never the new title.
+    Repeated, because it was a race (7 of 20 tries leaked when the recheck was a
+    message of its own); with an innocent change first, its render is in flight
+    when the revoking change commits, and may read the new title."""
+    bob, _ = live.login("bob")
+    leaked = []
+    for attempt in range(20):
+        live.reset()
+        stream = await SSEStream.open(live.page(1, bob)[0], {"Cookie": bob})
+        live.wait_for(lambda s: s["open"] == 1)
+        if innocent_change_first:
+            live.change(set={"title": f"Innocent {attempt}"}, paths=["doc.title"])
+        live.change(
+            set={"readers": ["alice"], "title": f"Secret {attempt}"},
+            paths=["doc.title"],
+            recheck=True,
+        )
+        events = await stream.events_until("reactive-close")
+        leaked += [e.data for e in events if "Secret" in e.data]
+        await stream.close()
+        live.wait_for(lambda s: s["open"] == 0)
+    assert leaked == []
+
+
+async def test_a_revoking_change_during_a_render_is_checked_before_that_render_is_sent(
+    live,
+):
+    """The render of an earlier change may read data the revoking change committed
+    meanwhile (another process saved it): it is not sent before the recheck."""
+    bob, _ = live.login("bob")
+    stream = await SSEStream.open(live.page(1, bob)[0], {"Cookie": bob})
+    live.wait_for(lambda s: s["open"] == 1)
+    revoking = {
+        "set": {"readers": ["alice"], "title": "Secret"},
+        "paths": ["doc.title"],
+    }
+    live.change(
+        set={"title": "Innocent", "hold_context": True},
+        paths=["doc.title"],
+        during_render={**revoking, "recheck": True},
+    )
+    events = await stream.events_until("reactive-close")
+    assert [e.data for e in events if "Secret" in e.data] == []
+    await stream.close()
+
+
 async def test_the_recheck_sees_the_user_as_they_are_now(live):
     cookie, _ = live.login("dora")
     live.change(set={"readers": ["dora"]}, paths=[])

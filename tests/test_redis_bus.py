@@ -535,6 +535,34 @@ def test_change_event_json_round_trip():
     }
 
 
+def test_a_recheck_travels_with_its_event_and_garbage_in_it_is_refused():
+    from reactive_blocks.bus.wire import Malformed, event_payload, parse_published
+
+    def envelope(body: str) -> str:
+        return f'{{"v":1,"kind":"event","epoch":"e","rev":2,"prev":1,"event":{body}}}'
+
+    event = ChangeEvent("doc-1", {"doc.private"}, recheck=True)
+    assert parse_published(envelope(event_payload(event)), "doc-1").event == event
+    plain = parse_published(
+        envelope(event_payload(ChangeEvent("doc-1", {"a"}))), "doc-1"
+    )
+    assert plain.event is not None
+    assert plain.event.recheck is False
+    bad = '{"scope":"doc-1","paths":["a"],"origin":null,"audience":null,"recheck":1}'
+    with pytest.raises(Malformed, match="recheck must be a bool"):
+        parse_published(envelope(bad), "doc-1")
+
+
+async def test_a_recheck_reaches_a_hub_in_another_process_with_its_event(buses):
+    emitter, receiver = buses(), buses()
+    hub = receiver.subscribe_shared("doc-1")
+    assert await hub.ready()
+    emitter.emit_sync(ChangeEvent("doc-1", {"doc.title"}, recheck=True))
+    events, _ = await batch_of(hub)
+    assert [e.recheck for e in events] == [True]
+    hub.close()
+
+
 async def test_only_a_message_of_a_newer_version_makes_its_scope_resync(
     redis_server, buses
 ):

@@ -91,6 +91,54 @@ def test_excluded_fields_are_not_emitted(doc):
     assert events == []
 
 
+def test_a_change_of_an_access_field_carries_a_recheck_even_when_excluded(doc):
+    doc.locked_to = "alice"
+    with capture_events() as events:
+        doc.save()
+    assert [(e.scope, set(e.changed_paths), e.recheck) for e in events] == [
+        (scope(doc), {"doc.locked_to"}, True)
+    ]
+    doc.title = "No access change"
+    with capture_events() as events:
+        doc.save()
+    assert [e.recheck for e in events] == [False]
+
+
+def test_a_transaction_that_changes_access_rechecks_every_event_of_the_scope(doc):
+    with capture_events() as events, transaction.atomic():
+        doc.title = "Secret"
+        doc.save()
+        doc.locked_to = "alice"
+        doc.save(update_fields=["locked_to"])
+        reactive_blocks.emit(scope(doc), ["notice"], origin="another-tab")
+    assert sorted((e.origin or "", e.recheck) for e in events) == [
+        ("", True),
+        ("another-tab", True),
+    ]
+
+
+def test_deleting_a_model_with_access_fields_rechecks(doc):
+    with capture_events() as events:
+        doc.delete()
+    assert [e.recheck for e in events] == [True]
+
+
+def test_tracked_update_of_an_access_field_rechecks(doc):
+    with capture_events() as events:
+        reactive_blocks.tracked_update(Document.objects.all(), locked_to="bob")
+    assert [(set(e.changed_paths), e.recheck) for e in events] == [
+        ({"doc.locked_to"}, True)
+    ]
+
+
+def test_emit_can_ask_for_a_recheck(doc):
+    with capture_events() as events:
+        reactive_blocks.emit("doc-7", ["doc.private"], recheck=True)
+    assert [e.recheck for e in events] == [True]
+    with pytest.raises(TypeError, match="recheck must be a bool, got 'yes'"):
+        reactive_blocks.emit("doc-7", ["doc.private"], recheck="yes")
+
+
 def test_deferred_fields(doc):
     partial = Document.objects.only("title").get(pk=doc.pk)
     with capture_events() as events:
@@ -433,6 +481,23 @@ def test_tracked_models_declare_their_paths():
 
 
 # Configuration errors -----------------------------------------------------------------
+
+
+@isolate_apps("tests")
+def test_unknown_access_field():
+    class Note(models.Model):
+        private = models.BooleanField(default=False)
+
+    with pytest.raises(
+        ImproperlyConfigured, match=r"access_fields names unknown field\(s\) 'secret'"
+    ):
+        reactive_blocks.track(
+            Note, scope="note-{pk}", prefix="note", access_fields=["secret"]
+        )
+    with pytest.raises(ImproperlyConfigured, match="access_fields must be a list"):
+        reactive_blocks.track(
+            Note, scope="note-{pk}", prefix="note", access_fields="private"
+        )
 
 
 @isolate_apps("tests")

@@ -20,7 +20,9 @@ def document_scopes(document: Document) -> list[str]:
     return [f"doc-{document.pk}", "documents"]
 
 
-@reactive_blocks.track(scope=document_scopes, prefix="doc")
+# Ticking "private" may lock viewers out: their streams are checked before the
+# change that did it is rendered for anyone.
+@reactive_blocks.track(scope=document_scopes, prefix="doc", access_fields=["private"])
 class Document(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)

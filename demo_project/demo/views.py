@@ -81,10 +81,6 @@ def document_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 form.instance.last_editor = request.user
                 form.save()
                 document.refresh_from_db()
-                if document.private and not was_private:
-                    scope = f"doc-{pk}"
-                    # Viewers who may no longer see it lose their streams now.
-                    transaction.on_commit(lambda: get_bus().recheck(scope))
                 form = DocumentForm(
                     instance=document, initial={"version": document.version}
                 )

@@ -344,6 +344,13 @@ class SharedSubscription(Subscription):
             recheck, self._state.recheck = self._state.recheck, False
         return recheck
 
+    def recheck_pending(self) -> bool:
+        """Whether access must be checked before anything else is sent: asked by
+        ``bus.recheck()``, or an event waiting in the queue carries ``recheck``."""
+        with self._fanout.lock:
+            state = self._state
+            return state.recheck or any(event.recheck for _, event in state.queue)
+
     @property
     def latest_revision(self) -> int:
         """The revision of the newest event queued or read: where a member joining

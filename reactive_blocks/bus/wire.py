@@ -66,17 +66,20 @@ class Control:
 
 
 def event_payload(event: ChangeEvent) -> str:
-    """The ``event`` object of an envelope (sorted, so equal events encode equally)."""
-    return json.dumps(
-        {
-            "scope": event.scope,
-            "paths": sorted(event.changed_paths),
-            "origin": event.origin,
-            "audience": None if event.audience is None else sorted(event.audience),
-        },
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
+    """The ``event`` object of an envelope (sorted, so equal events encode equally).
+
+    ``recheck`` is written only when set: an event without it reads the same to a
+    process of an earlier release.
+    """
+    body: dict[str, object] = {
+        "scope": event.scope,
+        "paths": sorted(event.changed_paths),
+        "origin": event.origin,
+        "audience": None if event.audience is None else sorted(event.audience),
+    }
+    if event.recheck:
+        body["recheck"] = True
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
 
 
 def control_payload(kind: str, sender: str, **fields: str | None) -> str:
@@ -128,6 +131,7 @@ def parse_published(data: bytes | str, scope: str) -> Published:
             audience=None
             if body.get("audience") is None
             else _strings(body.get("audience")),
+            recheck=body.get("recheck", False),  # type-checked by ChangeEvent
         )
     except (TypeError, ValueError) as exc:
         raise Malformed("bad event", str(exc)[:200]) from None

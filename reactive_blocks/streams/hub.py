@@ -218,7 +218,9 @@ class Hub:
             while (batch := await subscription.next_batch(self._wait())) is not None:
                 for member in subscription.take_closed():
                     await self._closed(member)
-                if subscription.take_recheck():
+                # Access first: a change that may take it away is rendered only
+                # for the connections that still have it (it was committed).
+                if subscription.take_recheck() or any(e.recheck for e in batch.events):
                     await self._recheck()
                 if subscription.started:
                     await self._deliver(batch)
@@ -348,6 +350,11 @@ class Hub:
         mine = (
             await self._personal(clients, personal, context, paths) if personal else {}
         )
+        if self.subscription.recheck_pending():
+            # A change that may take access away came while these blocks were
+            # rendered, and the render may already show it: check first.
+            self.subscription.take_recheck()
+            await self._recheck()
         frames = Frames(revision)
         for number, client in enumerate(clients, start=1):
             if client not in self.clients:

@@ -56,17 +56,20 @@ class _Batch:
     connection: Any = None
     stale_flag: bool = False
     paths: dict[Key, set[str]] = field(default_factory=dict)
+    rechecks: set[str] = field(default_factory=set)  # scopes whose access may change
     parts: list[weakref.ref[_Part]] = field(default_factory=list)
     count: int = 0
     # The changes of callbacks that have not run yet, by part number.
-    unrun: dict[int, tuple[Key, frozenset[str]]] = field(default_factory=dict)
+    unrun: dict[int, tuple[Key, frozenset[str], bool]] = field(default_factory=dict)
 
     def add(self, number: int) -> None:
         """Part ``number`` ran (or was dropped after a commit): keep its change."""
         entry = self.unrun.pop(number, None)
         if entry is not None:
-            key, paths = entry
+            key, paths, recheck = entry
             self.paths.setdefault(key, set()).update(paths)
+            if recheck:
+                self.rechecks.add(key[0])
 
     def gone(self, number: int, ref: object) -> None:
         """Part ``number`` was freed: run, rolled back, or skipped after a commit."""
@@ -167,10 +170,16 @@ def _new_batch(using: str) -> _Batch:
 
 def _flush(batch: _Batch) -> None:
     merged, batch.paths = batch.paths, {}
-    _send(merged)
+    rechecks, batch.rechecks = batch.rechecks, set()
+    _send(merged, rechecks)
 
 
-def _send(merged: dict[Key, set[str]] | dict[Key, frozenset[str]]) -> None:
+def _send(
+    merged: dict[Key, set[str]] | dict[Key, frozenset[str]],
+    rechecks: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """Emit the merged changes. Every event of a scope in ``rechecks`` carries the
+    recheck, so none of that scope's changes can be rendered before it."""
     try:
         bus = get_bus()
     except Exception:
@@ -179,7 +188,11 @@ def _send(merged: dict[Key, set[str]] | dict[Key, frozenset[str]]) -> None:
     for (scope, origin, audience), paths in merged.items():
         try:
             event = ChangeEvent(
-                scope, frozenset(paths), origin=origin, audience=audience
+                scope,
+                frozenset(paths),
+                origin=origin,
+                audience=audience,
+                recheck=scope in rechecks,
             )
         except (TypeError, ValueError):
             logger.exception("Could not emit the change of %r.", scope)
@@ -194,6 +207,7 @@ def emit_on_commit(
     origin: str | None = None,
     audience: frozenset[str] | None = None,
     using: str | None = None,
+    recheck: bool = False,
 ) -> None:
     """Emit once the current transaction on ``using`` commits (at once without one)."""
     alias = using or DEFAULT_DB_ALIAS
@@ -203,12 +217,12 @@ def emit_on_commit(
         autocommit = False  # the general path below says what is wrong
     if autocommit:
         # Nothing to wait for or merge with: the change is committed already.
-        _send({(scope, origin, audience): paths})
+        _send({(scope, origin, audience): paths}, {scope} if recheck else frozenset())
         return
     batch = _current_batch(alias)
     batch.count += 1
     part = _Part(batch, batch.count)
-    batch.unrun[batch.count] = ((scope, origin, audience), paths)
+    batch.unrun[batch.count] = ((scope, origin, audience), paths, recheck)
     batch.parts.append(weakref.ref(part, functools.partial(batch.gone, batch.count)))
     try:
         transaction.on_commit(part, using=alias, robust=True)
@@ -224,13 +238,17 @@ def emit(
     audience: Iterable[str | int] | None = None,
     origin: str | object | None = _UNSET,
     using: str | None = None,
+    recheck: bool = False,
 ) -> None:
     """Tell the live pages of ``scope`` that ``paths`` changed, after commit.
 
     For changes that send no model signals (``QuerySet.update()``, raw SQL) or that
     are not model data at all. ``audience`` limits delivery to these user ids
     (``user.pk`` values are accepted); ``origin`` defaults to the tab whose request
-    is being handled. Bad arguments raise at once, before anything is scheduled.
+    is being handled; ``recheck=True`` says the change may take access away: every
+    stream of the scope asks ``has_permission()`` again before rendering it (or
+    any change after it). Bad arguments raise at once, before anything is
+    scheduled.
     """
     require_name(scope, name="scope")
     frozen = freeze_paths(paths, name="paths")
@@ -248,4 +266,8 @@ def emit(
     sender = current_origin() if origin is _UNSET else origin
     if sender is not None and not isinstance(sender, str):
         raise TypeError(f"origin must be a str or None, got {sender!r}.")
-    emit_on_commit(scope, frozen, origin=sender, audience=people, using=using)
+    if not isinstance(recheck, bool):
+        raise TypeError(f"recheck must be a bool, got {recheck!r}.")
+    emit_on_commit(
+        scope, frozen, origin=sender, audience=people, using=using, recheck=recheck
+    )

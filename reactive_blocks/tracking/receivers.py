@@ -137,7 +137,9 @@ def _plan(tracker: Tracker, alias: str, pk: Any) -> RowPlan:
         return plan
     fields = model._meta.concrete_fields
     names = [f.attname for f in fields]
-    tracked = tuple((f.name, f.attname, f) for f in fields if f.name in tracker.fields)
+    tracked = tuple(
+        (f.name, f.attname, f) for f in fields if f.name in tracker.compared
+    )
     moving = None
     if isinstance(tracker.scope, str):
         uses = set(tracker.scope_fields())
@@ -222,11 +224,18 @@ def _after_save(
             left = tracker_scopes(tracker, stored.instance())
     elif update_fields is not None:
         by_attname = {f.attname: f.name for f in sender._meta.concrete_fields}
-        names = {by_attname.get(name, name) for name in update_fields} & tracker.fields
+        names = {by_attname.get(name, name) for name in update_fields}
+        names &= tracker.compared
     else:
         names = set()
     if names:
-        tracker.emit(instance, tracker.field_paths(names), using, also=left)
+        tracker.emit(
+            instance,
+            tracker.field_paths(names),
+            using,
+            also=left,
+            recheck=tracker.rechecks(names),
+        )
 
 
 def _changed(tracker: Tracker, instance: models.Model, stored: Stored) -> set[str]:
@@ -299,7 +308,10 @@ def _after_delete(
     using = kwargs.get("using")
     tracker = tracker_for(sender)
     if tracker is not None:
-        tracker.emit(instance, {tracker.prefix}, using)
+        # Gone for everyone: the pages that showed it ask again whether they may.
+        tracker.emit(
+            instance, {tracker.prefix}, using, recheck=bool(tracker.access_fields)
+        )
     for other, name, objects in instance.__dict__.pop(_RELATED, ()):
         for obj in objects:
             other.emit(obj, {f"{other.prefix}.{name}"}, using)
@@ -363,10 +375,15 @@ def _notify(
 ) -> None:
     tracker = _tracker_of(model)
     # The declaring side honours fields/exclude; the other side always hears of it.
-    if tracker is None or (declaring and name not in tracker.m2m_fields):
+    if tracker is None or (
+        declaring
+        and name not in tracker.m2m_fields
+        and name not in tracker.access_fields
+    ):
         return
+    recheck = declaring and name in tracker.access_fields
     for instance in instances:
-        tracker.emit(instance, {f"{tracker.prefix}.{name}"}, using)
+        tracker.emit(instance, {f"{tracker.prefix}.{name}"}, using, recheck=recheck)
 
 
 def _tracker_of(model: object) -> Tracker | None:

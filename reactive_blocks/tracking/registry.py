@@ -45,9 +45,27 @@ class Tracker:
     fields: frozenset[str]  # concrete field names whose changes are emitted
     m2m_fields: frozenset[str]  # many-to-many fields declared on the model, emitted
     chosen: bool = False  # the fields were listed with fields=[...]
+    # Fields whose change may take access away: their events carry ``recheck``.
+    # Compared and emitted even when ``fields``/``exclude`` leave them out.
+    access_fields: frozenset[str] = frozenset()
 
     def options(self) -> tuple[object, ...]:
-        return (self.scope, self.prefix, self.fields, self.m2m_fields)
+        return (
+            self.scope,
+            self.prefix,
+            self.fields,
+            self.m2m_fields,
+            self.access_fields,
+        )
+
+    @property
+    def compared(self) -> frozenset[str]:
+        """The concrete fields whose changes a save looks for."""
+        return self.fields | (self.access_fields - self.m2m_fields)
+
+    def rechecks(self, names: Iterable[str]) -> bool:
+        """Whether a change of these fields may take access away."""
+        return not self.access_fields.isdisjoint(names)
 
     def declared_paths(self) -> set[str]:
         """What the reactive_paths check expects some block to read.
@@ -96,8 +114,11 @@ class Tracker:
         paths: Iterable[str],
         using: str | None,
         also: Iterable[str] = (),
+        *,
+        recheck: bool = False,
     ) -> None:
-        """Emit ``paths`` to the instance's scopes (and the scopes in ``also``)."""
+        """Emit ``paths`` to the instance's scopes (and the scopes in ``also``);
+        ``recheck``: the change may take access away."""
         try:
             scopes = dict.fromkeys([*self.scopes_of(instance), *also])
         except Exception:
@@ -109,7 +130,7 @@ class Tracker:
         origin = current_origin()
         frozen = frozenset(paths)
         for scope in scopes:
-            emit_on_commit(scope, frozen, origin=origin, using=using)
+            emit_on_commit(scope, frozen, origin=origin, using=using, recheck=recheck)
 
     def field_paths(self, names: Iterable[str]) -> set[str]:
         return {f"{self.prefix}.{name}" for name in names}

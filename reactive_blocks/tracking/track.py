@@ -37,6 +37,7 @@ def track(
     prefix: str,
     fields: Iterable[str] | None = None,
     exclude: Iterable[str] = (),
+    access_fields: Iterable[str] = (),
 ) -> M: ...
 
 
@@ -48,6 +49,7 @@ def track(
     prefix: str,
     fields: Iterable[str] | None = None,
     exclude: Iterable[str] = (),
+    access_fields: Iterable[str] = (),
 ) -> Callable[[M], M]: ...
 
 
@@ -58,22 +60,31 @@ def track(
     prefix: str,
     fields: Iterable[str] | None = None,
     exclude: Iterable[str] = (),
+    access_fields: Iterable[str] = (),
 ) -> M | Callable[[M], M]:
     """Emit ChangeEvents for saves, deletes and m2m changes of ``model``.
 
     ``scope`` is a format string over the instance's fields (``"doc-{pk}"``) or a
     callable returning one scope or a list; ``prefix`` is the path the instance has
-    in templates (``"doc"``); ``fields``/``exclude`` choose the fields emitted. Works
-    as a class decorator too. Bad configuration raises ImproperlyConfigured at once.
+    in templates (``"doc"``); ``fields``/``exclude`` choose the fields emitted;
+    a change of one of ``access_fields`` (``["private"]``) may take access away, so
+    every stream of the scope asks ``has_permission()`` again before it renders
+    that change (deletes too, when there are access fields). Works as a class
+    decorator too. Bad configuration raises ImproperlyConfigured at once.
     """
     if model is None:
         return lambda cls: track(
-            cls, scope=scope, prefix=prefix, fields=fields, exclude=exclude
+            cls,
+            scope=scope,
+            prefix=prefix,
+            fields=fields,
+            exclude=exclude,
+            access_fields=access_fields,
         )
     candidate: object = model
     if not (isinstance(candidate, type) and issubclass(candidate, models.Model)):
         raise TypeError(f"track() takes a model class, got {model!r}.")
-    tracker = _build(model, scope, prefix, fields, exclude)
+    tracker = _build(model, scope, prefix, fields, exclude, access_fields)
     existing = trackers().get(model)
     if existing is not None:
         if existing.options() != tracker.options():
@@ -93,6 +104,7 @@ def _build(
     prefix: str,
     fields: Iterable[str] | None,
     exclude: Iterable[str],
+    access_fields: Iterable[str] = (),
 ) -> Tracker:
     label = model.__name__
     given: object = prefix
@@ -104,7 +116,12 @@ def _build(
     concrete = {f.name for f in model._meta.concrete_fields if not f.primary_key}
     many = {f.name for f in model._meta.many_to_many}
     known = concrete | many
-    for option, names in (("fields", fields or ()), ("exclude", exclude)):
+    options = (
+        ("fields", fields or ()),
+        ("exclude", exclude),
+        ("access_fields", access_fields),
+    )
+    for option, names in options:
         if isinstance(names, str):
             raise ImproperlyConfigured(
                 f"track({label}): {option} must be a list of field names, not {names!r}."
@@ -126,7 +143,12 @@ def _build(
             f"callable, got {scope!r}."
         )
     return Tracker(
-        model, scope, prefix, frozenset(chosen - many), frozenset(chosen & many)
+        model,
+        scope,
+        prefix,
+        frozenset(chosen - many),
+        frozenset(chosen & many),
+        access_fields=frozenset(access_fields),
     )
 
 
@@ -188,7 +210,7 @@ def tracked_update(queryset: QuerySet[Any], **values: Any) -> int:
             f"tracked (reactive_blocks.track())."
         )
     by_attname = {f.attname: f.name for f in queryset.model._meta.concrete_fields}
-    names = {by_attname.get(name, name) for name in values} & tracker.fields
+    names = {by_attname.get(name, name) for name in values} & tracker.compared
     before = {obj.pk: tracker_scopes(tracker, obj) for obj in queryset}
     count = queryset.update(**values)
     if names:
@@ -196,6 +218,10 @@ def tracked_update(queryset: QuerySet[Any], **values: Any) -> int:
             pk__in=before
         ):
             tracker.emit(
-                obj, tracker.field_paths(names), queryset.db, also=before[obj.pk]
+                obj,
+                tracker.field_paths(names),
+                queryset.db,
+                also=before[obj.pk],
+                recheck=tracker.rechecks(names),
             )
     return count

@@ -21,6 +21,10 @@ class DocumentStream(ReactiveStreamConsumer):
     def get_scope(self) -> str:
         return f"doc-{self.kwargs['pk']}"
 
+    def has_permission(self) -> bool:
+        doc = Document.objects.filter(pk=self.kwargs["pk"]).first()
+        return doc is not None and doc.locked_to in ("", self.user.get_username())
+
     def get_context(self, changed_paths: frozenset[str]) -> dict[str, Any]:
         return document_context(self.kwargs["pk"], self.scope_name)
 

@@ -30,6 +30,15 @@ def save(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"title": doc.title})
 
 
+def lock(request: HttpRequest, pk: int) -> JsonResponse:
+    """One save that changes the title and who may watch (an access field)."""
+    body = json.loads(request.body)
+    doc = Document.objects.get(pk=pk)
+    doc.title, doc.locked_to = body["title"], body["locked_to"]
+    doc.save()
+    return JsonResponse({})
+
+
 def notify(request: HttpRequest, pk: int) -> JsonResponse:
     """A change that only some users may see (audience)."""
     body = json.loads(request.body)

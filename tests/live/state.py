@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 DOCS: dict[int, dict[str, Any]] = {}
 DISCONNECTS: list[str] = []
+# A context build that waits (doc "hold_context"): HELD says it began, RELEASE
+# lets it go on. A change can then land while a render is in flight.
+HELD = threading.Event()
+RELEASE = threading.Event()
 
 
 def reset() -> None:
@@ -18,8 +23,11 @@ def reset() -> None:
             "readers": None,  # usernames allowed to watch; None: everyone
             "explode": False,  # the fragile block raises while this is set
             "context_fails": 0,  # builds of the context that raise, counting down
+            "hold_context": False,  # the next build waits for RELEASE
         }
     DISCONNECTS.clear()
+    HELD.clear()
+    RELEASE.clear()
 
 
 reset()

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from reactive_blocks.consumers import ReactiveStreamConsumer
 from reactive_blocks.urls import stream_path
-from tests.live.state import DISCONNECTS, DOCS
+from tests.live.state import DISCONNECTS, DOCS, HELD, RELEASE
 
 
 class Fragile:
@@ -39,6 +39,10 @@ class DocumentStream(ReactiveStreamConsumer):
         if doc["context_fails"]:
             doc["context_fails"] -= 1
             raise RuntimeError("the database is away")
+        if doc["hold_context"]:
+            doc["hold_context"] = False
+            HELD.set()
+            RELEASE.wait(10)  # bounded: a broken test must not hang the server
         return {"doc": {**doc, "fragile": Fragile(doc["explode"])}}
 
     async def on_disconnect(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model, login, logout
@@ -46,9 +47,27 @@ def change(request: HttpRequest) -> JsonResponse:
                 frozenset(body.get("paths", [])),
                 origin=current_origin(),
                 audience=body.get("audience"),
+                recheck=bool(body.get("recheck")),
             )
         )
+    if "during_render" in body:
+        # Another writer's change that lands while this one's render is in
+        # flight (a thread, as another process would: not Django's own thread).
+        threading.Thread(target=_change_during_render, args=(pk, body)).start()
     return JsonResponse({"sequence": get_bus().sequence})
+
+
+def _change_during_render(pk: int, body: dict[str, object]) -> None:
+    later = body["during_render"]
+    assert isinstance(later, dict)
+    if state.HELD.wait(10):
+        state.DOCS[pk].update(later["set"])
+        get_bus().emit_sync(
+            ChangeEvent(
+                f"doc-{pk}", frozenset(later["paths"]), recheck=later["recheck"]
+            )
+        )
+    state.RELEASE.set()
 
 
 def sign_in(request: HttpRequest, username: str) -> JsonResponse:
