@@ -42,7 +42,7 @@ ifeq ($(INSTALL),locked)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 else ifeq ($(INSTALL),latest)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	$(BIN)/python -m pip install --quiet --upgrade -e '.[dev,bench]'
 else ifeq ($(INSTALL),oldest)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt

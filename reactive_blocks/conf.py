@@ -27,6 +27,7 @@ KNOWN_KEYS = frozenset(
         "HEARTBEAT_SECONDS",
         "INDEX_BUILDERS",
         "MAX_BUFFERED_BYTES",
+        "MAX_FRAGMENT_BYTES",
         "MAX_STREAMS_PER_PROCESS",
         "MAX_STREAMS_PER_VISITOR",
         "SCAN_EXCLUDE",
@@ -94,6 +95,19 @@ class Settings:
     def MAX_BUFFERED_BYTES(self) -> int:
         """Bytes the server may hold unsent for one stream before it is closed."""
         return self._positive_int("MAX_BUFFERED_BYTES", 1 << 20)
+
+    @property
+    def MAX_FRAGMENT_BYTES(self) -> int:
+        """The largest SSE frame one block may take; a larger block is not sent,
+        the page is told to fetch it over a normal request instead."""
+        value = self._positive_int("MAX_FRAGMENT_BYTES", 256 * 1024)
+        if value > self.MAX_BUFFERED_BYTES:
+            raise ImproperlyConfigured(
+                f"REACTIVE_BLOCKS['MAX_FRAGMENT_BYTES'] is {value}, more than "
+                f"MAX_BUFFERED_BYTES ({self.MAX_BUFFERED_BYTES}): such a block could "
+                f"never be sent. Make it at most MAX_BUFFERED_BYTES."
+            )
+        return value
 
     @property
     def MAX_STREAMS_PER_VISITOR(self) -> int:

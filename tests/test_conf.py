@@ -68,3 +68,18 @@ def test_bus_options_must_be_a_dict():
         ImproperlyConfigured, match="\\['OPTIONS'\\] must be a dict, got \\[1\\]"
     ):
         conf.BUS  # noqa: B018
+
+
+@override_settings(
+    REACTIVE_BLOCKS={"MAX_BUFFERED_BYTES": 1000, "MAX_FRAGMENT_BYTES": 1001}
+)
+def test_a_fragment_may_not_exceed_what_a_stream_may_buffer():
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"MAX_FRAGMENT_BYTES'\] is 1001, more than MAX_BUFFERED_BYTES \(1000\)",
+    ):
+        conf.MAX_FRAGMENT_BYTES  # noqa: B018
+
+
+def test_fragment_limit_default_fits_the_buffer():
+    assert conf.MAX_FRAGMENT_BYTES == 256 * 1024 <= conf.MAX_BUFFERED_BYTES

@@ -104,6 +104,32 @@ async def test_a_client_that_stops_reading_is_closed_before_it_costs_memory(live
     await reader.close()
 
 
+async def test_one_huge_save_is_not_copied_into_every_stream_that_stopped_reading(
+    tmp_path,
+):
+    """The hostile review's attack: streams that never read, then one save of a
+    2.4 MB body (far more once escaped). Each stream's buffer would get its own
+    copy of the frame; a block over MAX_FRAGMENT_BYTES is sent as its name only,
+    for the page to fetch, so the server holds next to nothing for them."""
+    with live_project(tmp_path) as live:
+        stalled = [never_reading(live.page(1)[0]) for _ in range(40)]
+        reader = await SSEStream.open(live.page(1)[0])
+        live.wait_for(lambda s: s["open"] == 41)
+        before = live.stats()["rss"]
+        live.change(set={"content": "<&>" * 800_000}, paths=["doc.content"])
+        events = await reader.events_until("reactive-reload")
+        assert events[-1].data == "content"
+        assert "content" not in [e.event for e in events]
+        grown = live.stats()["rss"] - before
+        # 41 copies of the 16 MB frame would be 650 MB; one render of it is 40.
+        assert grown < 64 * 1024 * 1024, grown
+        live.change(set={"content": "small again"}, paths=["doc.content"])
+        assert await next_named(reader, "content") == "small again"
+        await reader.close()
+        for sock in stalled:
+            sock.close()
+
+
 # 2. Limits on connections ----------------------------------------------------------
 
 

@@ -79,6 +79,9 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
     close_event: ClassVar[str] = "reactive-close"
     # Sent when the stream's lifetime ends and the browser should reconnect.
     reconnect_event: ClassVar[str] = "reactive-reconnect"
+    # Sent instead of a block larger than MAX_FRAGMENT_BYTES, naming the block:
+    # reactive.js fetches it with the page over a normal request.
+    reload_event: ClassVar[str] = "reactive-reload"
     retry_milliseconds: ClassVar[int] = 2000
     # What a 429 (too many streams) asks the browser to wait.
     retry_after_seconds: ClassVar[int] = 10

@@ -113,10 +113,22 @@ class Client:
 
 
 class Frames:
-    """SSE frames of one batch, encoded once each whoever they are sent to."""
+    """SSE frames of one batch, encoded once each whoever they are sent to.
 
-    def __init__(self, revision: int) -> None:
+    A block whose frame would exceed ``max_bytes`` is sent as ``reload_event``
+    naming the block instead: the page fetches it over a normal request. One
+    huge save must not be copied into the buffer of every stream.
+    """
+
+    def __init__(
+        self,
+        revision: int,
+        max_bytes: int = 1 << 62,
+        reload_event: str = "reactive-reload",
+    ) -> None:
         self.id = str(revision)
+        self.max_bytes = max_bytes
+        self.reload_event = reload_event
         self._encoded: dict[tuple[BlockRef, bool], tuple[str, bytes]] = {}
         self._messages: dict[bytes, dict[str, Any]] = {}
 
@@ -138,12 +150,25 @@ class Frames:
             last = number == len(fresh)
             cached = self._encoded.get((ref, last))
             if cached is None or cached[0] is not html:
-                frame = encode_event(
-                    html, event=ref.block_name, id=self.id if last else None
-                )
+                frame = self._frame(ref, html, last)
                 cached = self._encoded[(ref, last)] = (html, frame)
             parts.append(cached[1])
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _frame(self, ref: BlockRef, html: str, last: bool) -> bytes:
+        event_id = self.id if last else None
+        frame = encode_event(html, event=ref.block_name, id=event_id)
+        if len(frame) <= self.max_bytes:
+            return frame
+        logger.warning(
+            "Block %r of %r rendered %d bytes, over MAX_FRAGMENT_BYTES (%d): its "
+            "pages are told to fetch it instead.",
+            ref.block_name,
+            ref.template_name,
+            len(frame),
+            self.max_bytes,
+        )
+        return encode_event(ref.block_name, event=self.reload_event, id=event_id)
 
 
 class Hub:
@@ -170,6 +195,7 @@ class Hub:
         self._counter = itertools.count()
         self._next_ping = time.monotonic() + conf.HEARTBEAT_SECONDS
         self._max_buffered = conf.MAX_BUFFERED_BYTES  # read once: checked per send
+        self._max_fragment = conf.MAX_FRAGMENT_BYTES
         self.task = asyncio.ensure_future(self._run())
 
     # Clients -------------------------------------------------------------------------
@@ -355,7 +381,7 @@ class Hub:
             # rendered, and the render may already show it: check first.
             self.subscription.take_recheck()
             await self._recheck()
-        frames = Frames(revision)
+        frames = Frames(revision, self._max_fragment, self.scope_consumer.reload_event)
         for number, client in enumerate(clients, start=1):
             if client not in self.clients:
                 continue  # it left while the blocks were rendered
@@ -471,13 +497,14 @@ class Hub:
             return None
 
     async def _send(self, client: Client, message: dict[str, Any]) -> None:
-        if client.backlog.pending() > self._max_buffered:
+        pending = client.backlog.pending()
+        if pending and pending + len(message["body"]) > self._max_buffered:
             # The browser stopped reading: what it is sent would pile up in this
             # process. It reconnects (or not) and resyncs; its buffer goes now.
             logger.warning(
                 "A stream of %r was closed: its client left %d bytes unread.",
                 self.scope,
-                client.backlog.pending(),
+                pending,
             )
             self.hubs.counts.overflow_count += 1
             self.leave(client)

@@ -18,7 +18,29 @@
 
   document.addEventListener("htmx:sseOpen", function (event) {
     setState(event.target, "live");
+    var source = event.detail && event.detail.source;
+    if (source && !source.reactiveReload) {
+      source.reactiveReload = true;
+      source.addEventListener("reactive-reload", function (message) {
+        reloadBlock(event.target, message.data);
+      });
+    }
   });
+
+  // A block too large to stream (MAX_FRAGMENT_BYTES) arrives as its name only:
+  // fetch the page over a normal request and swap that block from it.
+  function reloadBlock(root, name) {
+    var selector = '[sse-swap="' + CSS.escape(name) + '"],[data-sse-swap="' + CSS.escape(name) + '"]';
+    var target = root.querySelector(selector);
+    if (!target || !window.htmx) {
+      return;
+    }
+    window.htmx.ajax("GET", window.location.href, {
+      target: target,
+      select: selector,
+      swap: "outerHTML",
+    });
+  }
   document.addEventListener("htmx:sseClose", function (event) {
     if (event.detail && event.detail.type === "message") {
       setState(event.target, "ended");
