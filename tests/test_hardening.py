@@ -195,14 +195,18 @@ async def test_an_anonymous_session_is_one_visitor(live):
         await stream.close()
 
 
-async def test_a_frame_larger_than_the_buffer_limit_is_still_sent(live):
+async def test_a_block_over_the_frame_limit_is_sent_as_a_reload_never_dropped(live):
     stream = await SSEStream.open(live.page(1)[0])
     before = live.wait_for(lambda s: s["open"] == 1)["renders"]["overflowed"]
-    body = "y" * (MAX_BUFFERED + 1000)
-    live.change(set={"content": body}, paths=["doc.content"])
-    received = (await stream.next_event()).data
+    near = "y" * (200 * 1024)  # under MAX_FRAGMENT_BYTES: sent whole
+    live.change(set={"content": near}, paths=["doc.content"])
+    assert (await stream.next_event()).data == near
+    live.change(set={"content": "y" * (MAX_BUFFERED + 1000)}, paths=["doc.content"])
+    event = await stream.next_event()
+    assert (event.event, event.data) == ("reactive-reload", "content")
+    live.change(set={"content": "small"}, paths=["doc.content"])
+    assert await next_named(stream, "content") == "small"  # the stream goes on
     await stream.close()
-    assert received == body
     assert live.stats()["renders"]["overflowed"] == before
 
 
