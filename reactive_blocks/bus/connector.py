@@ -67,7 +67,8 @@ class Connector:
         kwargs = {**self.options}
         kwargs["retry"] = retry if listening else kwargs.get("retry", retry)
         if self.sentinels is None or self.master_name is None:
-            return Redis.from_url(self.url, **kwargs)
+            made: Redis = Redis.from_url(self.url, **kwargs)  # untyped in redis 5
+            return made
         if self._sentinel is None:
             # Through a plain callable: how redis-py types Sentinel changes between
             # its releases, and lint must not depend on that (see pyproject.toml).

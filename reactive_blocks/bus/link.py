@@ -312,11 +312,14 @@ class RedisLink:
     async def run(self, script: Script, keys: list[str], *args: Any) -> Any:
         """Run a script by its hash, loading it the first time Redis lacks it."""
         assert self.client is not None
+        # Plain callables: redis-py 5 types these as "awaitable or not".
+        evalsha: Callable[..., Any] = self.client.evalsha
+        script_load: Callable[[str], Awaitable[object]] = self.client.script_load
         try:
-            return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+            return await evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await self.client.script_load(script.source)
-            return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+            await script_load(script.source)
+            return await evalsha(script.sha, len(keys), *keys, *args)
 
     async def position(self, scope: str | None = None) -> tuple[str, int, int]:
         """(epoch, sequence, revision of ``scope``) as Redis has them now."""

@@ -201,7 +201,12 @@ class Outbox:
             for kind, value in batch:
                 if kind == "control":
                     pipe.evalsha(
-                        CONTROL.sha, 1, keys.controls, value, keys.control, MAX_KEPT
+                        CONTROL.sha,
+                        1,
+                        keys.controls,
+                        value,
+                        keys.control,
+                        str(MAX_KEPT),
                     )
                 else:
                     script_keys, args = self._arguments(kind, value)
