@@ -4,6 +4,7 @@ re-render a "who's viewing" block by themselves, one change per burst."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,11 @@ __all__ = ["PresenceChanges", "Viewers", "call_later", "check_presence_options"]
 # Joins (and leaves, once their grace is over) closer together than this are sent
 # as one change.
 DEBOUNCE_SECONDS = 0.2
+# At most one presence change per scope this often: streams opened and closed in a
+# loop must not re-render every viewer's presence blocks at their pace.
+MIN_INTERVAL_SECONDS = 1.0
+# Scopes whose last announcement is remembered (for MIN_INTERVAL_SECONDS).
+REMEMBERED_SCOPES = 10_000
 # A leaving connection stays listed this long when presence changes are emitted,
 # so that a reload (leave, then join a second later) does not flicker the list.
 DEFAULT_GRACE_SECONDS = 3.0
@@ -86,8 +92,9 @@ class PresenceChanges:
     """Emits ``ChangeEvent(scope, {path})`` after joins and leaves, merged per burst.
 
     A join is announced after a short debounce; a leave once its grace is over
-    (the connection is listed until then). Each scope has at most one timer, set
-    for its earliest pending announcement.
+    (the connection is listed until then); and never sooner than
+    ``MIN_INTERVAL_SECONDS`` after the scope's last announcement. Each scope has at
+    most one timer, set for its earliest pending announcement.
     """
 
     def __init__(
@@ -106,6 +113,8 @@ class PresenceChanges:
         self._lock = threading.RLock()
         self._due: dict[str, list[float]] = {}  # pending announcement times
         self._timers: dict[str, tuple[float, Cancel]] = {}
+        # When each scope was last announced (the most recent scopes only).
+        self._fired: collections.OrderedDict[str, float] = collections.OrderedDict()
 
     def joined(self, scope: str) -> None:
         self._schedule(scope, DEBOUNCE_SECONDS)
@@ -117,6 +126,7 @@ class PresenceChanges:
         """Forget every pending announcement (the bus is closing)."""
         with self._lock:
             timers, self._timers, self._due = self._timers, {}, {}
+            self._fired.clear()
         for _, cancel in timers.values():
             cancel()
 
@@ -135,6 +145,9 @@ class PresenceChanges:
             self._due.pop(scope, None)
             return
         first = min(dues)
+        last = self._fired.get(scope)
+        if last is not None:
+            first = max(first, last + MIN_INTERVAL_SECONDS)
         timer = self._timers.get(scope)
         if timer is not None:
             if timer[0] <= first:
@@ -149,6 +162,10 @@ class PresenceChanges:
         now = time.monotonic()
         with self._lock:
             self._timers.pop(scope, None)
+            self._fired[scope] = now
+            self._fired.move_to_end(scope)
+            if len(self._fired) > REMEMBERED_SCOPES:
+                self._fired.popitem(last=False)
             dues = [
                 d for d in self._due.get(scope, ()) if d > now + DEBOUNCE_SECONDS / 4
             ]
