@@ -28,11 +28,14 @@ KNOWN_KEYS = frozenset(
         "INDEX_BUILDERS",
         "MAX_BUFFERED_BYTES",
         "MAX_FRAGMENT_BYTES",
+        "MAX_STREAMS_PER_ADDRESS",
         "MAX_STREAMS_PER_PROCESS",
         "MAX_STREAMS_PER_VISITOR",
         "SCAN_EXCLUDE",
         "SCAN_INCLUDE",
         "STREAM_MAX_SECONDS",
+        "STREAM_OPENS_BURST",
+        "STREAM_OPENS_PER_SECOND",
         "TOKEN_MAX_AGE_SECONDS",
         "URLCONF",
     }
@@ -113,6 +116,22 @@ class Settings:
     def MAX_STREAMS_PER_VISITOR(self) -> int:
         """Open streams per user (or per session, when anonymous) in one process."""
         return self._positive_int("MAX_STREAMS_PER_VISITOR", 20)
+
+    @property
+    def MAX_STREAMS_PER_ADDRESS(self) -> int:
+        """Open streams per client address, for visitors with no session, in one
+        process (everyone behind one proxy shares an address: see the docs)."""
+        return self._positive_int("MAX_STREAMS_PER_ADDRESS", 100)
+
+    @property
+    def STREAM_OPENS_PER_SECOND(self) -> float:
+        """Streams one visitor may open per second, once its burst is spent."""
+        return self._positive_number("STREAM_OPENS_PER_SECOND", 2.0)
+
+    @property
+    def STREAM_OPENS_BURST(self) -> int:
+        """Streams one visitor may open at once (tabs opened together, a restart)."""
+        return self._positive_int("STREAM_OPENS_BURST", 30)
 
     @property
     def MAX_STREAMS_PER_PROCESS(self) -> int:

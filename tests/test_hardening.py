@@ -7,6 +7,7 @@ import asyncio
 import html
 import re
 import socket
+import time
 import urllib.request
 from urllib.parse import urlsplit
 
@@ -131,6 +132,77 @@ async def test_one_huge_save_is_not_copied_into_every_stream_that_stopped_readin
 
 
 # 2. Limits on connections ----------------------------------------------------------
+
+OPENS_BURST = 10
+PER_ADDRESS = 3
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory) -> Live:
+    """A server whose open rate and per-address limit the tests can reach."""
+    with live_project(
+        tmp_path_factory.mktemp("limited"),
+        LIVE_OPENS_BURST=str(OPENS_BURST),
+        LIVE_OPENS_RATE="2",
+        LIVE_PER_ADDRESS=str(PER_ADDRESS),
+    ) as project:
+        yield project
+
+
+def churn(url: str, attempts: int) -> list[int]:
+    """Open a stream and drop it at once, ``attempts`` times: the statuses."""
+    statuses = []
+    parts = urlsplit(url)
+    for _ in range(attempts):
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.sendall(
+                f"GET {parts.path}?{parts.query} HTTP/1.0\r\n"
+                f"Host: {parts.netloc}\r\n\r\n".encode()
+            )
+            statuses.append(int(sock.recv(64).split()[1]))
+    return statuses
+
+
+async def test_a_client_opening_streams_in_a_loop_is_told_to_wait(limited):
+    """The hostile review's churn: anonymous clients with no session opening and
+    dropping streams from three threads as fast as they can. Past the burst they
+    get 429 before any session, user or permission is looked at, and a signed-in
+    reader is neither refused nor starved."""
+    limited.reset()
+    cookie, _ = limited.login("reader")
+    reader = await SSEStream.open(limited.page(1, cookie)[0], {"Cookie": cookie})
+    assert reader.status == 200
+    url = limited.page(1)[0]
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(asyncio.to_thread(churn, url, 40) for _ in range(3))
+    )
+    elapsed = time.monotonic() - started
+    statuses = [status for result in results for status in result]
+    admitted = statuses.count(200)
+    assert set(statuses) == {200, 429}
+    # The burst, then two a second: whatever the machine's speed.
+    assert admitted <= OPENS_BURST + 2 * elapsed + 1, (admitted, elapsed)
+    limited.change(set={"title": "Still served"}, paths=["doc.title"])
+    assert await next_named(reader, "title") == "Still served"
+    await reader.close()
+    limited.wait_for(lambda s: s["open"] == 0)
+
+
+async def test_anonymous_streams_without_a_session_are_bounded_per_address(limited):
+    limited.reset()
+    streams = [await SSEStream.open(limited.page(1)[0]) for _ in range(PER_ADDRESS)]
+    assert [s.status for s in streams] == [200] * PER_ADDRESS
+    refused = await SSEStream.open(limited.page(1)[0])
+    assert refused.status == 429
+    assert b"Too many streams are open" in await refused.read_rest()
+    # A visitor with a session of their own is counted apart.
+    cookie, _ = limited.login("someone")
+    other = await SSEStream.open(limited.page(1, cookie)[0], {"Cookie": cookie})
+    assert other.status == 200
+    for stream in [*streams, refused, other]:
+        await stream.close()
+    limited.wait_for(lambda s: s["open"] == 0)
 
 
 async def test_a_token_opens_one_stream_at_a_time(live):

@@ -58,4 +58,7 @@ REACTIVE_BLOCKS = {
     "URLCONF": "bench.site.streams",
     "BUS": BUS,
     "HEARTBEAT_SECONDS": float(os.environ.get("BENCH_HEARTBEAT", "15")),
+    # The load generator is one client address opening thousands of streams.
+    "MAX_STREAMS_PER_ADDRESS": 100_000,
+    "STREAM_OPENS_BURST": 100_000,
 }

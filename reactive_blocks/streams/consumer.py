@@ -222,6 +222,16 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         except InvalidStreamToken as exc:
             await self._refuse(403, str(exc))
             return
+        # Before anything costly (the session's user, has_permission()): a client
+        # opening streams in a loop is told to wait.
+        wait = get_hubs().throttle(self._opener())
+        if wait:
+            await self._refuse(
+                429,
+                "Too many streams opened; try again later.",
+                [(b"retry-after", str(wait).encode())],
+            )
+            return
         self.scope_name = self.get_scope()
         if not await self._call(self.has_permission):
             await self._refuse(403, "Permission denied.")
@@ -323,13 +333,28 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         return None
 
     def _visitor(self) -> str | None:
-        """Whose streams this one counts among: the user's, or an anonymous
-        session's (a visitor without a session is bounded per process only)."""
+        """Whose streams this one counts among: the user's, an anonymous session's,
+        or else the client address's."""
         user_id = self._user_id()
         if user_id is not None:
             return f"user:{user_id}"
         session_key = getattr(self.scope.get("session"), "session_key", None)
-        return f"session:{session_digest(session_key)}" if session_key else None
+        if session_key:
+            return f"session:{session_digest(session_key)}"
+        return self._address()
+
+    def _opener(self) -> str:
+        """Who is opening this stream, for the open rate: the session its signed
+        token was made for (a forged cookie cannot pass the token), or else the
+        client address."""
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key and self.require_signed_url:
+            return f"session:{session_digest(session_key)}"
+        return self._address() or "address:unknown"
+
+    def _address(self) -> str | None:
+        client = self.scope.get("client")
+        return f"address:{client[0]}" if client else None
 
     def _user_id(self) -> str | None:
         user = self.user

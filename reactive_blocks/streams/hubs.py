@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from reactive_blocks.conf import conf
 from reactive_blocks.streams.hub import Client, Hub, RenderCounts
+from reactive_blocks.streams.throttle import OpenThrottle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,6 +44,20 @@ class Hubs:
         self._streams: dict[str, Client] = {}
         self._open = 0
         self._visitors: collections.Counter[str] = collections.Counter()
+        self._throttle: OpenThrottle | None = None
+
+    def throttle(self, key: str) -> int:
+        """Count an open by ``key`` (a visitor): 0 if it may go on, else the seconds
+        to wait (STREAM_OPENS_PER_SECOND, STREAM_OPENS_BURST)."""
+        rate, burst = conf.STREAM_OPENS_PER_SECOND, conf.STREAM_OPENS_BURST
+        throttle = self._throttle
+        if throttle is None or (throttle.rate, throttle.burst) != (rate, burst):
+            throttle = self._throttle = OpenThrottle(rate, burst)
+        return throttle.allow(key)
+
+    def forget_opens(self) -> None:
+        """Forget how often each visitor opened streams (for tests)."""
+        self._throttle = None
 
     def admit(
         self,
@@ -63,7 +78,12 @@ class Hubs:
             return "This server has as many streams open as it may."
         if visitor is not None:
             same = replacing and current is not None and current.visitor == visitor
-            if self._visitors[visitor] - same >= conf.MAX_STREAMS_PER_VISITOR:
+            limit = (
+                conf.MAX_STREAMS_PER_ADDRESS
+                if visitor.startswith("address:")
+                else conf.MAX_STREAMS_PER_VISITOR
+            )
+            if self._visitors[visitor] - same >= limit:
                 return "Too many streams are open for this visitor."
         client = Client(consumer, send, on_end, cursor, epoch)
         client.visitor, client.counted = visitor, True

@@ -22,6 +22,9 @@ DATABASES = {
 REACTIVE_BLOCKS = {
     "URLCONF": "tests.cluster.streams",
     "SCAN_INCLUDE": ["cluster/*"],
+    # Every test client is one address: only test_hardening meets these limits.
+    "MAX_STREAMS_PER_ADDRESS": 10_000,
+    "STREAM_OPENS_BURST": 100_000,
     "BUS": {
         "BACKEND": "reactive_blocks.RedisBus",
         "OPTIONS": {

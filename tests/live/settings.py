@@ -34,6 +34,10 @@ REACTIVE_BLOCKS = {
     "MAX_BUFFERED_BYTES": int(os.environ.get("LIVE_MAX_BUFFERED", str(1 << 20))),
     "MAX_STREAMS_PER_VISITOR": int(os.environ.get("LIVE_PER_VISITOR", "20")),
     "MAX_STREAMS_PER_PROCESS": int(os.environ.get("LIVE_PER_PROCESS", "10000")),
+    # Every test client is one address: only the tests of the limits meet them.
+    "MAX_STREAMS_PER_ADDRESS": int(os.environ.get("LIVE_PER_ADDRESS", "10000")),
+    "STREAM_OPENS_BURST": int(os.environ.get("LIVE_OPENS_BURST", "100000")),
+    "STREAM_OPENS_PER_SECOND": float(os.environ.get("LIVE_OPENS_RATE", "2")),
 }
 
 TEMPLATES[0]["OPTIONS"]["context_processors"] = [  # type: ignore[index]  # noqa: F405

@@ -140,4 +140,5 @@ async def tasks(request: HttpRequest) -> JsonResponse:
 
 def reset(request: HttpRequest) -> JsonResponse:
     state.reset()
+    get_hubs().forget_opens()
     return JsonResponse({})
