@@ -129,6 +129,8 @@ async def test_one_huge_save_is_not_copied_into_every_stream_that_stopped_readin
         await reader.close()
         for sock in stalled:
             sock.close()
+        # What the huge render held is handed back to the system once it is over.
+        live.wait_for(lambda s: s["trims"] == 1 and s["renders"]["oversized"] == 1)
 
 
 # 2. Limits on connections ----------------------------------------------------------

@@ -59,6 +59,7 @@ class RenderCounts:
         self.connection_count = 0  # get_connection_context() results used
         self.reuse_count = 0  # connections served a render made once for several
         self.overflow_count = 0  # connections closed for not reading what they got
+        self.oversized_count = 0  # blocks sent as a reload: too large to stream
 
     def counts(self) -> dict[str, int]:
         return {
@@ -67,6 +68,7 @@ class RenderCounts:
             "connections": self.connection_count,
             "reused": self.reuse_count,
             "overflowed": self.overflow_count,
+            "oversized": self.oversized_count,
         }
 
 
@@ -129,6 +131,7 @@ class Frames:
         self.id = str(revision)
         self.max_bytes = max_bytes
         self.reload_event = reload_event
+        self.oversized = False  # a block was too large: memory to give back
         self._encoded: dict[tuple[BlockRef, bool], tuple[str, bytes]] = {}
         self._messages: dict[bytes, dict[str, Any]] = {}
 
@@ -160,6 +163,7 @@ class Frames:
         frame = encode_event(html, event=ref.block_name, id=event_id)
         if len(frame) <= self.max_bytes:
             return frame
+        self.oversized = True
         logger.warning(
             "Block %r of %r rendered %d bytes, over MAX_FRAGMENT_BYTES (%d): its "
             "pages are told to fetch it instead.",
@@ -395,6 +399,9 @@ class Hub:
                 # per-write objects die young instead of piling up for the
                 # collector's slow full passes.
                 await asyncio.sleep(0)
+        if frames.oversized:
+            self.hubs.counts.oversized_count += 1
+            self.hubs.trim.soon()
 
     async def _build(
         self, paths: frozenset[str], blocks: list[BlockRef]
@@ -509,6 +516,7 @@ class Hub:
             self.hubs.counts.overflow_count += 1
             self.leave(client)
             client.backlog.abort()
+            self.hubs.trim.soon()
             return
         try:
             await client.send(message)

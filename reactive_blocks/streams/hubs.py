@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from reactive_blocks.conf import conf
 from reactive_blocks.streams.hub import Client, Hub, RenderCounts
 from reactive_blocks.streams.throttle import OpenThrottle
+from reactive_blocks.streams.trim import Trim
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,6 +46,8 @@ class Hubs:
         self._open = 0
         self._visitors: collections.Counter[str] = collections.Counter()
         self._throttle: OpenThrottle | None = None
+        # After a block too large to stream, or streams dropped for not reading.
+        self.trim = Trim()
 
     def throttle(self, key: str) -> int:
         """Count an open by ``key`` (a visitor): 0 if it may go on, else the seconds

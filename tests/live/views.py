@@ -122,6 +122,7 @@ def stats(request: HttpRequest) -> JsonResponse:
             "visitors": get_hubs().visitor_count,
             "rss": _rss(),
             "renders": get_hubs().counts.counts(),
+            "trims": get_hubs().trim.count,
             "disconnects": state.DISCONNECTS,
         }
     )
