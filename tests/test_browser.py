@@ -70,3 +70,35 @@ def test_a_refused_stream_stops_retrying_and_marks_the_page_stale(live):
         assert page.get_attribute("#live", "sse-connect") is None
         # The stream, the probe, and at most one retry already scheduled.
         assert len(attempts) <= 3
+
+
+def test_a_block_too_large_to_stream_is_fetched_with_the_page(live):
+    """Over MAX_FRAGMENT_BYTES the stream sends only the block's name; reactive.js
+    fetches the page and swaps that block, and the stream keeps working."""
+    live.reset()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{live.url}/docs/1/")
+        page.wait_for_function("() => window.htmx !== undefined")
+        live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 1, limit=15)
+        fetched = []
+        page.on(
+            "request",
+            lambda request: (
+                fetched.append(request.url)
+                if request.url.endswith("/docs/1/")
+                else None
+            ),
+        )
+        huge = "z" * (300 * 1024)  # over the default 256 KiB
+        live.change(set={"content": huge}, paths=["doc.content"])
+        page.wait_for_function(
+            "(n) => document.querySelector('#doc-body').textContent.length === n",
+            arg=len(huge),
+        )
+        assert fetched == [f"{live.url}/docs/1/"]
+        # The swapped-in block still listens to the stream.
+        live.change(set={"content": "small"}, paths=["doc.content"])
+        page.wait_for_function(
+            "() => document.querySelector('#doc-body').textContent === 'small'"
+        )

@@ -28,19 +28,29 @@
   });
 
   // A block too large to stream (MAX_FRAGMENT_BYTES) arrives as its name only:
-  // fetch the page over a normal request and swap that block from it.
+  // fetch the page over a normal request and swap that block's content from it,
+  // into the same element, as the stream would have (it keeps listening).
   function reloadBlock(root, name) {
     var selector = '[sse-swap="' + CSS.escape(name) + '"],[data-sse-swap="' + CSS.escape(name) + '"]';
     var target = root.querySelector(selector);
     if (!target || !window.htmx) {
       return;
     }
-    window.htmx.ajax("GET", window.location.href, {
-      target: target,
-      select: selector,
-      swap: "outerHTML",
-    });
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (response) {
+        return response.ok ? response.text() : Promise.reject(response.status);
+      })
+      .then(function (text) {
+        var fresh = new DOMParser().parseFromString(text, "text/html").querySelector(selector);
+        if (fresh && document.body.contains(target)) {
+          window.htmx.swap(target, fresh.innerHTML, { swapStyle: "innerHTML" });
+        }
+      })
+      .catch(function () {
+        // The next change of the block, or a reload of the page, shows it.
+      });
   }
+
   document.addEventListener("htmx:sseClose", function (event) {
     if (event.detail && event.detail.type === "message") {
       setState(event.target, "ended");
