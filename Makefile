@@ -131,6 +131,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/budget.py
+	$(BIN)/python bench/churn.py
 
 bench-redis: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/redis.py
