@@ -576,3 +576,24 @@ async def test_a_subscription_handed_to_another_task_outlives_its_maker():
     bus.emit_sync(ChangeEvent("doc-1", {"doc"}))
     assert (await subscription.__anext__()).scope == "doc-1"
     subscription.close()
+
+
+async def test_a_recheck_lost_to_overflow_is_still_asked_for():
+    bus = ReactiveBus(maxsize=2)
+    hub = bus.subscribe_shared("doc-1")
+    assert await hub.ready()
+    bus.emit_sync(ChangeEvent("doc-1", {"doc.private"}, recheck=True))
+    assert hub.take_recheck() is False  # still queued: its batch carries it
+    bus.emit_sync(ChangeEvent("doc-1", {"doc.title"}))
+    bus.emit_sync(ChangeEvent("doc-1", {"doc.title"}))  # the first is dropped
+    assert hub.take_recheck() is True
+    hub.close()
+
+
+async def test_events_lost_to_a_lag_ask_for_a_recheck():
+    bus = ReactiveBus()
+    hub = bus.subscribe_shared("doc-1")
+    assert await hub.ready()
+    bus._fanout.lag(["doc-1"])  # what a Redis reconnect or a gap does
+    assert hub.take_recheck() is True
+    hub.close()

@@ -412,6 +412,30 @@ async def test_a_revoking_change_during_a_render_is_checked_before_that_render_i
     await stream.close()
 
 
+async def test_a_revoking_change_between_a_streams_check_and_its_joining_is_caught(
+    live,
+):
+    """The stream's own check passed, then access was taken away before it joined
+    its hub (whose recheck it therefore missed): its first fragments wait for
+    another check."""
+    bob, _ = live.login("bob")
+    url = live.page(1, bob)[0]
+    live.change(
+        set={"hold_permission": True},
+        paths=[],
+        during_render={
+            "set": {"readers": ["alice"], "title": "Secret"},
+            "paths": ["doc.title"],
+            "recheck": True,
+        },
+    )
+    stream = await SSEStream.open(url, {"Cookie": bob})
+    assert stream.status == 200
+    events = await stream.events_until("reactive-close")
+    assert [e.data for e in events if "Secret" in e.data] == []
+    await stream.close()
+
+
 async def test_the_recheck_sees_the_user_as_they_are_now(live):
     cookie, _ = live.login("dora")
     live.change(set={"readers": ["dora"]}, paths=[])

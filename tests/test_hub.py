@@ -22,3 +22,26 @@ def test_a_frame_is_encoded_once_and_the_last_of_a_batch_carries_the_id():
 def test_another_render_of_a_block_gets_its_own_frame():
     frames = Frames(1)
     assert frames.body([(TITLE, "one")]) != frames.body([(TITLE, "two")])
+
+
+def test_a_message_never_exceeds_the_limit_the_largest_blocks_become_reloads():
+    frames = Frames(7, max_bytes=100, reload_event="reactive-reload")
+    small, big = "s" * 20, "b" * 70
+    body = frames.body([(BODY, big), (TITLE, small)])
+    assert body == (
+        b"event: reactive-reload\ndata: body\n\n"
+        b"event: title\nid: 7\ndata: " + small.encode() + b"\n\n"
+    )
+    assert frames.oversized
+    # Alone, the same block fits and is sent whole.
+    alone = Frames(8, max_bytes=100).body([(BODY, big)])
+    assert alone == b"event: body\nid: 8\ndata: " + big.encode() + b"\n\n"
+
+
+def test_the_last_frame_keeps_the_id_when_it_becomes_a_reload():
+    frames = Frames(9, max_bytes=70)
+    body = frames.body([(TITLE, "t"), (BODY, "b" * 100)])
+    assert (
+        body
+        == b"event: title\ndata: t\n\nevent: reactive-reload\nid: 9\ndata: body\n\n"
+    )

@@ -202,9 +202,11 @@ class Fanout:
                         self.remove(sub, CloseReason.LOOP_CLOSED)
                         sub.discarded += 1  # this event, counted in end_count
                         continue
-                    # deque(maxlen=...) discards the oldest entry on append.
+                    # deque(maxlen=...) discards the oldest entry on append; if
+                    # it asked for a recheck, the recheck must still happen.
                     sub.dropped += 1
                     sub.lagged = True
+                    sub.recheck = sub.recheck or queue[0][1].recheck
                     self.dropped += 1
                 queue.append((revision, event))
                 self._take_waiter(sub, wakeups)
@@ -227,7 +229,7 @@ class Fanout:
                 sub.start_revision = sub.revision = revision
                 sub.start_epoch = epoch
                 while sub.queue and sub.queue[0][0] <= revision:
-                    sub.queue.popleft()
+                    sub.recheck = sub.recheck or sub.queue.popleft()[1].recheck
                 self._take_waiter(sub, wakeups)
         self._wake_loops(wakeups)
 
@@ -248,6 +250,8 @@ class Fanout:
                 for sub in subs:
                     if sub.started:  # one still starting has lost nothing yet
                         sub.lagged = True
+                        # What was lost may have taken someone's access away.
+                        sub.recheck = True
                         marked += 1
                         self._take_waiter(sub, wakeups)
         self._wake_loops(wakeups)

@@ -344,12 +344,11 @@ class SharedSubscription(Subscription):
             recheck, self._state.recheck = self._state.recheck, False
         return recheck
 
-    def recheck_pending(self) -> bool:
-        """Whether access must be checked before anything else is sent: asked by
-        ``bus.recheck()``, or an event waiting in the queue carries ``recheck``."""
+    def queued_rechecks(self) -> list[ChangeEvent]:
+        """The events waiting in the queue that carry ``recheck``: access must be
+        checked before anything rendered meanwhile is sent."""
         with self._fanout.lock:
-            state = self._state
-            return state.recheck or any(event.recheck for _, event in state.queue)
+            return [event for _, event in self._state.queue if event.recheck]
 
     @property
     def latest_revision(self) -> int:

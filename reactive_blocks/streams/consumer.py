@@ -399,13 +399,19 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             )
         return context
 
-    async def _access(self) -> str:
+    @classmethod
+    def checks_access(cls) -> bool:
+        """Whether ``has_permission()`` is overridden (the default lets anyone in)."""
+        return cls.has_permission is not ReactiveStreamConsumer.has_permission
+
+    async def _access(self, *, reload: bool = True) -> str:
         """Whether the stream may go on (at the end of its lifetime, or when the app
         asks with ``bus.recheck()``), for its user as they are now: "keep", or end
         with "close" (refused) or "reconnect" (the check failed, or the session now
         has another user: a new stream asks again, as that user)."""
         try:
-            await self._reload_user()
+            if reload:
+                await self._reload_user()
             allowed = bool(await self._call(self.has_permission))
         except Exception:
             logger.exception(

@@ -37,6 +37,7 @@ from reactive_blocks.streams.viewer import EVERYTHING, Viewer, needed_paths
 if TYPE_CHECKING:
     from reactive_blocks.bus.state import Member
     from reactive_blocks.bus.subscription import Batch
+    from reactive_blocks.events import ChangeEvent
     from reactive_blocks.index import BlockRef, DependencyIndex
     from reactive_blocks.streams.consumer import ReactiveStreamConsumer
     from reactive_blocks.streams.hubs import Hubs
@@ -117,21 +118,23 @@ class Client:
 class Frames:
     """SSE frames of one batch, encoded once each whoever they are sent to.
 
-    A block whose frame would exceed ``max_bytes`` is sent as ``reload_event``
-    naming the block instead: the page fetches it over a normal request. One
-    huge save must not be copied into the buffer of every stream.
+    No message is larger than ``max_bytes``: a block whose frame would not fit, or
+    the largest blocks of a batch that would not fit together, are sent as
+    ``reload_event`` naming the block, and the page fetches them over a normal
+    request. One huge save must not be copied into the buffer of every stream.
     """
 
     def __init__(
         self,
         revision: int,
-        max_bytes: int = 1 << 62,
+        max_bytes: int | None = None,
         reload_event: str = "reactive-reload",
     ) -> None:
         self.id = str(revision)
         self.max_bytes = max_bytes
         self.reload_event = reload_event
         self.oversized = False  # a block was too large: memory to give back
+        self._warned: set[BlockRef] = set()
         self._encoded: dict[tuple[BlockRef, bool], tuple[str, bytes]] = {}
         self._messages: dict[bytes, dict[str, Any]] = {}
 
@@ -153,26 +156,44 @@ class Frames:
             last = number == len(fresh)
             cached = self._encoded.get((ref, last))
             if cached is None or cached[0] is not html:
-                frame = self._frame(ref, html, last)
+                frame = encode_event(
+                    html, event=ref.block_name, id=self.id if last else None
+                )
                 cached = self._encoded[(ref, last)] = (html, frame)
             parts.append(cached[1])
+        if self.max_bytes is not None:
+            self._fit(fresh, parts, self.max_bytes)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _frame(self, ref: BlockRef, html: str, last: bool) -> bytes:
-        event_id = self.id if last else None
-        frame = encode_event(html, event=ref.block_name, id=event_id)
-        if len(frame) <= self.max_bytes:
-            return frame
-        self.oversized = True
-        logger.warning(
-            "Block %r of %r rendered %d bytes, over MAX_FRAGMENT_BYTES (%d): its "
-            "pages are told to fetch it instead.",
-            ref.block_name,
-            ref.template_name,
-            len(frame),
-            self.max_bytes,
-        )
-        return encode_event(ref.block_name, event=self.reload_event, id=event_id)
+    def _fit(
+        self, fresh: list[tuple[BlockRef, str]], parts: list[bytes], limit: int
+    ) -> None:
+        """Replace the largest frames with reloads until the message fits."""
+        total = sum(map(len, parts))
+        if total <= limit:
+            return
+        for number in sorted(range(len(parts)), key=lambda n: -len(parts[n])):
+            if total <= limit:
+                break
+            ref = fresh[number][0]
+            last = number == len(parts) - 1
+            reload = encode_event(
+                ref.block_name, event=self.reload_event, id=self.id if last else None
+            )
+            total += len(reload) - len(parts[number])
+            if ref not in self._warned:
+                self._warned.add(ref)
+                logger.warning(
+                    "Block %r of %r rendered %d bytes, more than fits "
+                    "MAX_FRAGMENT_BYTES (%d) in its message: its pages are told "
+                    "to fetch it instead.",
+                    ref.block_name,
+                    ref.template_name,
+                    len(parts[number]),
+                    limit,
+                )
+            parts[number] = reload
+            self.oversized = True
 
 
 class Hub:
@@ -200,6 +221,10 @@ class Hub:
         self._next_ping = time.monotonic() + conf.HEARTBEAT_SECONDS
         self._max_buffered = conf.MAX_BUFFERED_BYTES  # read once: checked per send
         self._max_fragment = conf.MAX_FRAGMENT_BYTES
+        # Events carrying ``recheck`` already acted on while still queued.
+        self._checked: list[ChangeEvent] = []
+        # Whether the consumer checks access at all (the default allows everyone).
+        self._permission_hook = scope_consumer.checks_access()
         self.task = asyncio.ensure_future(self._run())
 
     # Clients -------------------------------------------------------------------------
@@ -250,8 +275,10 @@ class Hub:
                     await self._closed(member)
                 # Access first: a change that may take it away is rendered only
                 # for the connections that still have it (it was committed).
-                if subscription.take_recheck() or any(e.recheck for e in batch.events):
+                if subscription.take_recheck() or self._unchecked(batch.events):
                     await self._recheck()
+                if self._checked:
+                    self._forget_checked()
                 if subscription.started:
                     await self._deliver(batch)
                 await self._tick()
@@ -285,6 +312,19 @@ class Hub:
             if client.member is member:
                 await self.end(client, self._event(client, kind))
 
+    def _unchecked(self, events: Sequence[ChangeEvent]) -> list[ChangeEvent]:
+        """The events carrying ``recheck`` whose check has not been done yet."""
+        return [
+            e
+            for e in events
+            if e.recheck and not any(e is done for done in self._checked)
+        ]
+
+    def _forget_checked(self) -> None:
+        """Keep only the checked events still waiting in the queue."""
+        queued = self.subscription.queued_rechecks()
+        self._checked = [c for c in self._checked if any(c is q for q in queued)]
+
     async def _recheck(self) -> None:
         """``bus.recheck()``: end the connections that may no longer watch (or
         whose user changed, or whose check failed: they reconnect and ask again)."""
@@ -310,6 +350,8 @@ class Hub:
     # Delivery --------------------------------------------------------------------------
 
     async def _deliver(self, batch: Batch) -> None:
+        if self._permission_hook:
+            await self._check_newcomers()
         needs: dict[frozenset[str], list[Client]] = {}
         events = batch.events
         # The usual case, decided once for everyone: no audience, nobody's own.
@@ -330,6 +372,15 @@ class Hub:
                 needs.setdefault(need, []).append(client)
         for need, clients in needs.items():
             await self._serve(need, clients, batch.revision)
+
+    async def _check_newcomers(self) -> None:
+        """Ask ``has_permission()`` again for connections about to get their first
+        fragments: a change that took their access away may have been checked
+        between their own check and their joining (or before this hub began)."""
+        for client in [c for c in self.clients if not c.started]:
+            verdict = await client.consumer._access(reload=False)
+            if verdict != "keep" and client in self.clients:
+                await self.end(client, self._event(client, verdict))
 
     def _behind(self, client: Client) -> bool:
         """Whether a page that just connected may lack changes: it resyncs."""
@@ -380,10 +431,12 @@ class Hub:
         mine = (
             await self._personal(clients, personal, context, paths) if personal else {}
         )
-        if self.subscription.recheck_pending():
+        waiting = self._unchecked(self.subscription.queued_rechecks())
+        if self.subscription.take_recheck() or waiting:
             # A change that may take access away came while these blocks were
-            # rendered, and the render may already show it: check first.
-            self.subscription.take_recheck()
+            # rendered, and the render may already show it: check first (once:
+            # its own batch does not check again).
+            self._checked.extend(waiting)
             await self._recheck()
         frames = Frames(revision, self._max_fragment, self.scope_consumer.reload_event)
         for number, client in enumerate(clients, start=1):

@@ -24,6 +24,7 @@ def reset() -> None:
             "explode": False,  # the fragile block raises while this is set
             "context_fails": 0,  # builds of the context that raise, counting down
             "hold_context": False,  # the next build waits for RELEASE
+            "hold_permission": False,  # the next check waits for RELEASE
         }
     DISCONNECTS.clear()
     HELD.clear()

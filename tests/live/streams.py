@@ -32,7 +32,13 @@ class DocumentStream(ReactiveStreamConsumer):
         doc = DOCS.get(self.kwargs["pk"])
         if doc is None or (doc["private"] and not self.user.is_authenticated):
             return False
-        return doc["readers"] is None or self.user.get_username() in doc["readers"]
+        allowed = doc["readers"] is None or self.user.get_username() in doc["readers"]
+        if doc["hold_permission"]:
+            # Answered; a change may land before the stream joins its hub.
+            doc["hold_permission"] = False
+            HELD.set()
+            RELEASE.wait(10)
+        return allowed
 
     def get_context(self, changed_paths: frozenset[str]) -> dict[str, Any]:
         doc = DOCS[self.kwargs["pk"]]
