@@ -23,6 +23,11 @@ help:
 # What gets installed: the lock (default), or for make test-latest / test-oldest the
 # newest / oldest releases that pyproject.toml's ranges allow.
 INSTALL ?= locked
+ifneq ($(INSTALL),locked)
+ifeq ($(VENV),.venv)
+$(error INSTALL=$(INSTALL) would change .venv behind its lock: use make test-latest or make test-oldest)
+endif
+endif
 UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --generate-hashes \
 	--python-version 3.11 --custom-compile-command "make lock" \
 	pyproject.toml requirements/install.in

@@ -22,6 +22,7 @@ from pathlib import Path
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_EXTRAS = ("demo", "redis")
@@ -60,16 +61,20 @@ def locked(lock: Path) -> dict[str, str]:
 def moved(lock: Path) -> list[str]:
     """One line per installed package whose version is not the lock's."""
     pins = locked(lock)
+    installed = {
+        canonicalize_name(dist.metadata["Name"]): dist.version
+        for dist in metadata.distributions()
+        if dist.metadata["Name"]  # a broken install may have none
+    }
     lines = []
-    for dist in sorted(metadata.distributions(), key=lambda d: d.metadata["Name"]):
-        name = canonicalize_name(dist.metadata["Name"])
+    for name, version in sorted(installed.items()):
         if name == "reactive-blocks":
             continue
         pin = pins.get(name)
         if pin is None:
-            lines.append(f"  {name} {dist.version} (not in the lock)")
-        elif pin != dist.version:
-            lines.append(f"  {name} {pin} -> {dist.version}")
+            lines.append(f"  {name} {version} (not in the lock)")
+        elif Version(pin) != Version(version):
+            lines.append(f"  {name} {pin} -> {version}")
     return lines
 
 

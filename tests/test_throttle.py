@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from reactive_blocks.consumers import ReactiveStreamConsumer
 from reactive_blocks.streams.throttle import OpenThrottle
 
 
@@ -46,3 +49,27 @@ def test_the_table_keeps_the_most_recent_visitors_only():
     assert len(throttle) == 100
     assert throttle.allow("address:999") == 1  # still remembered: it waits
     assert throttle.allow("address:0") == 0  # forgotten: a full bucket again
+
+
+def test_a_key_shared_by_many_visitors_gets_a_scaled_bucket():
+    clock = Clock()
+    throttle = OpenThrottle(rate=1.0, burst=2, clock=clock)
+    assert [throttle.allow("address:10.0.0.1", 10) for _ in range(21)][-2:] == [0, 1]
+    clock.now += 0.15  # ten times the rate: one more already
+    assert throttle.allow("address:10.0.0.1", 10) == 0
+
+
+@pytest.mark.parametrize(
+    ("client", "key"),
+    [
+        (("192.0.2.7", 5000), "address:192.0.2.7"),
+        (("2001:db8::1", 5000), "address:2001:db8::/64"),
+        (("2001:db8::ffff:1", 5000), "address:2001:db8::/64"),  # the same host
+        (("unix-socket", 0), "address:unix-socket"),
+        (None, None),
+    ],
+)
+def test_the_address_key_of_a_client(client, key):
+    consumer = ReactiveStreamConsumer()
+    consumer.scope = {"type": "http", "client": client}
+    assert consumer._address() == key

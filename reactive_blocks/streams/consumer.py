@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
+import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping
@@ -224,7 +225,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             return
         # Before anything costly (the session's user, has_permission()): a client
         # opening streams in a loop is told to wait.
-        wait = get_hubs().throttle(self._opener())
+        wait = get_hubs().throttle(self._openers())
         if wait:
             await self._refuse(
                 429,
@@ -343,18 +344,33 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             return f"session:{session_digest(session_key)}"
         return self._address()
 
-    def _opener(self) -> str:
-        """Who is opening this stream, for the open rate: the session its signed
-        token was made for (a forged cookie cannot pass the token), or else the
-        client address."""
+    def _openers(self) -> list[tuple[str, int]]:
+        """Whose open rate this open counts against, each with its scale: the
+        session the signed token was made for (a forged cookie cannot pass the
+        token), and the client address, shared ten times wider by its sessions.
+        With no address known (a unix socket without proxy headers), nothing is
+        counted for it rather than everyone together."""
         session_key = getattr(self.scope.get("session"), "session_key", None)
+        address = self._address()
         if session_key and self.require_signed_url:
-            return f"session:{session_digest(session_key)}"
-        return self._address() or "address:unknown"
+            openers = [(f"session:{session_digest(session_key)}", 1)]
+            return openers + ([(address, 10)] if address else [])
+        return [(address, 1)] if address else []
 
     def _address(self) -> str | None:
+        """The client address as a visitor key (IPv6 by its /64: one host has
+        them all)."""
         client = self.scope.get("client")
-        return f"address:{client[0]}" if client else None
+        if not client or not isinstance(client[0], str):
+            return None
+        host = client[0]
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return f"address:{host}"
+        if ip.version == 6:
+            return f"address:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+        return f"address:{ip}"
 
     def _user_id(self) -> str | None:
         user = self.user

@@ -49,14 +49,14 @@ class Hubs:
         # After a block too large to stream, or streams dropped for not reading.
         self.trim = Trim()
 
-    def throttle(self, key: str) -> int:
-        """Count an open by ``key`` (a visitor): 0 if it may go on, else the seconds
-        to wait (STREAM_OPENS_PER_SECOND, STREAM_OPENS_BURST)."""
+    def throttle(self, keys: list[tuple[str, int]]) -> int:
+        """Count an open against each (key, scale) of its visitor: 0 if it may go
+        on, else the seconds to wait (STREAM_OPENS_PER_SECOND, STREAM_OPENS_BURST)."""
         rate, burst = conf.STREAM_OPENS_PER_SECOND, conf.STREAM_OPENS_BURST
         throttle = self._throttle
         if throttle is None or (throttle.rate, throttle.burst) != (rate, burst):
             throttle = self._throttle = OpenThrottle(rate, burst)
-        return throttle.allow(key)
+        return max((throttle.allow(key, scale) for key, scale in keys), default=0)
 
     def forget_opens(self) -> None:
         """Forget how often each visitor opened streams (for tests)."""

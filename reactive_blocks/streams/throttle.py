@@ -5,8 +5,9 @@ a session and user loaded, ``has_permission()`` asked, presence told), so a clie
 that opens and closes streams in a loop would slow every other page of the
 process. Each visitor (a session the stream's token was signed for, or else a
 client address) may open ``burst`` streams at once and ``rate`` per second after
-that. The table is bounded: past ``remembered`` visitors the least recently seen
-is forgotten, and starts again with a full bucket.
+that; an address whose visitors have sessions gets ten times that together, so
+fresh sessions do not buy fresh buckets. The table is bounded: past
+``remembered`` keys the least recently seen is forgotten, and starts again full.
 """
 
 from __future__ import annotations
@@ -39,17 +40,19 @@ class OpenThrottle:
             collections.OrderedDict()
         )
 
-    def allow(self, key: str) -> int:
-        """Take one open from ``key``'s bucket: 0 if allowed, else the whole seconds
-        to wait before the next one would be."""
+    def allow(self, key: str, scale: int = 1) -> int:
+        """Take one open from ``key``'s bucket (``scale`` times the burst and rate,
+        for a key many visitors share): 0 if allowed, else the whole seconds to
+        wait before the next one would be."""
         now = self._clock()
-        tokens, then = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        burst, rate = float(self.burst * scale), self.rate * scale
+        tokens, then = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - then) * rate)
         wait = 0
         if tokens >= 1.0:
             tokens -= 1.0
         else:
-            wait = max(1, math.ceil((1.0 - tokens) / self.rate))
+            wait = max(1, math.ceil((1.0 - tokens) / rate))
         self._buckets[key] = (tokens, now)
         self._buckets.move_to_end(key)
         if len(self._buckets) > self.remembered:

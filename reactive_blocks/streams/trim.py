@@ -50,13 +50,23 @@ class Trim:
             return
         self._pending = True
         wait = max(self.delay, self._last + self.interval - time.monotonic())
-        asyncio.get_running_loop().call_later(wait, self._run)
+        loop = asyncio.get_running_loop()
+        loop.call_later(wait, self._run, loop)
 
-    def _run(self) -> None:
-        self._pending = False
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         self._last = time.monotonic()
-        trim = malloc_trim()
-        if trim is not None:
-            trim()
+        # In a thread: on a large heap it takes milliseconds the loop needs.
+        done = loop.run_in_executor(None, _trim)
+        done.add_done_callback(self._done)
+
+    def _done(self, done: asyncio.Future[None]) -> None:
+        self._pending = False
+        if not done.cancelled() and done.exception() is None:
             self.count += 1
             logger.debug("Freed memory handed back to the system.")
+
+
+def _trim() -> None:
+    trim = malloc_trim()
+    if trim is not None:
+        trim()

@@ -28,12 +28,30 @@
   });
 
   // A block too large to stream (MAX_FRAGMENT_BYTES) arrives as its name only:
-  // fetch the page over a normal request and swap that block's content from it,
-  // into the same element, as the stream would have (it keeps listening).
+  // fetch the page over a normal request and swap those blocks' content from it,
+  // into the same elements, as the stream would have (they keep listening). The
+  // names of one burst share one fetch, after a random delay of up to a second,
+  // so a thousand viewers do not ask for the page at the same instant.
+  var reloading = null;
+
   function reloadBlock(root, name) {
-    var selector = '[sse-swap="' + CSS.escape(name) + '"],[data-sse-swap="' + CSS.escape(name) + '"]';
-    var target = root.querySelector(selector);
-    if (!target || !window.htmx) {
+    if (!reloading) {
+      reloading = { root: root, names: {} };
+      setTimeout(fetchBlocks, Math.random() * 1000);
+    }
+    reloading.names[name] = true;
+  }
+
+  function selectorOf(name) {
+    var value = CSS.escape(name);
+    return '[sse-swap~="' + value + '"],[data-sse-swap~="' + value + '"]';
+  }
+
+  function fetchBlocks() {
+    var root = reloading.root;
+    var names = Object.keys(reloading.names);
+    reloading = null;
+    if (!window.htmx) {
       return;
     }
     fetch(window.location.href, { credentials: "same-origin" })
@@ -41,10 +59,14 @@
         return response.ok ? response.text() : Promise.reject(response.status);
       })
       .then(function (text) {
-        var fresh = new DOMParser().parseFromString(text, "text/html").querySelector(selector);
-        if (fresh && document.body.contains(target)) {
-          window.htmx.swap(target, fresh.innerHTML, { swapStyle: "innerHTML" });
-        }
+        var page = new DOMParser().parseFromString(text, "text/html");
+        names.forEach(function (name) {
+          var target = root.querySelector(selectorOf(name));
+          var fresh = page.querySelector(selectorOf(name));
+          if (target && fresh && document.body.contains(target)) {
+            window.htmx.swap(target, fresh.innerHTML, { swapStyle: "innerHTML" });
+          }
+        });
       })
       .catch(function () {
         // The next change of the block, or a reload of the page, shows it.
