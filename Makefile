@@ -137,6 +137,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/budget.py
 	$(BIN)/python bench/churn.py
+	$(BIN)/python bench/bigsave.py
 
 bench-redis: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/redis.py
