@@ -16,13 +16,19 @@ def live(tmp_path_factory) -> Live:
         yield project
 
 
+def live_page(browser, live):
+    """A new tab showing document 1, its stream open."""
+    page = browser.new_page()
+    page.goto(f"{live.url}/docs/1/")
+    page.wait_for_function("() => window.htmx !== undefined")
+    live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 1, limit=15)
+    return page
+
+
 def test_two_blocks_update_in_the_page_and_keep_listening(live, tmp_path):
     live.reset()
     with chromium() as browser:
-        page = browser.new_page()
-        page.goto(f"{live.url}/docs/1/")
-        page.wait_for_function("() => window.htmx !== undefined")
-        live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 1, limit=15)
+        page = live_page(browser, live)
 
         live.change(
             set={"title": "First change", "content": "New\nbody"},
@@ -77,10 +83,7 @@ def test_a_block_too_large_to_stream_is_fetched_with_the_page(live):
     fetches the page and swaps that block, and the stream keeps working."""
     live.reset()
     with chromium() as browser:
-        page = browser.new_page()
-        page.goto(f"{live.url}/docs/1/")
-        page.wait_for_function("() => window.htmx !== undefined")
-        live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 1, limit=15)
+        page = live_page(browser, live)
         fetched = []
         page.on(
             "request",

@@ -225,6 +225,9 @@ class Hub:
         self._checked: list[ChangeEvent] = []
         # Whether the consumer checks access at all (the default allows everyone).
         self._permission_hook = scope_consumer.checks_access()
+        # Joined since the last batch: asked again before their first fragments
+        # (a list, so a batch need not look at every connection to find them).
+        self._newcomers: list[Client] = []
         self.task = asyncio.ensure_future(self._run())
 
     # Clients -------------------------------------------------------------------------
@@ -233,6 +236,8 @@ class Hub:
         client.hub = self
         client.member = self.subscription.join(client.consumer.connection)
         self.clients[client] = None
+        if self._permission_hook:
+            self._newcomers.append(client)
         heapq.heappush(self._deadlines, (client.deadline, next(self._counter), client))
         self.subscription.nudge()  # it decides at once whether the page is behind
 
@@ -350,7 +355,7 @@ class Hub:
     # Delivery --------------------------------------------------------------------------
 
     async def _deliver(self, batch: Batch) -> None:
-        if self._permission_hook:
+        if self._newcomers:
             await self._check_newcomers()
         needs: dict[frozenset[str], list[Client]] = {}
         events = batch.events
@@ -377,7 +382,10 @@ class Hub:
         """Ask ``has_permission()`` again for connections about to get their first
         fragments: a change that took their access away may have been checked
         between their own check and their joining (or before this hub began)."""
-        for client in [c for c in self.clients if not c.started]:
+        newcomers, self._newcomers = self._newcomers, []
+        for client in newcomers:
+            if client not in self.clients or client.started:
+                continue
             verdict = await client.consumer._access(reload=False)
             if verdict != "keep" and client in self.clients:
                 await self.end(client, self._event(client, verdict))
