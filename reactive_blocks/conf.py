@@ -31,6 +31,7 @@ KNOWN_KEYS = frozenset(
         "MAX_STREAMS_PER_ADDRESS",
         "MAX_STREAMS_PER_PROCESS",
         "MAX_STREAMS_PER_VISITOR",
+        "PAGE_STREAM_PATH",
         "SCAN_EXCLUDE",
         "SCAN_INCLUDE",
         "STREAM_MAX_SECONDS",
@@ -137,6 +138,19 @@ class Settings:
     def MAX_STREAMS_PER_PROCESS(self) -> int:
         """Open streams one process serves; more are answered 429."""
         return self._positive_int("MAX_STREAMS_PER_PROCESS", 10_000)
+
+    @property
+    def PAGE_STREAM_PATH(self) -> str:
+        """Where get_asgi_application() serves the streams of live pages."""
+        value = self._raw.get("PAGE_STREAM_PATH", "/_reactive/page/")
+        if not isinstance(value, str) or not (
+            value.startswith("/") and value.endswith("/") and len(value) > 2
+        ):
+            raise ImproperlyConfigured(
+                f"REACTIVE_BLOCKS['PAGE_STREAM_PATH'] must be a URL path that starts "
+                f"and ends with '/', such as '/_reactive/page/'; got {value!r}."
+            )
+        return value
 
     @property
     def URLCONF(self) -> str | None:

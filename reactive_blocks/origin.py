@@ -31,6 +31,7 @@ __all__ = [
     "HEADER",
     "ReactiveMiddleware",
     "current_origin",
+    "current_position",
     "origin",
     "sign_origin",
     "verify_origin",
@@ -41,11 +42,28 @@ _SIGNED_ORIGIN = re.compile(r"([A-Za-z0-9_-]{8,64})\.([0-9a-f]{32})")
 
 PAGE_METHODS = frozenset({"GET", "HEAD"})
 _origin: ContextVar[str | None] = ContextVar("reactive_blocks_origin", default=None)
+# The bus position when the request began, set by get_asgi_application()'s app.
+_position: ContextVar[object] = ContextVar("reactive_blocks_position", default=None)
 
 
 def current_origin() -> str | None:
     """The connection id of the tab whose request is being handled, if any."""
     return _origin.get()
+
+
+def current_position() -> object:
+    """The bus position recorded when the request being handled began, if any."""
+    return _position.get()
+
+
+@contextlib.contextmanager
+def position(value: object) -> Iterator[None]:
+    """Run a block of code as a request that began at bus position ``value``."""
+    token = _position.set(value)
+    try:
+        yield
+    finally:
+        _position.reset(token)
 
 
 @contextlib.contextmanager

@@ -53,7 +53,8 @@ if TYPE_CHECKING:
     from asgiref.typing import HTTPDisconnectEvent, HTTPRequestEvent
     from django.http import HttpRequest
 
-    from reactive_blocks.streams.hub import Client
+    from reactive_blocks.streams.hub import Client, Serving
+    from reactive_blocks.streams.hubs import Hubs
 
 __all__ = ["ReactiveStreamConsumer"]
 
@@ -385,6 +386,21 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    def hub_key(self) -> tuple[object, ...]:
+        """What the connections served together share: the page and its scope."""
+        return (
+            type(self),
+            self.get_template_name(),
+            self.scope_name,
+            repr(sorted(self.kwargs.items())),
+        )
+
+    def make_hub(self, hubs: Hubs, key: tuple[object, ...]) -> Serving:
+        """The hub that serves this connection and the others with its key."""
+        from reactive_blocks.streams.hub import Hub
+
+        return Hub(hubs, key, self.for_scope(), self.get_template_name())
 
     def for_scope(self) -> ReactiveStreamConsumer:
         """A consumer of the same class and route, for hooks that serve every viewer

@@ -21,7 +21,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from channels.db import database_sync_to_async
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from reactive_blocks.streams.consumer import ReactiveStreamConsumer
     from reactive_blocks.streams.hubs import Hubs
 
-__all__ = ["Client", "Frames", "Hub", "RenderCounts"]
+__all__ = ["Client", "Frames", "Hub", "RenderCounts", "Serving"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,18 @@ class RenderCounts:
             "overflowed": self.overflow_count,
             "oversized": self.oversized_count,
         }
+
+
+class Serving(Protocol):
+    """What serves a client: a hub of a stream class's page, or of a live page."""
+
+    key: tuple[object, ...]
+
+    def join(self, client: Client) -> None: ...
+
+    def leave(self, client: Client) -> None: ...
+
+    async def end(self, client: Client, event: str) -> None: ...
 
 
 class Client:
@@ -108,7 +120,7 @@ class Client:
         self.cursor = cursor
         self.epoch = epoch
         self.deadline = time.monotonic() + conf.STREAM_MAX_SECONDS
-        self.hub: Hub | None = None
+        self.hub: Serving | None = None
         self.member: Member | None = None
         self.started = False  # its first send decided (resync or not)
         self.visitor: str | None = None  # whose streams it counts among

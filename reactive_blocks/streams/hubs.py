@@ -15,7 +15,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from reactive_blocks.conf import conf
-from reactive_blocks.streams.hub import Client, Hub, RenderCounts
+from reactive_blocks.streams.hub import Client, RenderCounts
 from reactive_blocks.streams.throttle import OpenThrottle
 from reactive_blocks.streams.trim import Trim
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from reactive_blocks.bus.memory import ReactiveBus
     from reactive_blocks.index import DependencyIndex
     from reactive_blocks.streams.consumer import ReactiveStreamConsumer
-    from reactive_blocks.streams.hub import Send
+    from reactive_blocks.streams.hub import Send, Serving
 
 __all__ = ["Hubs"]
 
@@ -37,7 +37,7 @@ class Hubs:
         self.bus = bus
         self.index = index
         self.counts = RenderCounts()
-        self._hubs: weakref.WeakValueDictionary[tuple[object, ...], Hub] = (
+        self._hubs: weakref.WeakValueDictionary[tuple[object, ...], Serving] = (
             weakref.WeakValueDictionary()
         )
         # Every joined stream by connection id (a token opens one at a time), and
@@ -107,17 +107,10 @@ class Hubs:
     def join(self, client: Client) -> None:
         """Serve an admitted client from its page's hub (made if need be)."""
         consumer = client.consumer
-        template_name = consumer.get_template_name()
-        key = (
-            type(consumer),
-            template_name,
-            consumer.scope_name,
-            repr(sorted(consumer.kwargs.items())),
-            asyncio.get_running_loop(),
-        )
+        key = (*consumer.hub_key(), asyncio.get_running_loop())
         hub = self._hubs.get(key)
         if hub is None:
-            hub = Hub(self, key, consumer.for_scope(), template_name)
+            hub = consumer.make_hub(self, key)
             self._hubs[key] = hub
         self._streams[consumer.connection_id] = client
         hub.join(client)
@@ -153,6 +146,6 @@ class Hubs:
         else:
             self.released(client)  # admitted, never joined
 
-    def forget(self, hub: Hub) -> None:
+    def forget(self, hub: Serving) -> None:
         if self._hubs.get(hub.key) is hub:
             del self._hubs[hub.key]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.origin import current_origin
 from reactive_blocks.tracking.commit import emit_on_commit
+from reactive_blocks.tracking.topics import instance_topic, model_topic
 
 if TYPE_CHECKING:
     from django.db import models
@@ -129,8 +130,34 @@ class Tracker:
             return
         origin = current_origin()
         frozen = frozenset(paths)
-        for scope in scopes:
-            emit_on_commit(scope, frozen, origin=origin, using=using, recheck=recheck)
+        for scope, scope_paths in [*((s, frozen) for s in scopes), *self._topics(
+            instance, frozen, scopes
+        )]:
+            emit_on_commit(
+                scope, scope_paths, origin=origin, using=using, recheck=recheck
+            )
+
+    def _topics(
+        self, instance: models.Model, paths: frozenset[str], scopes: dict[str, None]
+    ) -> list[tuple[str, frozenset[str]]]:
+        """The topics live pages follow (``topics.py``): this model's, this row's,
+        and the rows of tracked models its foreign keys point at."""
+        topics = [(model_topic(self.model), paths)]
+        if instance.pk is not None:
+            topics.append((instance_topic(self.model, instance.pk), paths))
+        for field in instance._meta.concrete_fields:
+            if not (field.many_to_one or field.one_to_one) or field.remote_field is None:
+                continue
+            parent = tracker_for(field.related_model)  # type: ignore[arg-type]
+            accessor = field.remote_field.get_accessor_name()  # type: ignore[union-attr]
+            value = getattr(instance, field.attname, None)
+            if parent is None or accessor is None or value is None:
+                continue
+            if not getattr(field, "target_field", None) or not field.target_field.primary_key:  # type: ignore[attr-defined]
+                continue  # to_field: the value is not the row's pk
+            related = frozenset({f"{parent.prefix}.{accessor}"})
+            topics.append((instance_topic(parent.model, value), related))
+        return [(topic, p) for topic, p in topics if topic not in scopes]
 
     def field_paths(self, names: Iterable[str]) -> set[str]:
         return {f"{self.prefix}.{name}" for name in names}

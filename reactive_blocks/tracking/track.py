@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from reactive_blocks.tracking.receivers import connect
+from reactive_blocks.tracking.topics import instance_topic
 from reactive_blocks.tracking.registry import (
     Scope,
     Tracker,
@@ -33,8 +34,8 @@ _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 def track(
     model: M,
     *,
-    scope: Scope,
-    prefix: str,
+    scope: Scope | None = None,
+    prefix: str | None = None,
     fields: Iterable[str] | None = None,
     exclude: Iterable[str] = (),
     access_fields: Iterable[str] = (),
@@ -45,8 +46,8 @@ def track(
 def track(
     model: None = None,
     *,
-    scope: Scope,
-    prefix: str,
+    scope: Scope | None = None,
+    prefix: str | None = None,
     fields: Iterable[str] | None = None,
     exclude: Iterable[str] = (),
     access_fields: Iterable[str] = (),
@@ -56,8 +57,8 @@ def track(
 def track(
     model: M | None = None,
     *,
-    scope: Scope,
-    prefix: str,
+    scope: Scope | None = None,
+    prefix: str | None = None,
     fields: Iterable[str] | None = None,
     exclude: Iterable[str] = (),
     access_fields: Iterable[str] = (),
@@ -65,8 +66,9 @@ def track(
     """Emit ChangeEvents for saves, deletes and m2m changes of ``model``.
 
     ``scope`` is a format string over the instance's fields (``"doc-{pk}"``) or a
-    callable returning one scope or a list; ``prefix`` is the path the instance has
-    in templates (``"doc"``); ``fields``/``exclude`` choose the fields emitted;
+    callable returning one scope or a list (default: the instance topic,
+    ``"docs.document:{pk}"``); ``prefix`` is the path the instance has in
+    templates (default: the model name, ``"document"``); ``fields``/``exclude`` choose the fields emitted;
     a change of one of ``access_fields`` (``["private"]``) may take access away, so
     every stream of the scope asks ``has_permission()`` again before it renders
     that change (deletes too, when there are access fields). Works as a class
@@ -100,13 +102,17 @@ def track(
 
 def _build(
     model: type[models.Model],
-    scope: Scope,
-    prefix: str,
+    scope: Scope | None,
+    prefix: str | None,
     fields: Iterable[str] | None,
     exclude: Iterable[str],
     access_fields: Iterable[str] = (),
 ) -> Tracker:
     label = model.__name__
+    if scope is None:
+        scope = instance_topic(model, "{pk}")
+    if prefix is None:
+        prefix = model._meta.model_name or label.lower()
     given: object = prefix
     if not isinstance(given, str) or not _PREFIX.fullmatch(given):
         raise ImproperlyConfigured(
@@ -148,6 +154,7 @@ def _build(
         prefix,
         frozenset(chosen - many),
         frozenset(chosen & many),
+        chosen=fields is not None,
         access_fields=frozenset(access_fields),
     )
 

@@ -1,0 +1,103 @@
+"""``get_asgi_application()``: the project's whole ASGI application, in one line.
+
+In ``asgi.py``::
+
+    from reactive_blocks.asgi import get_asgi_application
+
+    application = get_asgi_application()
+
+It is Django's application with the streams of live pages (and the
+``stream_path()`` routes of ``REACTIVE_BLOCKS["URLCONF"]``, if set) served in
+front, through Channels' session and auth middleware. Each request to Django
+carries its tab's origin and the bus position it began at (what
+``ReactiveMiddleware`` does, with no middleware to add), and with ``DEBUG`` on
+the static files are served too, as ``runserver`` would.
+
+Nothing here touches settings until ``get_asgi_application()`` is called: the
+import may come before ``DJANGO_SETTINGS_MODULE`` is set.
+"""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+__all__ = ["PageRequests", "get_asgi_application"]
+
+PAGE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def get_asgi_application() -> Any:
+    """Django, the streams, sessions and auth: all that ``asgi.py`` needs."""
+    from django.core.asgi import get_asgi_application as django_application
+
+    django_app: Any = django_application()  # sets Django up first
+
+    import re
+
+    from channels.auth import AuthMiddlewareStack
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from django.apps import apps
+    from django.conf import settings
+    from django.urls import re_path
+
+    from reactive_blocks.conf import conf
+    from reactive_blocks.pages.consumer import PageStreamConsumer
+
+    http: Any = PageRequests(django_app)
+    if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        http = ASGIStaticFilesHandler(http)
+    routes: list[Any] = [
+        re_path(
+            rf"^{re.escape(conf.PAGE_STREAM_PATH.lstrip('/'))}$",
+            PageStreamConsumer.as_asgi(),
+        )
+    ]
+    if conf.URLCONF is not None:
+        from importlib import import_module
+
+        routes += list(getattr(import_module(conf.URLCONF), "urlpatterns", []))
+    router = URLRouter([*routes, re_path(r"", http)])
+    return ProtocolTypeRouter({"http": AuthMiddlewareStack(router)})
+
+
+class PageRequests:
+    """Runs each request to Django as its tab (origin) and at the bus position it
+    began at, so that ``{% reactive_connect %}`` and tracked saves know them."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.application(scope, receive, send)
+            return
+        from reactive_blocks.origin import HEADER, origin, position, verify_origin
+        from reactive_blocks.runtime import get_bus
+
+        headers = dict(scope.get("headers") or [])
+        claimed = headers.get(HEADER.lower().encode(), b"").decode("latin-1")
+        session_key = _session_key(headers.get(b"cookie", b""))
+        tab = verify_origin(claimed, session_key) if claimed else None
+        at = await get_bus().aposition() if scope.get("method") in PAGE_METHODS else None
+        with origin(tab), position(at):
+            await self.application(scope, receive, send)
+
+
+def _session_key(cookie_header: bytes) -> str | None:
+    from django.conf import settings
+
+    cookies: SimpleCookie = SimpleCookie()
+    try:
+        cookies.load(cookie_header.decode("latin-1"))
+    except Exception:
+        return None
+    morsel = cookies.get(settings.SESSION_COOKIE_NAME)
+    return morsel.value if morsel is not None else None

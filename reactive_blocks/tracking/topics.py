@@ -1,0 +1,43 @@
+"""The bus scopes every tracked model emits to besides its own, for live pages.
+
+A page rendered by an ordinary view follows what its context holds (see
+``reactive_blocks.pages.follows``): an instance follows its *instance topic*, a
+queryset its model's *model topic*. So that a page needs no declared scope, every
+save, delete and many-to-many change of a tracked model is also emitted to its
+model topic and its instance topic, and, for each foreign key to another tracked
+model, to that row's instance topic under the reverse accessor's name (a comment
+saved reaches the page whose context holds its document, for
+``doc.comments.all``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.db import models
+
+__all__ = ["instance_topic", "model_topic"]
+
+
+def model_topic(model: type[models.Model]) -> str:
+    """``"docs.document"``: every change of any row of ``model``."""
+    return model._meta.label_lower
+
+
+def instance_topic(model: type[models.Model], pk: object) -> str:
+    """``"docs.document:42"``: every change of one row, and of rows pointing at it."""
+    return f"{model._meta.label_lower}:{pk}"
+
+
+def is_topic_only(scope: str) -> bool:
+    """Whether ``scope`` is a topic no ``track(scope=...)`` asked for: a model's, or
+    the rows' of a model tracked with a scope of its own."""
+    from reactive_blocks.tracking.registry import trackers
+
+    label, _, pk = scope.partition(":")
+    for model, tracker in trackers().items():
+        if model_topic(model) != label:
+            continue
+        return not pk or tracker.scope != instance_topic(model, "{pk}")
+    return False
