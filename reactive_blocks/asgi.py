@@ -54,11 +54,10 @@ def get_asgi_application() -> Any:
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         http = ASGIStaticFilesHandler(http)
+    # Django's re_path() is typed for views; Channels routes ASGI apps through it.
+    page_stream: Any = PageStreamConsumer.as_asgi()
     routes: list[Any] = [
-        re_path(
-            rf"^{re.escape(conf.PAGE_STREAM_PATH.lstrip('/'))}$",
-            PageStreamConsumer.as_asgi(),
-        )
+        re_path(rf"^{re.escape(conf.PAGE_STREAM_PATH.lstrip('/'))}$", page_stream)
     ]
     if conf.URLCONF is not None:
         from importlib import import_module
@@ -86,7 +85,9 @@ class PageRequests:
         claimed = headers.get(HEADER.lower().encode(), b"").decode("latin-1")
         session_key = _session_key(headers.get(b"cookie", b""))
         tab = verify_origin(claimed, session_key) if claimed else None
-        at = await get_bus().aposition() if scope.get("method") in PAGE_METHODS else None
+        at = (
+            await get_bus().aposition() if scope.get("method") in PAGE_METHODS else None
+        )
         with origin(tab), position(at):
             await self.application(scope, receive, send)
 

@@ -75,3 +75,21 @@ class Stamped(models.Model):
 @reactive_blocks.track(scope="shelf-{pk}", prefix="shelf", exclude=["labels"])
 class Shelf(models.Model):
     labels = models.ManyToManyField(Tag, related_name="shelves", blank=True)
+
+
+@reactive_blocks.track
+class Note(models.Model):
+    """Tracked bare: the live pages of tests/pages_site follow it by themselves."""
+
+    title = models.CharField(max_length=200, default="")
+    body = models.TextField(default="", blank=True)
+    private = models.BooleanField(default=False)
+    owner = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+
+@reactive_blocks.track
+class Remark(models.Model):
+    note = models.ForeignKey(Note, related_name="remarks", on_delete=models.CASCADE)
+    text = models.CharField(max_length=200)

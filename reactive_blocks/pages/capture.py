@@ -24,7 +24,9 @@ class Capture:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-_capture: ContextVar[Capture | None] = ContextVar("reactive_blocks_capture", default=None)
+_capture: ContextVar[Capture | None] = ContextVar(
+    "reactive_blocks_capture", default=None
+)
 
 
 def current_capture() -> Capture | None:

@@ -52,7 +52,7 @@ def page_attributes(context: Context) -> SafeString:
     template = getattr(getattr(context, "template", None), "name", None) or ""
     if capture is not None:
         capture.template = template
-        capture.context = context.flatten()
+        capture.context = flat(context)
         return format_html("")
     request = context.get("request")
     match = getattr(request, "resolver_match", None)
@@ -78,7 +78,7 @@ def page_attributes(context: Context) -> SafeString:
         template=template,
         connection_id=connection_id,
         session_digest=session_digest(session_key),
-        follows=tuple(follows(context.flatten())),
+        follows=tuple(follows(flat(context))),
     )
     position = getattr(request, "reactive_position", None) or current_position()
     if not isinstance(position, Position):
@@ -93,3 +93,8 @@ def page_attributes(context: Context) -> SafeString:
         CLOSE_EVENT,
         json.dumps({HEADER: claim}),
     )
+
+
+def flat(context: Context) -> dict[str, Any]:
+    """The context's names and values, innermost first, as one dict."""
+    return {str(name): value for name, value in context.flatten().items()}

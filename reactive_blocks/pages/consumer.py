@@ -55,7 +55,9 @@ class PageStreamConsumer(ReactiveStreamConsumer):
         try:
             match = resolve(page.path)
         except Resolver404 as exc:
-            raise InvalidStreamToken("The page's URL no longer leads to a view.") from exc
+            raise InvalidStreamToken(
+                "The page's URL no longer leads to a view."
+            ) from exc
         if match._func_path != page.view or not may_rerun(match.func):
             raise InvalidStreamToken("The page's URL now leads to another view.")
         self.page, self.match = page, match

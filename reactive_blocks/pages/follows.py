@@ -8,13 +8,15 @@ paginator page or a form bound to an instance counts for what it holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from reactive_blocks.tracking.registry import tracker_for, tracker_scopes
 from reactive_blocks.tracking.topics import instance_topic, model_topic
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["MAX_FOLLOWED", "follows"]
 
@@ -55,7 +57,9 @@ def _collect(
     if depth >= 1:
         return
     if isinstance(value, list | tuple):
-        models_seen = {type(v) for v in value[:MAX_ITEMS] if isinstance(v, models.Model)}
+        models_seen = {
+            type(v) for v in value[:MAX_ITEMS] if isinstance(v, models.Model)
+        }
         for model in models_seen:
             tracker = tracker_for(model)
             if tracker is not None:

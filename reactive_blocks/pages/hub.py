@@ -11,6 +11,7 @@ the next round. Nothing computed for one browser is sent to another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import heapq
 import itertools
@@ -74,7 +75,8 @@ class PageHub:
         self._max_fragment = conf.MAX_FRAGMENT_BYTES
         self._max_buffered = conf.MAX_BUFFERED_BYTES
         self._readers = [
-            asyncio.ensure_future(self._read(sub)) for sub in self.subscriptions.values()
+            asyncio.ensure_future(self._read(sub))
+            for sub in self.subscriptions.values()
         ]
         self.task = asyncio.ensure_future(self._run())
 
@@ -141,15 +143,15 @@ class PageHub:
     async def _run(self) -> None:
         try:
             while self.clients:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._wait())
-                except TimeoutError:
-                    pass
                 self._wake.clear()
                 await self._round()
                 await self._tick()
         except Exception:
-            logger.exception("The streams of %s failed; they reconnect.", self.page.path)
+            logger.exception(
+                "The streams of %s failed; they reconnect.", self.page.path
+            )
         finally:
             for client in list(self.clients):
                 await self.end(client, client.consumer.reconnect_event)
@@ -170,14 +172,20 @@ class PageHub:
             if ended:
                 user_closed = ended[0].close_reason is CloseReason.USER_CLOSED
                 consumer = client.consumer
-                event = consumer.close_event if user_closed else consumer.reconnect_event
+                event = (
+                    consumer.close_event if user_closed else consumer.reconnect_event
+                )
                 await self.end(client, event)
         for batch in batches:
             if isinstance(batch, ClosedScope):
                 for client in list(self.clients):
                     consumer = client.consumer
                     user_closed = batch.reason is CloseReason.USER_CLOSED
-                    event = consumer.close_event if user_closed else consumer.reconnect_event
+                    event = (
+                        consumer.close_event
+                        if user_closed
+                        else consumer.reconnect_event
+                    )
                     await self.end(client, event)
                 return
         fresh, self._fresh = self._fresh, []
@@ -191,7 +199,7 @@ class PageHub:
         for client in self.clients:
             need = client.viewer.need(events, lagged, self._blocks)
             if need is not None:
-                browser = client.consumer.browser
+                browser = getattr(client.consumer, "browser", "")
                 browsers.setdefault(browser, []).append(client)
         for clients in browsers.values():
             await self._serve(clients, revision)

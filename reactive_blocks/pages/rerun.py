@@ -67,7 +67,9 @@ def rerun(
     with capturing() as capture, origin(None):
         try:
             if iscoroutinefunction(match.func):
-                response = async_to_sync(match.func)(request, *match.args, **match.kwargs)
+                response = async_to_sync(match.func)(
+                    request, *match.args, **match.kwargs
+                )
             else:
                 response = match.func(request, *match.args, **match.kwargs)
         except (PermissionDenied, Http404) as exc:
@@ -89,13 +91,17 @@ def rerun(
             name = getattr(getattr(template, "template", None), "name", None)
             if name:
                 context = response.resolve_context(response.context_data) or {}
-                return Outcome("render", name, {**processed_context(request), **context})
+                return Outcome(
+                    "render", name, {**processed_context(request), **context}
+                )
             response.render()
         else:
             getattr(response, "content", None)  # a streaming response: nothing
         if capture.template:
             return Outcome("render", capture.template, capture.context)
-        return Outcome("skip", reason="the page no longer renders {% reactive_connect %}")
+        return Outcome(
+            "skip", reason="the page no longer renders {% reactive_connect %}"
+        )
 
 
 def page_request(
@@ -108,9 +114,18 @@ def page_request(
         if name not in STREAM_ONLY_HEADERS
     ]
     scope = {
-        **{key: stream_scope[key] for key in ("type", "http_version", "scheme",
-                                               "server", "client", "root_path")
-           if key in stream_scope},
+        **{
+            key: stream_scope[key]
+            for key in (
+                "type",
+                "http_version",
+                "scheme",
+                "server",
+                "client",
+                "root_path",
+            )
+            if key in stream_scope
+        },
         "method": "GET",
         "path": page.path,
         "raw_path": page.path.encode(),

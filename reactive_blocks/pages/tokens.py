@@ -43,7 +43,9 @@ def sign_page(token: PageToken) -> str:
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
-def verify_page(token: str | None, *, session_key: str | None, max_age: float) -> PageToken:
+def verify_page(
+    token: str | None, *, session_key: str | None, max_age: float
+) -> PageToken:
     """Return the token's content, or raise ``InvalidStreamToken`` saying why."""
     if not token:
         raise InvalidStreamToken("The stream URL carries no token.")

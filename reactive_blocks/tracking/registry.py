@@ -130,9 +130,10 @@ class Tracker:
             return
         origin = current_origin()
         frozen = frozenset(paths)
-        for scope, scope_paths in [*((s, frozen) for s in scopes), *self._topics(
-            instance, frozen, scopes
-        )]:
+        for scope, scope_paths in [
+            *((s, frozen) for s in scopes),
+            *self._topics(instance, frozen, scopes),
+        ]:
             emit_on_commit(
                 scope, scope_paths, origin=origin, using=using, recheck=recheck
             )
@@ -146,17 +147,9 @@ class Tracker:
         if instance.pk is not None:
             topics.append((instance_topic(self.model, instance.pk), paths))
         for field in instance._meta.concrete_fields:
-            if not (field.many_to_one or field.one_to_one) or field.remote_field is None:
-                continue
-            parent = tracker_for(field.related_model)  # type: ignore[arg-type]
-            accessor = field.remote_field.get_accessor_name()  # type: ignore[union-attr]
-            value = getattr(instance, field.attname, None)
-            if parent is None or accessor is None or value is None:
-                continue
-            if not getattr(field, "target_field", None) or not field.target_field.primary_key:  # type: ignore[attr-defined]
-                continue  # to_field: the value is not the row's pk
-            related = frozenset({f"{parent.prefix}.{accessor}"})
-            topics.append((instance_topic(parent.model, value), related))
+            parent = _parent_topic(field, instance)
+            if parent is not None:
+                topics.append(parent)
         return [(topic, p) for topic, p in topics if topic not in scopes]
 
     def field_paths(self, names: Iterable[str]) -> set[str]:
@@ -191,6 +184,25 @@ def untrack(model: type[models.Model]) -> None:
     """Stop tracking ``model`` (for tests)."""
     _trackers.pop(model, None)
     _resolved.clear()
+
+
+def _parent_topic(
+    field: Any, instance: models.Model
+) -> tuple[str, frozenset[str]] | None:
+    """The topic of the tracked row a foreign key points at, and the path there
+    (``doc.comments``), if the key is set and points at a pk."""
+    if not (field.many_to_one or field.one_to_one) or field.remote_field is None:
+        return None
+    parent = tracker_for(field.related_model)
+    accessor = field.remote_field.get_accessor_name()
+    value = getattr(instance, field.attname, None)
+    target = getattr(field, "target_field", None)
+    if parent is None or accessor is None or value is None:
+        return None
+    if target is None or not target.primary_key:
+        return None  # to_field: the value is not the row's pk
+    path = f"{parent.prefix}.{accessor}"
+    return instance_topic(parent.model, value), frozenset({path})
 
 
 @functools.lru_cache(maxsize=256)

@@ -11,7 +11,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from reactive_blocks.tracking.receivers import connect
-from reactive_blocks.tracking.topics import instance_topic
 from reactive_blocks.tracking.registry import (
     Scope,
     Tracker,
@@ -20,6 +19,7 @@ from reactive_blocks.tracking.registry import (
     tracker_scopes,
     trackers,
 )
+from reactive_blocks.tracking.topics import instance_topic
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet

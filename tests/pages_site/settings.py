@@ -1,0 +1,37 @@
+"""A project with live pages and no stream class: ordinary views, get_asgi_application()."""
+
+from __future__ import annotations
+
+import os
+
+from tests.settings import *  # noqa: F403
+
+ROOT_URLCONF = "tests.pages_site.urls"
+ASGI_APPLICATION = "tests.pages_site.asgi.application"
+INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.messages"]  # noqa: F405
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("PAGES_DATABASE", ":memory:"),
+    }
+}
+LOGIN_URL = "/login/"
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+REACTIVE_BLOCKS = {
+    "SCAN_INCLUDE": ["pages_site/*"],
+    "BUS": {"BACKEND": "reactive_blocks.ReactiveBus"},
+    "MAX_STREAMS_PER_ADDRESS": 10000,
+    "MAX_STREAMS_PER_VISITOR": 10000,
+    "STREAM_OPENS_BURST": 100000,
+}
+TEMPLATES[0]["OPTIONS"]["context_processors"] = [  # type: ignore[index]  # noqa: F405
+    "django.template.context_processors.request",
+    "django.contrib.auth.context_processors.auth",
+    "django.contrib.messages.context_processors.messages",
+]
