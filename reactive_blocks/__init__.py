@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from reactive_blocks.bus import (
     Batch,
     CloseReason,
+    DatabaseBus,
     Position,
     ReactiveBus,
     Subscription,
@@ -28,6 +29,7 @@ __all__ = [
     "ChangeEvent",
     "CloseReason",
     "ConnectionInfo",
+    "DatabaseBus",
     "DependencyIndex",
     "Fragment",
     "Position",

@@ -17,7 +17,8 @@ from reactive_blocks.paths import freeze_paths
 
 __all__ = ["BusSettings", "conf"]
 
-DEFAULT_BUS = {"BACKEND": "reactive_blocks.ReactiveBus", "OPTIONS": {"maxsize": 256}}
+# The embedded default: across the processes of one machine, through the database.
+DEFAULT_BUS = {"BACKEND": "reactive_blocks.DatabaseBus", "OPTIONS": {"maxsize": 256}}
 KNOWN_KEYS = frozenset(
     {
         "AUDIENCE_SCOPES",

@@ -39,5 +39,7 @@ TEMPLATES = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+# One process: the in-process bus (the default, DatabaseBus, has tests of its own).
+REACTIVE_BLOCKS = {"BUS": {"BACKEND": "reactive_blocks.ReactiveBus"}}
 STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -41,6 +41,7 @@ def faulty_project():
             "EMITTED_PATHS": ["doc.unread"],
             "AUDIENCE_SCOPES": ["doc-*"],
             "URLCONF": "tests.streams_urls",
+            "BUS": {"BACKEND": "reactive_blocks.ReactiveBus"},
         },
         MIDDLEWARE=["django.middleware.gzip.GZipMiddleware"],
     ):

@@ -7,8 +7,10 @@ from django.test import override_settings
 from reactive_blocks.conf import conf
 
 
+@override_settings(REACTIVE_BLOCKS={})
 def test_defaults():
-    assert conf.BUS.backend == "reactive_blocks.ReactiveBus"
+    # The embedded bus: across the processes of one machine, with no Redis.
+    assert conf.BUS.backend == "reactive_blocks.DatabaseBus"
     assert conf.BUS.options == {"maxsize": 256}
     assert conf.HEARTBEAT_SECONDS == 15
     assert conf.STREAM_MAX_SECONDS == 3600

@@ -17,7 +17,10 @@ from reactive_blocks import ChangeEvent, Position, get_bus
 from reactive_blocks.origin import verify_origin
 from reactive_blocks.streams.tokens import verify_stream
 
-STREAMS = {"URLCONF": "tests.streams_urls"}
+STREAMS = {
+    "BUS": {"BACKEND": "reactive_blocks.ReactiveBus"},
+    "URLCONF": "tests.streams_urls",
+}
 
 
 def render(source: str, **context) -> str:

@@ -3,6 +3,7 @@ through get_asgi_application(), a save from another client, what reaches the pag
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import os
@@ -27,6 +28,7 @@ SETTINGS = "tests.pages_site.settings"
 class Site:
     def __init__(self, url: str) -> None:
         self.url = url
+        self.env: dict[str, str] = {}
 
     def get(
         self, path: str, cookie: str | None = None
@@ -72,11 +74,10 @@ class Site:
         return self.url + html.unescape(connect.group(1))
 
 
-@contextmanager
-def pages_site(directory: Any) -> Iterator[Site]:
-    env = {"PAGES_DATABASE": str(directory / "db.sqlite3")}
-    subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "--noinput", "-v0", "--run-syncdb"],
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run ``manage.py`` of the pages project (its own process)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "django", *args],
         cwd=ROOT,
         env={
             **os.environ,
@@ -86,10 +87,20 @@ def pages_site(directory: Any) -> Iterator[Site]:
         },
         check=True,
         capture_output=True,
+        text=True,
         timeout=120,
     )
+    return done.stdout
+
+
+@contextmanager
+def pages_site(directory: Any, bus: str = "memory") -> Iterator[Site]:
+    env = {"PAGES_DATABASE": str(directory / "db.sqlite3"), "PAGES_BUS": bus}
+    manage(env, "migrate", "--noinput", "-v0", "--run-syncdb")
     with daphne("tests.pages_site.asgi:application", SETTINGS, env) as url:
-        yield Site(url)
+        site = Site(url)
+        site.env = env
+        yield site
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +113,13 @@ async def opened(url: str, cookie: str | None = None) -> SSEStream:
     stream = await SSEStream.open(url, {"Cookie": cookie} if cookie else None)
     assert stream.status == 200, (stream.status, stream.body)
     return stream
+
+
+async def shows(stream: SSEStream, block: str, html: str) -> None:
+    """Wait until the stream has sent ``block`` as ``html`` (a page that connects
+    while its server is starting is sent everything first)."""
+    while (await received(stream)).get(block) != html:
+        pass
 
 
 async def received(stream: SSEStream) -> dict[str, str]:
@@ -274,3 +292,43 @@ async def test_a_forged_or_foreign_token_is_refused(site: Site):
     forged = await SSEStream.open(url.replace("token=", "token=x"))
     assert forged.status == 403
     await forged.close()
+
+
+# The default bus: through the database, across processes ------------------------
+
+
+@pytest.fixture(scope="module")
+def site_on_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with pages_site(tmp_path_factory.mktemp("pages-db"), bus="default") as site:
+        yield site
+
+
+async def test_a_save_in_manage_py_shell_reaches_the_page(site_on_database: Site):
+    site = site_on_database
+    pk = site.post("/create/", {"title": "before the shell"})["pk"]
+    stream = await opened(site.stream_of(f"/notes/{pk}/"))
+    try:
+        command = (
+            "from tests.models import Note; "
+            f"n = Note.objects.get(pk={pk}); n.title = 'from the shell'; n.save()"
+        )
+        await asyncio.to_thread(manage, site.env, "shell", "-c", command)
+        await shows(stream, "title", "from the shell")
+    finally:
+        await stream.close()
+
+
+async def test_a_save_served_by_another_process_reaches_the_page(
+    site_on_database: Site,
+):
+    site = site_on_database
+    pk = site.post("/create/", {"title": "two servers"})["pk"]
+    stream = await opened(site.stream_of(f"/notes/{pk}/"))
+    try:
+        with daphne("tests.pages_site.asgi:application", SETTINGS, site.env) as other:
+            await asyncio.to_thread(
+                Site(other).post, f"/save/{pk}/", {"title": "saved over there"}
+            )
+            await shows(stream, "title", "saved over there")
+    finally:
+        await stream.close()

@@ -29,7 +29,12 @@ def test_stream_router_needs_a_urlconf():
         stream_router()
 
 
-@override_settings(REACTIVE_BLOCKS={"URLCONF": "tests.streams_urls"})
+@override_settings(
+    REACTIVE_BLOCKS={
+        "URLCONF": "tests.streams_urls",
+        "BUS": {"BACKEND": "reactive_blocks.ReactiveBus"},
+    }
+)
 def test_stream_router_serves_streams_and_falls_back():
     router = stream_router()
     assert [getattr(r.callback, "consumer_class", None) for r in router.routes][:2] == [

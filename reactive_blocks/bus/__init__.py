@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from reactive_blocks.bus.database import DatabaseBus
 from reactive_blocks.bus.memory import ReactiveBus
 from reactive_blocks.bus.presence import Viewers
 from reactive_blocks.bus.state import CloseReason, Member
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Batch",
     "CloseReason",
+    "DatabaseBus",
     "Member",
     "Position",
     "ReactiveBus",

@@ -25,11 +25,14 @@ LOGIN_URL = "/login/"
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 REACTIVE_BLOCKS = {
     "SCAN_INCLUDE": ["pages_site/*"],
-    "BUS": {"BACKEND": "reactive_blocks.ReactiveBus"},
     "MAX_STREAMS_PER_ADDRESS": 10000,
     "MAX_STREAMS_PER_VISITOR": 10000,
     "STREAM_OPENS_BURST": 100000,
 }
+if os.environ.get("PAGES_BUS") == "memory":
+    REACTIVE_BLOCKS["BUS"] = {"BACKEND": "reactive_blocks.ReactiveBus"}
+# else: the default bus, through the database, as a new project has it.
+
 TEMPLATES[0]["OPTIONS"]["context_processors"] = [  # type: ignore[index]  # noqa: F405
     "django.template.context_processors.request",
     "django.contrib.auth.context_processors.auth",

@@ -1,0 +1,298 @@
+"""The default bus: changes travel between the processes of one machine through
+the project's own database, as a table of changes read with a cursor.
+
+A save in ``manage.py shell``, a management command, a worker or another server
+process reaches every open page with no Redis: each emit is written to the
+``Change`` table by a writer thread (the emitter never waits for it), and each
+serving process reads the rows after the last it saw, every ``poll_interval``
+seconds and at once after its own writes. The row id is the revision, so every
+process numbers every change alike.
+
+What it does not do across processes (the Redis bus does): presence,
+``close_user()``/``close_session()`` and ``recheck()`` stay in the process that
+calls them. For many machines, use ``RedisBus``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import json
+import logging
+import secrets
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from reactive_blocks.bus.memory import ReactiveBus, check_maxsize
+from reactive_blocks.bus.subscription import Position
+from reactive_blocks.events import ChangeEvent
+
+if TYPE_CHECKING:
+    from reactive_blocks.bus.state import SubscriberState
+    from reactive_blocks.events import ConnectionInfo
+
+__all__ = ["DatabaseBus"]
+
+logger = logging.getLogger(__name__)
+
+EPOCH = "db"  # every process reading one table shares its numbering
+READ_LIMIT = 500  # rows read per query
+RETRY_SECONDS = 1.0  # after a failed write or read
+FLUSH_AT_EXIT_SECONDS = 5.0  # how long a finishing process waits for its writes
+
+
+class DatabaseBus(ReactiveBus):
+    """Events shared by the processes using one database (``Change`` table)."""
+
+    crosses_processes = True
+
+    def __init__(
+        self,
+        maxsize: int = 256,
+        *,
+        using: str = "default",
+        poll_interval: float = 0.1,
+        keep: int = 10_000,
+        outbox: int = 10_000,
+        **options: Any,
+    ) -> None:
+        super().__init__(maxsize, **options)
+        if not isinstance(using, str) or not using:
+            raise TypeError(f"using must be a database alias, got {using!r}.")
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float):
+            raise TypeError(f"poll_interval must be a number, got {poll_interval!r}.")
+        if not 0 < poll_interval <= 10:
+            raise ValueError(
+                f"poll_interval must be more than 0 and at most 10 seconds, got "
+                f"{poll_interval!r}."
+            )
+        self.using = using
+        self.poll_interval = float(poll_interval)
+        self.keep = check_maxsize(keep, "keep")
+        self._outbox: collections.deque[ChangeEvent] = collections.deque(
+            maxlen=check_maxsize(outbox, "outbox")
+        )
+        self._outbox_dropped = 0
+        self._written = 0
+        self._in_flight = 0  # changes taken by the writer, not yet written
+        self._pending = threading.Condition(threading.Lock())
+        self._poll_now = threading.Event()
+        self._closed = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
+        self._cursor: int | None = None  # the last row read; None until known
+        # Until the reader knows where the table stands, positions name an epoch
+        # of their own: a page rendered then resyncs rather than miss a change.
+        self._epoch = f"{EPOCH}-starting-{secrets.token_hex(4)}"
+        self._threads_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"<DatabaseBus using={self.using!r} subscribers={self.subscriber_count} "
+            f"written={self._written}>"
+        )
+
+    # Emitting: to the table, by the writer thread --------------------------------
+
+    def _publish(self, event: ChangeEvent) -> None:
+        with self._pending:
+            if len(self._outbox) == self._outbox.maxlen:
+                self._outbox_dropped += 1
+                logger.error("The bus's outbox is full: the oldest change is lost.")
+            self._outbox.append(event)
+            self._pending.notify_all()
+        self._start("_writer", self._write_loop, "reactive-blocks-writer")
+
+    def _write_loop(self) -> None:
+        from django.db import close_old_connections, connections
+
+        while not self._closed.is_set():
+            with self._pending:
+                while not self._outbox and not self._closed.is_set():
+                    self._pending.wait()
+                batch = list(self._outbox)
+                self._outbox.clear()
+                self._in_flight = len(batch)
+            if not batch:
+                continue
+            try:
+                self._insert(batch)
+                with self._pending:
+                    self._in_flight = 0
+                    self._pending.notify_all()
+            except Exception:
+                logger.exception(
+                    "Could not write %d change(s) to the database; retrying.",
+                    len(batch),
+                )
+                connections[self.using].close()
+                with self._pending:
+                    self._outbox.extendleft(reversed(batch))
+                    self._in_flight = 0
+                self._closed.wait(RETRY_SECONDS)
+            close_old_connections()
+
+    def _insert(self, batch: list[ChangeEvent]) -> None:
+        from reactive_blocks.models import Change
+
+        rows = Change.objects.using(self.using).bulk_create(
+            [Change(scope=e.scope, event=_encode(e)) for e in batch]
+        )
+        before = self._written
+        self._written += len(rows)
+        self._poll_now.set()  # this process's own subscribers, at once
+        if before // 1000 != self._written // 1000 and rows[-1].pk is not None:
+            Change.objects.using(self.using).filter(
+                pk__lte=rows[-1].pk - self.keep
+            ).delete()
+
+    def flush(self, timeout: float = FLUSH_AT_EXIT_SECONDS) -> bool:
+        """Wait until every change emitted so far is written (or ``timeout``): a
+        process about to end (``manage.py shell``) must not take them along."""
+        deadline = time.monotonic() + timeout
+        with self._pending:
+            while self._outbox or self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._writer is None or self._closed.is_set():
+                    return False
+                self._pending.wait(left)
+        return True
+
+    # Reading: every process, from the table -------------------------------------
+
+    def _register(
+        self, scope: str, connection: ConnectionInfo | None, shared: bool = False
+    ) -> SubscriberState:
+        self._start("_reader", self._read_loop, "reactive-blocks-reader")
+        return super()._register(scope, connection, shared)
+
+    def position(self) -> Position:
+        self._start("_reader", self._read_loop, "reactive-blocks-reader")
+        return super().position()
+
+    def _read_loop(self) -> None:
+        from django.db import close_old_connections, connections
+        from django.db.models import Max
+
+        from reactive_blocks.models import Change
+
+        table = Change.objects.using(self.using)
+        while not self._closed.is_set():
+            try:
+                if self._cursor is None:
+                    self._begin(table.aggregate(top=Max("pk"))["top"] or 0)
+                    continue
+                rows = list(
+                    table.filter(pk__gt=self._cursor)
+                    .order_by("pk")
+                    .values_list("pk", "scope", "event")[:READ_LIMIT]
+                )
+                if rows:
+                    self._deliver(rows)
+                    if len(rows) == READ_LIMIT:
+                        continue
+                elif self._sequence > 0 and not table.filter(
+                    pk__gte=self._cursor
+                ).exists():
+                    # The table was emptied (a flush, a new database): ids start
+                    # again, so cursors of the old numbering mean nothing now.
+                    self._cursor = None
+                    self._renumber()
+                    continue
+            except Exception:
+                logger.exception("Could not read changes from the database.")
+                connections[self.using].close()
+                self._closed.wait(RETRY_SECONDS)
+                continue
+            finally:
+                close_old_connections()
+            self._poll_now.wait(self.poll_interval)
+            self._poll_now.clear()
+
+    def _begin(self, top: int) -> None:
+        with self._lock:
+            self._cursor = self._sequence = top
+            if self._epoch.startswith(f"{EPOCH}-starting-"):
+                self._epoch = EPOCH
+
+    def _renumber(self) -> None:
+        epoch = f"{EPOCH}-{secrets.token_hex(4)}"
+        with self._lock:
+            self._epoch = epoch
+            self._sequence = 0
+            self._revisions.clear()
+        self._fanout.renumber(epoch)
+
+    def _deliver(self, rows: list[tuple[int, str, str]]) -> None:
+        for pk, scope, text in rows:
+            event = _decode(scope, text)
+            with self._lock:
+                self._cursor = self._sequence = pk
+                self._emitted += 1
+                revisions = self._revisions
+                revisions.pop(scope, None)
+                revisions[scope] = pk
+                if len(revisions) > self.remembered_scopes:
+                    self._forgotten = revisions.pop(next(iter(revisions)))
+                if event is not None:
+                    self._fanout.deliver(scope, pk, event)
+
+    # Threads ------------------------------------------------------------------
+
+    def _start(self, name: str, target: Any, thread_name: str) -> None:
+        if getattr(self, name) is not None or self._closed.is_set():
+            return
+        with self._threads_lock:
+            if getattr(self, name) is not None:
+                return
+            thread = threading.Thread(target=target, name=thread_name, daemon=True)
+            setattr(self, name, thread)
+            thread.start()
+            if name == "_writer":
+                atexit.register(self.flush)
+
+    def close(self, scope: str | None = None) -> None:
+        super().close(scope)
+        if scope is None:
+            self.flush(timeout=1.0)
+            self._closed.set()
+            with self._pending:
+                self._pending.notify_all()
+            self._poll_now.set()
+
+    @property
+    def outbox_dropped_count(self) -> int:
+        """Changes lost because the database could not take them fast enough."""
+        return self._outbox_dropped
+
+    @property
+    def written_count(self) -> int:
+        return self._written
+
+
+def _encode(event: ChangeEvent) -> str:
+    return json.dumps(
+        {
+            "p": sorted(event.changed_paths),
+            "o": event.origin,
+            "a": None if event.audience is None else sorted(event.audience),
+            "r": event.recheck,
+        }
+    )
+
+
+def _decode(scope: str, text: str) -> ChangeEvent | None:
+    try:
+        data = json.loads(text)
+        audience = data.get("a")
+        return ChangeEvent(
+            scope,
+            frozenset(data["p"]),
+            origin=data.get("o"),
+            audience=None if audience is None else frozenset(audience),
+            recheck=bool(data.get("r")),
+        )
+    except Exception:
+        logger.exception("A change in the database could not be read: %r.", text)
+        return None

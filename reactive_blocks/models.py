@@ -1,0 +1,22 @@
+"""The table through which the default bus carries changes between processes."""
+
+from __future__ import annotations
+
+from django.db import models
+
+__all__ = ["Change"]
+
+
+class Change(models.Model):
+    """One emitted ``ChangeEvent``; its id is the bus revision every process agrees on.
+
+    Serving processes read the rows after the last they saw (``bus/database.py``);
+    old rows are deleted as new ones come, so the table stays small.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    scope = models.CharField(max_length=200)
+    event = models.TextField()  # JSON: changed paths, origin, audience, recheck
+
+    class Meta:
+        verbose_name = "change event"
