@@ -53,7 +53,7 @@ CHECK_IDS = {
     "W009": "reactive_deploy_asgi: the project is not served over ASGI",
     "W010": "reactive_deploy_gzip: GZipMiddleware would buffer the event stream",
     "W011": "reactive_middleware: streams are routed but ReactiveMiddleware is missing",
-    "W012": "reactive_deploy_bus: DEBUG is off and the bus reaches one process only",
+    "W012": "reactive_deploy_bus: the bus reaches one process only",
     "W013": "reactive_outside: a live block reads a name bound by a tag around it",
 }
 GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
@@ -85,6 +85,7 @@ def check_reactive_contract(
         *_unread_paths(index),
         *_audience_without_connections(),
         *_middleware(),
+        *_single_process_bus(),
     ]
 
 
@@ -114,7 +115,6 @@ def check_deployment(
                 id="reactive_blocks.W010",
             )
         )
-    messages.extend(_single_process_bus())
     return messages
 
 
@@ -124,15 +124,16 @@ def _single_process_bus() -> Iterable[checks.CheckMessage]:
         bus = get_bus()
     except ImproperlyConfigured:
         return  # reported as E002 by the contract check
-    if settings.DEBUG or bus.crosses_processes:
+    if bus.crosses_processes:
         return
     yield checks.Warning(
-        f"DEBUG is off and the bus is {type(bus).__name__}, which lives in one "
-        f"process: changes saved in other processes (another server process, a "
-        f"worker, a management command, manage.py shell) never reach open pages.",
-        hint="Set REACTIVE_BLOCKS['BUS'] to reactive_blocks.RedisBus (see the "
-        "deployment docs), or silence reactive_blocks.W012 if the site runs in "
-        "one process and data changes only there.",
+        f"The bus is {type(bus).__name__}, which lives in one process: changes "
+        f"saved in other processes (another server process, a worker, a "
+        f"management command, manage.py shell) never reach open pages.",
+        hint="Leave REACTIVE_BLOCKS['BUS'] unset for the default DatabaseBus (the "
+        "processes of one machine), or use reactive_blocks.RedisBus (many "
+        "machines); silence reactive_blocks.W012 if the site runs in one process "
+        "and data changes only there.",
         obj="settings.REACTIVE_BLOCKS",
         id="reactive_blocks.W012",
     )

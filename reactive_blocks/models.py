@@ -20,3 +20,6 @@ class Change(models.Model):
 
     class Meta:
         verbose_name = "change event"
+
+    def __str__(self) -> str:
+        return f"{self.pk} {self.scope}"

@@ -597,3 +597,17 @@ async def test_events_lost_to_a_lag_ask_for_a_recheck():
     bus._fanout.lag(["doc-1"])  # what a Redis reconnect or a gap does
     assert hub.take_recheck() is True
     hub.close()
+
+
+def test_an_emit_nothing_in_this_process_can_receive_says_so_once(caplog):
+    bus = ReactiveBus()
+    event = ChangeEvent("doc-1", frozenset({"doc.title"}))
+    bus.emit_sync(event)
+    bus.emit_sync(event)
+    warned = [r for r in caplog.records if "lives in this process only" in r.message]
+    assert len(warned) == 1
+    caplog.clear()
+    served = ReactiveBus()
+    served.subscribe("doc-1").close()
+    served.emit_sync(event)
+    assert not [r for r in caplog.records if "lives in this process only" in r.message]

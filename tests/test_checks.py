@@ -101,12 +101,12 @@ def test_each_fault_is_reported_with_its_id_and_place():
         ("reactive_blocks.W007", "dynamic.html:2"),
         ("reactive_blocks.W008", "broken.html:2"),
         ("reactive_blocks.W011", "settings.MIDDLEWARE"),
+        ("reactive_blocks.W012", "settings.REACTIVE_BLOCKS"),
         ("reactive_blocks.W013", "outside.html:2"),
     ]
     assert deploy == [
         ("reactive_blocks.W009", "settings.ASGI_APPLICATION"),
         ("reactive_blocks.W010", "settings.MIDDLEWARE"),
-        ("reactive_blocks.W012", "settings.REACTIVE_BLOCKS"),
     ]
 
 
@@ -154,7 +154,7 @@ def test_reactive_check_exits_non_zero_on_error():
     ):
         assert f"reactive_blocks.{check_id}" in output
     assert "W009" not in output  # deployment checks only with --deploy
-    assert "reactive_check: 4 error(s), 10 warning(s)." in output
+    assert "reactive_check: 4 error(s), 11 warning(s)." in output
     # The names DESIGN gives the checks appear beside their ids.
     assert "[reactive_block] missing_block.html:3: (reactive_blocks.E001)" in output
     for name in ("reactive_cycle", "reactive_paths", "reactive_audience"):
@@ -241,7 +241,8 @@ def test_a_problem_in_a_shared_base_is_reported_once(tmp_path):
         (tmp_path / f"page{n}.html").write_text('{% extends "base.html" %}')
     with override_settings(TEMPLATES=engine(tmp_path)):
         ids = [m.id for m in check_reactive_contract()]
-    assert ids == ["reactive_blocks.W007"]
+    # W012: the test settings' in-process bus.
+    assert ids == ["reactive_blocks.W007", "reactive_blocks.W012"]
 
 
 def test_a_tracked_prefix_that_no_block_reads_is_reported(monkeypatch):
@@ -274,19 +275,19 @@ def test_unusable_settings_are_an_error():
     assert code == 1
 
 
-def test_an_in_process_bus_with_debug_off_is_a_deploy_warning_in_both_commands():
+def test_an_in_process_bus_is_a_warning_in_both_commands():
     in_process = {"BACKEND": "reactive_blocks.ReactiveBus"}
     with clean_project(BUS=in_process):
-        code, output = run("--deploy")
+        code, output = run()
         assert code == 0
         assert "[reactive_deploy_bus]" in output
         assert "changes saved in other processes" in output
-        assert "reactive_blocks.W012" not in run()[1]  # a deployment check only
         django_output = io.StringIO()
-        call_command("check", "--deploy", stdout=django_output, stderr=django_output)
+        call_command("check", stdout=django_output, stderr=django_output)
         assert "reactive_blocks.W012" in django_output.getvalue()
-        with override_settings(DEBUG=True):
-            assert "reactive_blocks.W012" not in run("--deploy")[1]
+    # The default bus, like Redis, reaches every process.
+    with clean_project(BUS={"BACKEND": "reactive_blocks.DatabaseBus"}):
+        assert "reactive_blocks.W012" not in run()[1]
 
 
 def test_a_connect_with_a_wrong_route_or_arguments_says_how_to_fix_it():

@@ -25,11 +25,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.bus.memory import ReactiveBus, check_maxsize
-from reactive_blocks.bus.subscription import Position
 from reactive_blocks.events import ChangeEvent
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.state import SubscriberState
+    from reactive_blocks.bus.subscription import Position
     from reactive_blocks.events import ConnectionInfo
 
 __all__ = ["DatabaseBus"]
@@ -58,9 +58,12 @@ class DatabaseBus(ReactiveBus):
         **options: Any,
     ) -> None:
         super().__init__(maxsize, **options)
-        if not isinstance(using, str) or not using:
+        given: object = using
+        if not isinstance(given, str) or not given:
             raise TypeError(f"using must be a database alias, got {using!r}.")
-        if isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float):
+        if isinstance(poll_interval, bool) or not isinstance(
+            poll_interval, int | float
+        ):
             raise TypeError(f"poll_interval must be a number, got {poll_interval!r}.")
         if not 0 < poll_interval <= 10:
             raise ValueError(
@@ -78,6 +81,7 @@ class DatabaseBus(ReactiveBus):
         self._in_flight = 0  # changes taken by the writer, not yet written
         self._pending = threading.Condition(threading.Lock())
         self._poll_now = threading.Event()
+        self._begun = threading.Event()  # the reader knows where the table stands
         self._closed = threading.Event()
         self._writer: threading.Thread | None = None
         self._reader: threading.Thread | None = None
@@ -116,6 +120,9 @@ class DatabaseBus(ReactiveBus):
                 self._in_flight = len(batch)
             if not batch:
                 continue
+            if self._reader is not None:
+                # This process's own changes come after where its reader starts.
+                self._begun.wait(FLUSH_AT_EXIT_SECONDS)
             try:
                 self._insert(batch)
                 with self._pending:
@@ -192,9 +199,10 @@ class DatabaseBus(ReactiveBus):
                     self._deliver(rows)
                     if len(rows) == READ_LIMIT:
                         continue
-                elif self._sequence > 0 and not table.filter(
-                    pk__gte=self._cursor
-                ).exists():
+                elif (
+                    self._sequence > 0
+                    and not table.filter(pk__gte=self._cursor).exists()
+                ):
                     # The table was emptied (a flush, a new database): ids start
                     # again, so cursors of the old numbering mean nothing now.
                     self._cursor = None
@@ -215,6 +223,7 @@ class DatabaseBus(ReactiveBus):
             self._cursor = self._sequence = top
             if self._epoch.startswith(f"{EPOCH}-starting-"):
                 self._epoch = EPOCH
+        self._begun.set()
 
     def _renumber(self) -> None:
         epoch = f"{EPOCH}-{secrets.token_hex(4)}"

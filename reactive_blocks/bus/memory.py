@@ -123,6 +123,9 @@ class ReactiveBus:
         self._forgotten = 0  # the highest revision of a scope no longer remembered
         self._emitted = 0
         self._listeners: tuple[Callable[[ChangeEvent], object], ...] = ()
+        # Whether anything ever subscribed here (else say once that changes
+        # emitted in this process reach no page served by another).
+        self._reached_here = False
         self._lingering: dict[str, list[tuple[ConnectionInfo, float]]] = {}
         self._presence_changes = (
             None
@@ -154,6 +157,8 @@ class ReactiveBus:
                 event,
             )
             return
+        if not self.crosses_processes and not self._reached_here:
+            self._warn_unreachable()
         try:
             self._publish(event)
         except Exception:
@@ -223,9 +228,20 @@ class ReactiveBus:
         validate_scope(scope)
         return SharedSubscription(self._fanout, self._register(scope, None, True))
 
+    def _warn_unreachable(self) -> None:
+        self._reached_here = True  # once per bus
+        logger.warning(
+            "A change was emitted on %s, which lives in this process only, and "
+            "nothing here has subscribed: pages served by other processes never "
+            "see it. Leave REACTIVE_BLOCKS['BUS'] unset for the default "
+            "DatabaseBus, or use RedisBus.",
+            type(self).__name__,
+        )
+
     def _register(
         self, scope: str, connection: ConnectionInfo | None, shared: bool = False
     ) -> SubscriberState:
+        self._reached_here = True
         with self._lock:
             return self._fanout.add(
                 scope,
