@@ -13,6 +13,7 @@ RUNNABLE = ["events.md", "bus.md", "dependency-index.md"]
 # Pages whose examples need a project around them are checked for syntax only.
 COMPILED = [
     "getting-started.md",
+    "pages.md",
     "templates.md",
     "streams.md",
     "settings.md",
