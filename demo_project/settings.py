@@ -76,10 +76,11 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The in-process bus: no Redis needed on a laptop. `make demo-redis` sets
-# DEMO_REDIS_URL and serves two processes that share one Redis.
+# The default bus, through the database: no Redis needed on a laptop, and a save
+# in `manage.py shell` or `demo_activity` reaches every open page. `make demo-redis`
+# sets DEMO_REDIS_URL and serves two processes that share one Redis.
 BUS: dict[str, object] = {
-    "BACKEND": "reactive_blocks.ReactiveBus",
+    "BACKEND": "reactive_blocks.DatabaseBus",
     "OPTIONS": {"maxsize": 256, "presence_path": "presence"},
 }
 if os.environ.get("DEMO_REDIS_URL"):

@@ -39,19 +39,6 @@ class DocumentStream(ReactiveStreamConsumer):
         return context
 
 
-class DocumentListStream(ReactiveStreamConsumer):
-    """The list of documents: new, renamed and deleted ones show at once."""
-
-    template_name = "home.html"
-
-    def get_scope(self) -> str:
-        return "documents"
-
-    def get_context(self, changed_paths: frozenset[str]) -> dict[str, Any]:
-        # Private documents are listed to nobody here: the list is shared.
-        return {"documents": public_documents()}
-
-
 def public_documents() -> Any:
     return Document.objects.filter(private=False).select_related("last_editor")
 
@@ -82,5 +69,4 @@ def notifications_for(user: Any, pk: int) -> list[Mention]:
 
 urlpatterns = [
     stream_path("live/docs/<int:pk>/", DocumentStream, name="doc-live"),
-    stream_path("live/docs/", DocumentListStream, name="docs-live"),
 ]

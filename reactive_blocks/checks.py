@@ -13,10 +13,15 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from reactive_blocks.analysis.connects import connect_findings
+from reactive_blocks.analysis.connects import connect_findings, page_connects
 from reactive_blocks.analysis.reads import analyse_template
 from reactive_blocks.conf import conf
 from reactive_blocks.runtime import get_bus, get_index
+from reactive_blocks.stream_checks import (
+    page_streams_served,
+    stream_classes,
+    uses_page_streams,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -42,6 +47,7 @@ CHECK_IDS = {
     "E001": "reactive_block: a registered or sse-swap block does not exist",
     "E002": "reactive_settings: REACTIVE_BLOCKS cannot be used (a bad value or bus)",
     "E003": "reactive_connect: {% reactive_connect %} names no stream route, or the wrong URL arguments",
+    "E004": "reactive_stream_template: a stream class's template does not exist or has no sse-swap block",
     "W001": "reactive_cycle: derived paths form a cycle",
     "W002": "reactive_paths: an emitted (declared or tracked) path is read by no block",
     "W003": "reactive_audience: audience-filtered scope without connection-aware stream",
@@ -55,6 +61,8 @@ CHECK_IDS = {
     "W011": "reactive_middleware: streams are routed but ReactiveMiddleware is missing",
     "W012": "reactive_deploy_bus: the bus reaches one process only",
     "W013": "reactive_outside: a live block reads a name bound by a tag around it",
+    "W014": "reactive_stream_scope: no tracked model emits to a stream class's scope",
+    "W015": "reactive_asgi: ASGI_APPLICATION does not serve the streams of live pages",
 }
 GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
 
@@ -86,6 +94,8 @@ def check_reactive_contract(
         *_audience_without_connections(),
         *_middleware(),
         *_single_process_bus(),
+        *stream_classes(index),
+        *_page_streams(),
     ]
 
 
@@ -224,8 +234,18 @@ def _unread_paths(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
 MIDDLEWARE = "reactive_blocks.origin.ReactiveMiddleware"
 
 
+def _page_streams() -> Iterable[checks.CheckMessage]:
+    """W015, for projects with a page that streams itself."""
+    if page_connects():
+        yield from page_streams_served()
+
+
 def _middleware() -> Iterable[checks.CheckMessage]:
-    if conf.URLCONF and MIDDLEWARE not in getattr(settings, "MIDDLEWARE", ()):
+    if (
+        conf.URLCONF
+        and MIDDLEWARE not in getattr(settings, "MIDDLEWARE", ())
+        and not uses_page_streams()  # get_asgi_application() does its work
+    ):
         yield checks.Warning(
             "Streams are routed (REACTIVE_BLOCKS['URLCONF']) but ReactiveMiddleware is "
             "not installed: the author's tab is echoed its own changes, and a change "

@@ -10,7 +10,7 @@ from django.test import TestCase
 
 from reactive_blocks.runtime import get_bus
 from reactive_blocks.tracking.commit import new_batch
-from reactive_blocks.tracking.topics import is_topic_only
+from reactive_blocks.tracking.registry import is_topic_only
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

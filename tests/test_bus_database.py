@@ -8,6 +8,7 @@ import pytest
 
 from reactive_blocks import ChangeEvent, ConnectionInfo, DatabaseBus
 from reactive_blocks.models import Change
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,3 +82,22 @@ def test_a_full_outbox_drops_the_oldest_and_counts_it():
 def test_bad_options_are_refused_precisely(option, value, error):
     with pytest.raises(error, match=option):
         DatabaseBus(**{option: value})
+
+
+async def test_a_process_that_starts_later_counts_every_scope_as_changed_up_to_then(
+    bus,
+):
+    bus.emit_sync(ChangeEvent("doc-1", frozenset({"doc.title"})))
+    assert await asyncio.to_thread(bus.flush, 10)
+    top = (await asyncio.to_thread(Change.objects.get)).pk
+    later = DatabaseBus(poll_interval=0.05)  # a server started after that save
+    try:
+        later.position()  # starts its reader
+        await eventually(lambda: later.epoch == "db")
+        # A page rendered before the restart, at a position before ``top``, is
+        # behind: it resyncs instead of missing the change.
+        assert later.revision("doc-1") == top
+        assert later.revision("never-changed") == top
+        assert later.position().sequence == top
+    finally:
+        later.close()

@@ -40,7 +40,7 @@ def faulty_project():
         REACTIVE_BLOCKS={
             "EMITTED_PATHS": ["doc.unread"],
             "AUDIENCE_SCOPES": ["doc-*"],
-            "URLCONF": "tests.streams_urls",
+            "URLCONF": "tests.faulty_streams",
             "BUS": {"BACKEND": "reactive_blocks.ReactiveBus"},
         },
         MIDDLEWARE=["django.middleware.gzip.GZipMiddleware"],
@@ -92,6 +92,9 @@ def test_each_fault_is_reported_with_its_id_and_place():
         ("reactive_blocks.E001", "opaque.html"),
         ("reactive_blocks.E003", "bad_connect.html:2"),
         ("reactive_blocks.E003", "bad_connect.html:3"),
+        ("reactive_blocks.E004", "tests.faulty_streams.OrphanStream"),
+        ("reactive_blocks.E004", "tests.streams_urls.PageStream"),
+        ("reactive_blocks.E004", "tests.streams_urls.QuietStream"),
         ("reactive_blocks.W001", "DependencyIndex"),
         ("reactive_blocks.W002", "doc.unread"),
         ("reactive_blocks.W003", "doc-*"),
@@ -103,6 +106,9 @@ def test_each_fault_is_reported_with_its_id_and_place():
         ("reactive_blocks.W011", "settings.MIDDLEWARE"),
         ("reactive_blocks.W012", "settings.REACTIVE_BLOCKS"),
         ("reactive_blocks.W013", "outside.html:2"),
+        ("reactive_blocks.W014", "tests.faulty_streams.OrphanStream"),
+        # No model is tracked in these tests: nothing emits to "doc-1" either.
+        ("reactive_blocks.W014", "tests.streams_urls.PageStream"),
     ]
     assert deploy == [
         ("reactive_blocks.W009", "settings.ASGI_APPLICATION"),
@@ -113,7 +119,8 @@ def test_each_fault_is_reported_with_its_id_and_place():
 def test_every_catalogued_id_is_produced_by_the_fixture_and_ids_are_unique():
     with faulty_project():
         produced = {m.id for m in [*check_reactive_contract(), *check_deployment()]}
-    assert produced | {"reactive_blocks.E002"} == {
+    # E002 and W015 need projects of their own (tests below).
+    assert produced | {"reactive_blocks.E002", "reactive_blocks.W015"} == {
         f"reactive_blocks.{key}" for key in CHECK_IDS
     }
     names = [meaning.split(":")[0] for meaning in CHECK_IDS.values()]
@@ -154,7 +161,7 @@ def test_reactive_check_exits_non_zero_on_error():
     ):
         assert f"reactive_blocks.{check_id}" in output
     assert "W009" not in output  # deployment checks only with --deploy
-    assert "reactive_check: 4 error(s), 11 warning(s)." in output
+    assert "reactive_check: 7 error(s), 13 warning(s)." in output
     # The names DESIGN gives the checks appear beside their ids.
     assert "[reactive_block] missing_block.html:3: (reactive_blocks.E001)" in output
     for name in ("reactive_cycle", "reactive_paths", "reactive_audience"):
@@ -204,7 +211,9 @@ def test_json_output():
     assert code == 1
     result = json.loads(output)
     ids = sorted({m["id"] for m in result["messages"]})
-    assert ids == sorted(f"reactive_blocks.{key}" for key in CHECK_IDS if key != "E002")
+    assert ids == sorted(
+        f"reactive_blocks.{key}" for key in CHECK_IDS if key not in {"E002", "W015"}
+    )
     e001 = next(m for m in result["messages"] if m["obj"] == "missing_block.html:3")
     assert e001["level"] == "ERROR"
     assert e001["name"] == "reactive_block"
@@ -298,7 +307,7 @@ def test_a_connect_with_a_wrong_route_or_arguments_says_how_to_fix_it():
     unknown, arguments = messages["bad_connect.html:2"], messages["bad_connect.html:3"]
     assert unknown.msg == (
         '{% reactive_connect "no-such-route" %} names no stream route in '
-        "tests.streams_urls (its routes: page-live, quiet-live)."
+        "tests.faulty_streams (its routes: orphan-live, page-live, quiet-live)."
     )
     assert "stream_path()" in unknown.hint
     assert arguments.msg == (
@@ -330,3 +339,51 @@ def test_a_missing_urlconf_is_said_once_for_every_connect(tmp_path):
         found = [m for m in check_reactive_contract() if m.id.endswith("E003")]
     assert len(found) == 1
     assert "needs REACTIVE_BLOCKS" in found[0].msg
+
+
+def test_pages_that_stream_themselves_need_get_asgi_application():
+    with (
+        faulty_project(),
+        override_settings(ASGI_APPLICATION="tests.plain_asgi.application"),
+    ):
+        (message,) = [m for m in check_reactive_contract() if m.id.endswith("W015")]
+    assert "not made by reactive_blocks.asgi.get_asgi_application()" in message.msg
+    assert "/_reactive/page/" in message.msg
+    with (
+        faulty_project(),
+        override_settings(ASGI_APPLICATION="tests.pages_site.asgi.application"),
+    ):
+        ids = [m.id for m in check_reactive_contract()]
+    assert "reactive_blocks.W015" not in ids
+    # get_asgi_application() sets the origin: ReactiveMiddleware is not missing.
+    assert "reactive_blocks.W011" not in ids
+
+
+def test_a_stream_class_whose_template_has_no_live_block_is_an_error(tmp_path):
+    (tmp_path / "stream").mkdir()
+    (tmp_path / "stream" / "page.html").write_text("<h1>{{ doc.title }}</h1>")
+    with override_settings(
+        TEMPLATES=engine(tmp_path), REACTIVE_BLOCKS={"URLCONF": "tests.streams_urls"}
+    ):
+        messages = [m for m in check_reactive_contract() if m.id.endswith("E004")]
+    assert [str(m.obj) for m in messages] == [
+        "tests.streams_urls.PageStream",
+        "tests.streams_urls.QuietStream",
+    ]
+    assert "has no sse-swap block" in messages[0].msg
+
+
+def test_a_stream_class_following_a_scope_nothing_emits_to_is_a_warning(monkeypatch):
+    from reactive_blocks.tracking.track import _build
+    from tests.models import Document
+
+    tracker = _build(Document, "doc-{pk}", "doc", None, ())
+    monkeypatch.setattr(
+        "reactive_blocks.tracking.registry._trackers", {Document: tracker}
+    )
+    with faulty_project():
+        warned = [
+            str(m.obj) for m in check_reactive_contract() if m.id.endswith("W014")
+        ]
+    # PageStream follows doc-<pk>, which Document's rows emit to.
+    assert warned == ["tests.faulty_streams.OrphanStream"]

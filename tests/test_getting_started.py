@@ -7,12 +7,13 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
-from pathlib import Path
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING
 
 from tests.browser import chromium, require_chromium
 from tests.live_server import ROOT, served
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PAGE = ROOT / "docs" / "getting-started.md"
 FENCE = re.compile(r"^```(python|html\+django)\n(.*?)^```", re.MULTILINE | re.DOTALL)

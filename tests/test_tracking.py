@@ -742,7 +742,7 @@ def test_capture_inside_a_committing_transaction_does_not_double_emit():
 def own_scopes(seen):
     """A listener keeping the events of the scopes track() was given (not the
     topics live pages follow)."""
-    from reactive_blocks.tracking.topics import is_topic_only
+    from reactive_blocks.tracking.registry import is_topic_only
 
     def listen(event):
         if not is_topic_only(event.scope):

@@ -37,7 +37,12 @@ OWN_BLOCKS = {
 
 
 def document_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"documents": public_documents()})
+    """The live list: an ordinary view, re-run for each browser on a change."""
+    documents = public_documents()
+    if request.user.is_authenticated:
+        mine = Document.objects.filter(owner=request.user)
+        documents = (documents | mine).select_related("last_editor")
+    return render(request, "home.html", {"documents": documents})
 
 
 def document_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -20,12 +20,14 @@ from reactive_blocks.conf import conf
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["connect_findings"]
+__all__ = ["connect_findings", "page_connects"]
 
 TAG = re.compile(
     r"\{%\s*reactive_connect\s+(?P<quote>[\"'])(?P<name>[^\"']+)(?P=quote)"
     r"(?P<args>[^%]*)%\}"
 )
+# {% reactive_connect %} with no argument: the page's own stream.
+PAGE_TAG = re.compile(r"\{%\s*reactive_connect\s*%\}")
 ARGUMENT = re.compile(r"(\w+)\s*=")
 # Text that is not rendered as tags: a comment block, verbatim, {# ... #}.
 UNRENDERED = re.compile(
@@ -41,17 +43,7 @@ def connect_findings(urlconf: str | None) -> Iterator[Finding]:
     ``urlconf``, or gives it other URL arguments than the route takes; one E003 in
     all when there is no ``urlconf`` to check them against."""
     routes = _routes(urlconf) if urlconf else None
-    include, exclude = conf.SCAN_INCLUDE, conf.SCAN_EXCLUDE
-    for template, path in list_templates(django_engine()):
-        if not selected(template, include, exclude):
-            continue
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue  # the scan reports unreadable templates (W008)
-        if b"reactive_connect" not in data:
-            continue
-        text = _without_comments(data.decode(errors="replace"))
+    for template, text in _connecting_templates():
         for match in TAG.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
             if ":" in match["name"]:
@@ -62,6 +54,26 @@ def connect_findings(urlconf: str | None) -> Iterator[Finding]:
                 yield Finding("E003", message, hint=hint, template=template, line=line)
                 if routes is None:
                     return  # the same missing setting, said once
+
+
+def page_connects() -> list[str]:
+    """The templates that open their page's own stream (``{% reactive_connect %}``
+    with no argument)."""
+    return [t for t, text in _connecting_templates() if PAGE_TAG.search(text)]
+
+
+def _connecting_templates() -> Iterator[tuple[str, str]]:
+    """(name, rendered text) of the scanned templates using ``reactive_connect``."""
+    include, exclude = conf.SCAN_INCLUDE, conf.SCAN_EXCLUDE
+    for template, path in list_templates(django_engine()):
+        if not selected(template, include, exclude):
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue  # the scan reports unreadable templates (W008)
+        if b"reactive_connect" in data:
+            yield template, _without_comments(data.decode(errors="replace"))
 
 
 def _without_comments(text: str) -> str:

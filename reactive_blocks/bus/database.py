@@ -221,6 +221,10 @@ class DatabaseBus(ReactiveBus):
     def _begin(self, top: int) -> None:
         with self._lock:
             self._cursor = self._sequence = top
+            # What changed before this process started is not known scope by
+            # scope: every scope counts as changed at ``top``, so a page that was
+            # open across a restart (and may have missed a change) resyncs.
+            self._forgotten = max(self._forgotten, top)
             if self._epoch.startswith(f"{EPOCH}-starting-"):
                 self._epoch = EPOCH
         self._begun.set()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Scope",
     "Tracker",
+    "is_topic_only",
     "register",
     "tracker_for",
     "tracker_scopes",
@@ -49,6 +50,8 @@ class Tracker:
     # Fields whose change may take access away: their events carry ``recheck``.
     # Compared and emitted even when ``fields``/``exclude`` leave them out.
     access_fields: frozenset[str] = frozenset()
+    # prefix= was left out: live pages follow the model, no template path is named.
+    default_prefix: bool = False
 
     def options(self) -> tuple[object, ...]:
         return (
@@ -77,7 +80,7 @@ class Tracker:
         """
         if self.chosen:
             return self.field_paths(self.fields | self.m2m_fields)
-        return {self.prefix}
+        return set() if self.default_prefix else {self.prefix}
 
     def scopes_of(self, instance: models.Model) -> list[str]:
         """The scopes an instance belongs to (a format string or a callable)."""
@@ -209,6 +212,17 @@ def _parent_topic(
 def _format_names(template: str) -> list[str]:
     parsed = string.Formatter().parse(template)
     return [re.split(r"[.\[]", name, maxsplit=1)[0] for _, name, _, _ in parsed if name]
+
+
+def is_topic_only(scope: str) -> bool:
+    """Whether ``scope`` is a topic no ``track(scope=...)`` asked for: a model's, or
+    the rows' of a model tracked with a scope of its own."""
+    label, _, pk = scope.partition(":")
+    for model, tracker in trackers().items():
+        if model_topic(model) != label:
+            continue
+        return not pk or tracker.scope != instance_topic(model, "{pk}")
+    return False
 
 
 def tracker_scopes(tracker: Tracker, instance: models.Model) -> list[str]:

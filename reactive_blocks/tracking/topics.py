@@ -28,16 +28,3 @@ def model_topic(model: type[models.Model]) -> str:
 def instance_topic(model: type[models.Model], pk: object) -> str:
     """``"docs.document:42"``: every change of one row, and of rows pointing at it."""
     return f"{model._meta.label_lower}:{pk}"
-
-
-def is_topic_only(scope: str) -> bool:
-    """Whether ``scope`` is a topic no ``track(scope=...)`` asked for: a model's, or
-    the rows' of a model tracked with a scope of its own."""
-    from reactive_blocks.tracking.registry import trackers
-
-    label, _, pk = scope.partition(":")
-    for model, tracker in trackers().items():
-        if model_topic(model) != label:
-            continue
-        return not pk or tracker.scope != instance_topic(model, "{pk}")
-    return False

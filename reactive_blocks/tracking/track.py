@@ -111,6 +111,7 @@ def _build(
     label = model.__name__
     if scope is None:
         scope = instance_topic(model, "{pk}")
+    default_prefix = prefix is None
     if prefix is None:
         prefix = model._meta.model_name or label.lower()
     given: object = prefix
@@ -156,6 +157,7 @@ def _build(
         frozenset(chosen & many),
         chosen=fields is not None,
         access_fields=frozenset(access_fields),
+        default_prefix=default_prefix,
     )
 
 

@@ -20,8 +20,8 @@ MAX_CHANGES = 1000
 class Command(BaseCommand):
     help = (
         "Edit and comment as the demo's robot user, a bounded number of times "
-        "(Ctrl-C stops it). With the in-process bus the changes are made by the "
-        "running server (--url), since saves made here would reach no page."
+        "(Ctrl-C stops it). The default bus carries its saves to the running "
+        "server; with the in-process bus they are made by the server (--url)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

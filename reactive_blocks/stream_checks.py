@@ -1,0 +1,176 @@
+"""System checks of how streams are served: stream classes that could never update
+their page, and live pages that nothing serves.
+
+Tried as a user would: a ``template_name`` that does not exist, or a consumer whose
+scope no tracked model emits to, passed every check and the page simply never
+updated. These say so before a page does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import string
+import uuid
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core import checks
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.utils.module_loading import import_string
+
+from reactive_blocks.conf import conf
+from reactive_blocks.streams.consumer import ReactiveStreamConsumer
+from reactive_blocks.tracking.registry import trackers
+from reactive_blocks.tracking.topics import model_topic
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from reactive_blocks.index.core import DependencyIndex
+
+__all__ = ["page_streams_served", "stream_classes"]
+
+# A URL argument of each converter type, to ask a stream class for its scope.
+SAMPLES: dict[str, Any] = {"int": 1, "str": "x", "slug": "x", "path": "x"}
+
+
+def stream_classes(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
+    """E004 for a stream class whose page cannot be streamed, W014 for one whose
+    scope no tracked model emits to."""
+    if conf.URLCONF is None:
+        return
+    try:
+        patterns = list(getattr(import_module(conf.URLCONF), "urlpatterns", []))
+    except ImportError:
+        return  # E003 (the connect check) says what is wrong with the module
+    emitted = _emitted_patterns()
+    for pattern in patterns:
+        consumer = getattr(getattr(pattern, "callback", None), "consumer_class", None)
+        if not (
+            isinstance(consumer, type) and issubclass(consumer, ReactiveStreamConsumer)
+        ):
+            continue
+        label = f"{consumer.__module__}.{consumer.__qualname__}"
+        yield from _template(consumer, label, index)
+        scope = _sample_scope(consumer, pattern)
+        if (
+            scope is not None
+            and emitted is not None
+            and not any(
+                fnmatch.fnmatchcase(scope, emitted_scope) for emitted_scope in emitted
+            )
+        ):
+            yield checks.Warning(
+                f"{label} follows scope {scope!r} (for sample URL arguments), and no "
+                f"tracked model emits to a scope like it: its page never updates.",
+                hint="Make get_scope() return what track(scope=...) gives the "
+                "model's rows (e.g. 'doc-{pk}' gives 'doc-1'), or silence "
+                "reactive_blocks.W014 if your code emits to it with emit().",
+                obj=label,
+                id="reactive_blocks.W014",
+            )
+
+
+def _template(
+    consumer: type[ReactiveStreamConsumer], label: str, index: DependencyIndex
+) -> Iterable[checks.CheckMessage]:
+    name = consumer.template_name
+    if name is None:
+        return  # chosen per request by get_template_name()
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        yield checks.Error(
+            f"{label}.template_name is {name!r}, which no template loader finds.",
+            hint="Name the template the page is rendered from, as the view does.",
+            obj=label,
+            id="reactive_blocks.E004",
+        )
+        return
+    if not index.blocks(name):
+        yield checks.Error(
+            f"{label}.template_name is {name!r}, which has no sse-swap block: "
+            f"the stream has nothing to send.",
+            hint='Wrap each live {% block %} in an element with sse-swap="<block '
+            'name>", or name the template that has them.',
+            obj=label,
+            id="reactive_blocks.E004",
+        )
+
+
+def _sample_scope(consumer: type[ReactiveStreamConsumer], pattern: Any) -> str | None:
+    """What ``get_scope()`` gives for sample URL arguments; None if it cannot say."""
+    converters = getattr(getattr(pattern, "pattern", None), "converters", {})
+    kwargs = {}
+    for name, converter in converters.items():
+        kind = type(converter).__name__.removesuffix("Converter").lower()
+        kwargs[name] = uuid.UUID(int=1) if kind == "uuid" else SAMPLES.get(kind, 1)
+    instance = consumer()
+    vars(instance)["scope"] = {"url_route": {"kwargs": kwargs, "args": ()}}
+    try:
+        scope: object = instance.get_scope()
+    except Exception:
+        return None
+    return scope if isinstance(scope, str) else None
+
+
+def _emitted_patterns() -> list[str] | None:
+    """Shell patterns of every scope tracked models emit to; None if a callable
+    scope makes that unknowable."""
+    patterns = []
+    for model, tracker in trackers().items():
+        if not isinstance(tracker.scope, str):
+            return None
+        fields = string.Formatter().parse(tracker.scope)
+        patterns.append(
+            "".join(f"{text}{'*' if name else ''}" for text, name, _, _ in fields)
+        )
+        patterns += [model_topic(model), f"{model_topic(model)}:*"]
+    return patterns
+
+
+def page_streams_served() -> Iterable[checks.CheckMessage]:
+    """W015 when ASGI_APPLICATION does not serve the streams of live pages."""
+    dotted = getattr(settings, "ASGI_APPLICATION", None)
+    if not dotted:
+        return  # W009 (--deploy) says so
+    try:
+        application = import_string(dotted)
+    except Exception as exc:
+        yield checks.Warning(
+            f"ASGI_APPLICATION {dotted!r} cannot be imported: {exc}",
+            hint="Fix asgi.py; `application = get_asgi_application()` from "
+            "reactive_blocks.asgi is all it needs.",
+            obj="settings.ASGI_APPLICATION",
+            id="reactive_blocks.W015",
+        )
+        return
+    if not _serves_pages(application):
+        yield checks.Warning(
+            f"ASGI_APPLICATION {dotted!r} is not made by "
+            f"reactive_blocks.asgi.get_asgi_application(): pages using "
+            f"{{% reactive_connect %}} with no argument get no stream (their stream "
+            f"URL {conf.PAGE_STREAM_PATH} answers 404), and a tab's own changes are "
+            f"echoed back to it unless ReactiveMiddleware is installed.",
+            hint="In asgi.py: `from reactive_blocks.asgi import get_asgi_application` "
+            "and `application = get_asgi_application()`.",
+            obj="settings.ASGI_APPLICATION",
+            id="reactive_blocks.W015",
+        )
+
+
+def _serves_pages(application: Any) -> bool:
+    return getattr(application, "reactive_blocks_pages", False) is True
+
+
+def uses_page_streams() -> bool:
+    """Whether the project's own ASGI application is ``get_asgi_application()``'s."""
+    dotted = getattr(settings, "ASGI_APPLICATION", None)
+    if not isinstance(dotted, str) or not dotted:
+        return False
+    try:
+        return _serves_pages(import_string(dotted))
+    except Exception:
+        return False
