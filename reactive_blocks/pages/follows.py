@@ -1,7 +1,8 @@
 """What a page follows: derived from the tracked data its view put in the context.
 
-An instance of a tracked model follows its scopes and its instance topic (which
-also gets changes of rows pointing at it); a queryset, or a list of instances,
+An instance of a tracked model follows its instance topic (every change of the row
+is emitted there, whatever ``track(scope=...)`` says, and so are changes of rows
+pointing at it); a queryset, or a list of instances,
 follows its model's topic (a row created, saved or deleted may change it). A
 paginator page or a form bound to an instance counts for what it holds.
 """
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from reactive_blocks.tracking.registry import tracker_for, tracker_scopes
+from reactive_blocks.tracking.registry import tracker_for
 from reactive_blocks.tracking.topics import instance_topic, model_topic
 
 if TYPE_CHECKING:
@@ -44,10 +45,7 @@ def _collect(
     if isinstance(value, models.Model):
         tracker = tracker_for(type(value))
         if tracker is not None and value.pk is not None:
-            table = model_topic(tracker.model)
-            for scope in tracker_scopes(tracker, value):
-                rows[scope] = table
-            rows[instance_topic(tracker.model, value.pk)] = table
+            rows[instance_topic(tracker.model, value.pk)] = model_topic(tracker.model)
         return
     if isinstance(value, models.QuerySet):
         tracker = tracker_for(value.model)

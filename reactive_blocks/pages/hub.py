@@ -17,9 +17,11 @@ import heapq
 import itertools
 import logging
 import time
+from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from reactive_blocks.bus.state import CloseReason
 from reactive_blocks.conf import conf
@@ -43,12 +45,19 @@ logger = logging.getLogger(__name__)
 
 
 def browser_of(stream_scope: Any) -> str:
-    """Which browser a stream comes from: its cookies, hashed. Its tabs share one
-    re-run of the view; no two browsers do."""
-    cookies = b"".join(
-        value for name, value in stream_scope.get("headers", []) if name == b"cookie"
-    )
-    return hashlib.sha256(cookies).hexdigest()
+    """Which browser a stream comes from: its session and CSRF cookies (what a
+    re-run reads of the request), hashed. The tabs of one browser share a re-run
+    of the view; two browsers never do, and other cookies do not split them."""
+    cookies: SimpleCookie = SimpleCookie()
+    for name, value in stream_scope.get("headers", []):
+        if name == b"cookie":
+            with contextlib.suppress(Exception):
+                cookies.load(value.decode("latin-1"))
+    parts = []
+    for cookie in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME):
+        morsel = cookies.get(cookie)
+        parts.append(morsel.value if morsel is not None else "")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 class PageHub:
@@ -145,6 +154,9 @@ class PageHub:
             while self.clients:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._wait())
+                # One save reaches several followed topics at once: let every
+                # reader hand its batch over, so they make one round.
+                await asyncio.sleep(0)
                 self._wake.clear()
                 await self._round()
                 await self._tick()
