@@ -134,6 +134,7 @@ bench-scan: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/budget.py
 	$(BIN)/python bench/churn.py

@@ -73,22 +73,37 @@ class Stream(asyncio.Protocol):
             self.done.set_result(False)
 
 
+def requests(url: str, count: int) -> list[tuple[str, int, bytes]]:
+    """(host, port, request) of each stream: ``count`` of ``url``, or, with
+    ``url`` naming a file of "URL<tab>Cookie" lines, one per line."""
+    if not url.startswith("http"):
+        with open(url) as lines:
+            targets = [line.rstrip("\n").split("\t") for line in lines if line.strip()]
+    else:
+        targets = [[url, ""]] * count
+    made = []
+    for target_url, cookie in targets:
+        parts = urlsplit(target_url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        header = f"Cookie: {cookie}\r\n" if cookie else ""
+        request = (
+            f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Accept: text/event-stream\r\n{header}\r\n"
+        ).encode()
+        made.append((parts.hostname or "127.0.0.1", parts.port or 80, request))
+    return made
+
+
 async def main(url: str, count: int) -> None:
-    parts = urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    request = (
-        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        f"Accept: text/event-stream\r\n\r\n"
-    ).encode()
     loop = asyncio.get_running_loop()
     final = [-1]
     streams = []
-    for _ in range(count):
+    for host, port, request in requests(url, count):
         ready = asyncio.Event()
         _, stream = await loop.create_connection(
-            lambda ready=ready: Stream(request, final, ready),
-            parts.hostname,
-            parts.port,
+            lambda ready=ready, request=request: Stream(request, final, ready),
+            host,
+            port,
         )
         await asyncio.wait_for(ready.wait(), 30)
         streams.append(stream)

@@ -60,5 +60,7 @@ REACTIVE_BLOCKS = {
     "HEARTBEAT_SECONDS": float(os.environ.get("BENCH_HEARTBEAT", "15")),
     # The load generator is one client address opening thousands of streams.
     "MAX_STREAMS_PER_ADDRESS": 100_000,
+    # bench/pages.py: a thousand tabs of one session.
+    "MAX_STREAMS_PER_VISITOR": 100_000,
     "STREAM_OPENS_BURST": 100_000,
 }

@@ -7,6 +7,8 @@ from bench.site import views
 urlpatterns = [
     path("items/<int:pk>/", views.page),
     path("items5/<int:pk>/", views.page5),
+    path("page/items/<int:pk>/", views.live_page),
+    path("session/", views.session),
     path("save/<int:pk>/", views.save),
     path("stats/", views.stats),
 ]

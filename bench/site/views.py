@@ -25,6 +25,17 @@ def page5(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "site/item5.html", {"item": Item.objects.get(pk=pk)})
 
 
+def live_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """The same page as a live page: its own view is its stream."""
+    return render(request, "site/live_item.html", {"item": Item.objects.get(pk=pk)})
+
+
+def session(request: HttpRequest) -> JsonResponse:
+    """Give the caller a session (a visitor who logged in, say)."""
+    request.session["bench"] = True
+    return JsonResponse({})
+
+
 def save(request: HttpRequest, pk: int) -> JsonResponse:
     """A tracked save whose title carries the time it was committed at."""
     item = Item.objects.get(pk=pk)
@@ -37,6 +48,7 @@ def stats(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "subscribers": get_bus().subscriber_count,
+            "streams": get_hubs().open_count,
             "renders": get_hubs().counts.counts(),
         }
     )
