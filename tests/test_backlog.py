@@ -71,3 +71,31 @@ def test_a_transport_that_changes_shape_stops_being_asked():
     del transport.dataBuffer
     assert backlog.pending() == 0
     assert not backlog.known
+
+
+def test_twisted_and_daphne_still_keep_what_backlog_reads_where_it_reads_it():
+    """Backlog reads private parts of Twisted and daphne (no ASGI server says how
+    much it holds): if an upgrade moves them, this fails instead of streams
+    silently piling up what browsers do not read."""
+    import inspect
+
+    from daphne.server import Server
+    from twisted.internet import tcp
+    from twisted.internet.abstract import FileDescriptor
+
+    # The buffer of a TCP connection: written bytes wait in these until sent.
+    transport = FileDescriptor()
+    transport.connected = True
+    transport.startWriting = lambda: None  # no reactor here
+    transport.write(b"x" * 10)
+    assert len(transport.dataBuffer) - transport.offset + transport._tempDataLen == 10
+    assert hasattr(tcp.Connection, "abortConnection")
+    # daphne hands the application partial(server.handle_reply, protocol).
+    source = inspect.getsource(Server.create_application)
+    assert "partial(self.handle_reply, protocol)" in source
+    # ... whose channel (Twisted's HTTPChannel) has the connection's transport.
+    from daphne.http_protocol import WebRequest
+    from twisted.web.http import Request
+
+    assert issubclass(WebRequest, Request)
+    assert "self.channel = channel" in inspect.getsource(Request.__init__)
