@@ -33,7 +33,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "reactive_blocks.origin.ReactiveMiddleware",
+    "reactive_blocks.middleware.ReactiveMiddleware",
 ]
 
 ROOT_URLCONF = "demo_project.urls"

@@ -231,7 +231,9 @@ def _unread_paths(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
             )
 
 
-MIDDLEWARE = "reactive_blocks.origin.ReactiveMiddleware"
+MIDDLEWARE = "reactive_blocks.middleware.ReactiveMiddleware"
+# Its first home, still in many settings files (deprecated, still working).
+OLD_MIDDLEWARE = "reactive_blocks.origin.ReactiveMiddleware"
 
 
 def _page_streams() -> Iterable[checks.CheckMessage]:
@@ -243,7 +245,7 @@ def _page_streams() -> Iterable[checks.CheckMessage]:
 def _middleware() -> Iterable[checks.CheckMessage]:
     if (
         conf.URLCONF
-        and MIDDLEWARE not in getattr(settings, "MIDDLEWARE", ())
+        and not {MIDDLEWARE, OLD_MIDDLEWARE} & set(getattr(settings, "MIDDLEWARE", ()))
         and not uses_page_streams()  # get_asgi_application() does its work
     ):
         yield checks.Warning(

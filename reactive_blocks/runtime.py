@@ -1,5 +1,7 @@
 """The project's bus and dependency index: built on first use, dropped on reset.
 
+(The stream hubs that use them are ``reactive_blocks.streams.hubs.get_hubs()``.)
+
 ``reset()`` runs when ``REACTIVE_BLOCKS`` changes (``override_settings``), so
 tests get a fresh bus without touching module state themselves.
 """
@@ -15,14 +17,12 @@ from django.utils.module_loading import import_string
 from reactive_blocks.bus.memory import ReactiveBus
 from reactive_blocks.conf import conf
 from reactive_blocks.index.core import DependencyIndex
-from reactive_blocks.streams.hubs import Hubs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
     "get_bus",
-    "get_hubs",
     "get_index",
     "reset",
     "reset_bus",
@@ -32,7 +32,6 @@ __all__ = [
 _lock = threading.Lock()
 _bus: ReactiveBus | None = None
 _index: DependencyIndex | None = None
-_hubs: Hubs | None = None
 
 
 def get_bus() -> ReactiveBus:
@@ -79,17 +78,6 @@ def _builder(dotted: str) -> Callable[[DependencyIndex], object]:
     return result
 
 
-def get_hubs() -> Hubs:
-    """The stream hubs of this process (one per live page and scope), and their
-    render counts."""
-    global _hubs
-    bus, index = get_bus(), get_index()
-    with _lock:
-        if _hubs is None or _hubs.bus is not bus or _hubs.index is not index:
-            _hubs = Hubs(bus, index)
-        return _hubs
-
-
 def reset() -> None:
     """Close and forget the bus and the index; the next use builds new ones."""
     reset_bus()
@@ -98,9 +86,9 @@ def reset() -> None:
 
 def reset_bus() -> None:
     """Close and forget the bus (settings changed)."""
-    global _bus, _hubs
+    global _bus
     with _lock:
-        bus, _bus, _hubs = _bus, None, None
+        bus, _bus = _bus, None
     if bus is not None:
         bus.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reactive_blocks import BlockRef
-from reactive_blocks.streams.hub import Frames
+from reactive_blocks.streams.engine import Frames
 
 TITLE = BlockRef("page.html", "title")
 BODY = BlockRef("page.html", "body")

@@ -7,8 +7,8 @@ from django.test import RequestFactory
 
 from reactive_blocks import ChangeEvent, Position, get_bus
 from reactive_blocks.identity import public_id
+from reactive_blocks.middleware import ReactiveMiddleware
 from reactive_blocks.origin import (
-    ReactiveMiddleware,
     current_origin,
     origin,
     sign_origin,
@@ -113,3 +113,17 @@ def test_the_public_id_in_presence_is_no_origin():
     assert public_id("alices-tab-1") == shown  # stable: presence lists it once
     assert verify_origin(shown, "any") is None
     assert verify_origin(f"{shown}.{'0' * 32}", "any") is None
+
+
+def test_the_old_import_path_of_the_middleware_still_works_and_says_where_it_went():
+    import warnings
+
+    import reactive_blocks.origin
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        moved = reactive_blocks.origin.ReactiveMiddleware
+    assert moved is ReactiveMiddleware
+    (warning,) = caught
+    assert warning.category is DeprecationWarning
+    assert "reactive_blocks.middleware.ReactiveMiddleware" in str(warning.message)

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 
 from reactive_blocks import CloseReason, ConnectionInfo, get_bus
 from reactive_blocks.identity import session_digest
-from reactive_blocks.origin import ReactiveMiddleware
+from reactive_blocks.middleware import ReactiveMiddleware
 
 
 def watching(session_key: str, number: int):

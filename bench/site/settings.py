@@ -26,7 +26,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "reactive_blocks.origin.ReactiveMiddleware",
+    "reactive_blocks.middleware.ReactiveMiddleware",
 ]
 ROOT_URLCONF = "bench.site.urls"
 ASGI_APPLICATION = "bench.site.asgi.application"

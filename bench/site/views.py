@@ -11,7 +11,7 @@ from django.shortcuts import render
 from bench.site.models import Item
 from bench.sites import stamped_title
 from reactive_blocks import get_bus
-from reactive_blocks.runtime import get_hubs
+from reactive_blocks.streams.hubs import get_hubs
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from django.urls import ResolverMatch
 
     from reactive_blocks.pages.tokens import PageToken
-    from reactive_blocks.streams.hub import Serving
+    from reactive_blocks.streams.engine import Delivery
     from reactive_blocks.streams.hubs import Hubs
 
 __all__ = ["PageStreamConsumer"]
@@ -68,7 +68,7 @@ class PageStreamConsumer(ReactiveStreamConsumer):
         page = self.page
         return (type(self), page.path, page.query, page.view, page.follows)
 
-    def make_hub(self, hubs: Hubs, key: tuple[object, ...]) -> Serving:
+    def make_hub(self, hubs: Hubs, key: tuple[object, ...]) -> Delivery:
         return PageHub(hubs, key, self)
 
     def _connection_names(self) -> Any:

@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import heapq
-import itertools
 import logging
-import time
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +21,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from reactive_blocks.bus.state import CloseReason
-from reactive_blocks.conf import conf
 from reactive_blocks.pages.rerun import Outcome, rerun
-from reactive_blocks.streams.hub import PING, Frames
-from reactive_blocks.streams.sse import encode_event
+from reactive_blocks.streams.engine import Delivery
 from reactive_blocks.streams.stream import render_blocks
+from reactive_blocks.streams.viewer import behind
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.state import Member
@@ -36,7 +32,7 @@ if TYPE_CHECKING:
     from reactive_blocks.events import ChangeEvent
     from reactive_blocks.index import BlockRef
     from reactive_blocks.pages.consumer import PageStreamConsumer
-    from reactive_blocks.streams.hub import Client
+    from reactive_blocks.streams.engine import Client
     from reactive_blocks.streams.hubs import Hubs
 
 __all__ = ["PageHub", "browser_of"]
@@ -60,29 +56,23 @@ def browser_of(stream_scope: Any) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-class PageHub:
+class PageHub(Delivery):
     """Every connection of one page in this process."""
 
     def __init__(
         self, hubs: Hubs, key: tuple[object, ...], consumer: PageStreamConsumer
     ) -> None:
-        self.hubs, self.key = hubs, key
+        super().__init__(hubs, key, consumer.page.path)
         self.bus, self.index = hubs.bus, hubs.index
         self.page, self.match = consumer.page, consumer.match
         self.template = self.page.template
         self.subscriptions: dict[str, SharedSubscription] = {
             scope: self.bus.subscribe_shared(scope) for scope in self.page.follows
         }
-        self.clients: dict[Client, list[tuple[SharedSubscription, Member]]] = {}
         self._batches: list[Batch] = []
         self._closed: list[Member] = []
         self._wake = asyncio.Event()
         self._fresh: list[Client] = []  # joined: are they behind?
-        self._deadlines: list[tuple[float, int, Client]] = []
-        self._counter = itertools.count()
-        self._next_ping = time.monotonic() + conf.HEARTBEAT_SECONDS
-        self._max_fragment = conf.MAX_FRAGMENT_BYTES
-        self._max_buffered = conf.MAX_BUFFERED_BYTES
         self._readers = [
             asyncio.ensure_future(self._read(sub))
             for sub in self.subscriptions.values()
@@ -92,40 +82,18 @@ class PageHub:
     # Clients -------------------------------------------------------------------------
 
     def join(self, client: Client) -> None:
-        client.hub = self
         connection = client.consumer.connection
-        self.clients[client] = [
-            (sub, sub.join(connection)) for sub in self.subscriptions.values()
-        ]
-        heapq.heappush(self._deadlines, (client.deadline, next(self._counter), client))
+        members = [(sub, sub.join(connection)) for sub in self.subscriptions.values()]
+        self._admit(client, members)
         self._fresh.append(client)
         self._wake.set()
 
-    def leave(self, client: Client) -> None:
-        members = self.clients.pop(client, None)
-        if members is None:
-            return
-        for sub, member in members:
+    def _release(self, client: Client, held: Any) -> None:
+        for sub, member in held:
             sub.leave(member)
-        self.hubs.released(client)
-        client.on_end()
-        if not self.clients:
-            self._close()
 
-    async def end(self, client: Client, event: str) -> None:
-        if client not in self.clients:
-            return
-        self.leave(client)
-        try:
-            await client.send(
-                {
-                    "type": "http.response.body",
-                    "body": encode_event("", event=event),
-                    "more_body": False,
-                }
-            )
-        except Exception:
-            logger.debug("Could not end a stream of %s cleanly.", self.page.path)
+    def _emptied(self) -> None:
+        self._close()
 
     def _close(self) -> None:
         self.hubs.forget(self)
@@ -169,12 +137,6 @@ class PageHub:
                 await self.end(client, client.consumer.reconnect_event)
             if self.clients:
                 self._close()
-
-    def _wait(self) -> float:
-        soonest = self._next_ping
-        if self._deadlines:
-            soonest = min(soonest, self._deadlines[0][0])
-        return max(0.0, soonest - time.monotonic())
 
     async def _round(self) -> None:
         batches, self._batches = self._batches, []
@@ -220,12 +182,13 @@ class PageHub:
         return max((s.latest_revision for s in self.subscriptions.values()), default=0)
 
     def _behind(self, client: Client) -> bool:
-        """Whether a page that just connected may lack changes: it is re-run."""
-        if client.epoch is not None and client.epoch != self.bus.epoch:
-            return True
-        if client.cursor is None:
-            return False
-        return self._revision() > client.cursor
+        return behind(
+            client.cursor,
+            client.epoch,
+            current_epoch=self.bus.epoch,
+            revision=self._revision(),
+            latest=None if self.bus.crosses_processes else self.bus.sequence,
+        )
 
     def _blocks(self, paths: frozenset[str] | None = None) -> list[BlockRef]:
         return self.index.blocks(self.template)
@@ -248,16 +211,14 @@ class PageHub:
         counts.render_count += len(rendered)
         counts.reuse_count += len(clients) - 1
         blocks = self._blocks()
-        frames = Frames(revision, self._max_fragment, clients[0].consumer.reload_event)
+        frames = self._frames(revision, clients[0].consumer.reload_event)
         for client in clients:
             if client not in self.clients:
                 continue
             fresh = client.viewer.choose(blocks, rendered)
             if fresh:
                 await self._send(client, frames.message(fresh))
-        if frames.oversized:
-            counts.oversized_count += 1
-            self.hubs.trim.soon()
+        self._sent(frames)
 
     def _rerun(self, client: Client) -> tuple[Outcome, dict[BlockRef, str]]:
         outcome = rerun(self.page, self.match, client.consumer.scope)
@@ -265,36 +226,6 @@ class PageHub:
             return outcome, {}
         blocks = self.index.blocks(outcome.template)
         return outcome, render_blocks(blocks, outcome.context, self.page.path)
-
-    async def _tick(self) -> None:
-        now = time.monotonic()
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, client = heapq.heappop(self._deadlines)
-            if client in self.clients:
-                await self.end(client, client.consumer.reconnect_event)
-        if now >= self._next_ping:
-            self._next_ping = now + conf.HEARTBEAT_SECONDS
-            for client in list(self.clients):
-                await self._send(client, PING)
-
-    async def _send(self, client: Client, message: dict[str, Any]) -> None:
-        pending = client.backlog.pending()
-        if pending and pending + len(message["body"]) > self._max_buffered:
-            logger.warning(
-                "A stream of %s was closed: its client left %d bytes unread.",
-                self.page.path,
-                pending,
-            )
-            self.hubs.counts.overflow_count += 1
-            self.leave(client)
-            client.backlog.abort()
-            self.hubs.trim.soon()
-            return
-        try:
-            await client.send(message)
-        except Exception:
-            logger.exception("A stream of %s failed while sending.", self.page.path)
-            await self.end(client, client.consumer.reconnect_event)
 
 
 class ClosedScope:

@@ -44,8 +44,8 @@ from django.utils.functional import SimpleLazyObject
 from reactive_blocks.conf import conf
 from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.identity import public_id, session_digest
-from reactive_blocks.runtime import get_hubs
 from reactive_blocks.streams.csrf import csrf_token
+from reactive_blocks.streams.hubs import get_hubs
 from reactive_blocks.streams.sse import encode_retry
 from reactive_blocks.streams.tokens import InvalidStreamToken, verify_stream
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from asgiref.typing import HTTPDisconnectEvent, HTTPRequestEvent
     from django.http import HttpRequest
 
-    from reactive_blocks.streams.hub import Client, Serving
+    from reactive_blocks.streams.engine import Client, Delivery
     from reactive_blocks.streams.hubs import Hubs
 
 __all__ = ["ReactiveStreamConsumer"]
@@ -396,7 +396,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             repr(sorted(self.kwargs.items())),
         )
 
-    def make_hub(self, hubs: Hubs, key: tuple[object, ...]) -> Serving:
+    def make_hub(self, hubs: Hubs, key: tuple[object, ...]) -> Delivery:
         """The hub that serves this connection and the others with its key."""
         from reactive_blocks.streams.hub import Hub
 

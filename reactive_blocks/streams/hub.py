@@ -15,24 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import heapq
 import inspect
-import itertools
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 
 from reactive_blocks.bus.state import CloseReason
-from reactive_blocks.conf import conf
 from reactive_blocks.rendering import processed_context
-from reactive_blocks.streams.backlog import Backlog
 from reactive_blocks.streams.csrf import read_csrf_cookie
-from reactive_blocks.streams.sse import encode_comment, encode_event
+from reactive_blocks.streams.engine import Client, Delivery, Frames, RenderCounts
 from reactive_blocks.streams.stream import render_blocks
-from reactive_blocks.streams.viewer import EVERYTHING, Viewer, needed_paths
+from reactive_blocks.streams.viewer import EVERYTHING, behind, needed_paths
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.state import Member
@@ -42,173 +37,15 @@ if TYPE_CHECKING:
     from reactive_blocks.streams.consumer import ReactiveStreamConsumer
     from reactive_blocks.streams.hubs import Hubs
 
-__all__ = ["Client", "Frames", "Hub", "RenderCounts", "Serving"]
+# Client, Frames and RenderCounts were defined here first.
+__all__ = ["Client", "Frames", "Hub", "RenderCounts"]
 
 logger = logging.getLogger(__name__)
 
-Send = Callable[[Any], Awaitable[None]]
 SENDS_PER_TURN = 25  # sends a hub makes before the event loop gets a turn
-PING = {"type": "http.response.body", "body": encode_comment("ping"), "more_body": True}
 
 
-class RenderCounts:
-    """How much rendering the hubs of this process did, for tests and benchmarks."""
-
-    def __init__(self) -> None:
-        self.render_count = 0  # block renders really done
-        self.context_count = 0  # shared contexts built
-        self.connection_count = 0  # get_connection_context() results used
-        self.reuse_count = 0  # connections served a render made once for several
-        self.overflow_count = 0  # connections closed for not reading what they got
-        self.oversized_count = 0  # blocks sent as a reload: too large to stream
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "renders": self.render_count,
-            "contexts": self.context_count,
-            "connections": self.connection_count,
-            "reused": self.reuse_count,
-            "overflowed": self.overflow_count,
-            "oversized": self.oversized_count,
-        }
-
-
-class Serving(Protocol):
-    """What serves a client: a hub of a stream class's page, or of a live page."""
-
-    key: tuple[object, ...]
-
-    def join(self, client: Client) -> None: ...
-
-    def leave(self, client: Client) -> None: ...
-
-    async def end(self, client: Client, event: str) -> None: ...
-
-
-class Client:
-    """One browser connection in a hub."""
-
-    __slots__ = (
-        "backlog",
-        "consumer",
-        "counted",
-        "cursor",
-        "deadline",
-        "epoch",
-        "hub",
-        "member",
-        "on_end",
-        "send",
-        "started",
-        "viewer",
-        "visitor",
-    )
-
-    def __init__(
-        self,
-        consumer: ReactiveStreamConsumer,
-        send: Send,
-        on_end: Callable[[], None],
-        cursor: int | None,
-        epoch: str | None,
-    ) -> None:
-        self.consumer = consumer
-        self.send = send
-        self.backlog = Backlog(send)
-        self.on_end = on_end  # called when it leaves the hub
-        self.viewer = Viewer(consumer.connection_id, consumer.connection.user_id)
-        self.cursor = cursor
-        self.epoch = epoch
-        self.deadline = time.monotonic() + conf.STREAM_MAX_SECONDS
-        self.hub: Serving | None = None
-        self.member: Member | None = None
-        self.started = False  # its first send decided (resync or not)
-        self.visitor: str | None = None  # whose streams it counts among
-        self.counted = False  # it holds a place in the process's stream limits
-
-
-class Frames:
-    """SSE frames of one batch, encoded once each whoever they are sent to.
-
-    No message is larger than ``max_bytes``: a block whose frame would not fit, or
-    the largest blocks of a batch that would not fit together, are sent as
-    ``reload_event`` naming the block, and the page fetches them over a normal
-    request. One huge save must not be copied into the buffer of every stream.
-    """
-
-    def __init__(
-        self,
-        revision: int,
-        max_bytes: int | None = None,
-        reload_event: str = "reactive-reload",
-    ) -> None:
-        self.id = str(revision)
-        self.max_bytes = max_bytes
-        self.reload_event = reload_event
-        self.oversized = False  # a block was too large: memory to give back
-        self._warned: set[BlockRef] = set()
-        self._encoded: dict[tuple[BlockRef, bool], tuple[str, bytes]] = {}
-        self._messages: dict[bytes, dict[str, Any]] = {}
-
-    def message(self, fresh: list[tuple[BlockRef, str]]) -> dict[str, Any]:
-        """The ASGI message that sends ``fresh``: one object for every viewer
-        who gets the same bytes."""
-        body = self.body(fresh)
-        message = self._messages.get(body)
-        if message is None:
-            message = {"type": "http.response.body", "body": body, "more_body": True}
-            self._messages[body] = message
-        return message
-
-    def body(self, fresh: list[tuple[BlockRef, str]]) -> bytes:
-        # The id goes on the last frame of a batch only: a client cut off before
-        # it reconnects from the batch before and gets everything again.
-        parts = []
-        for number, (ref, html) in enumerate(fresh, start=1):
-            last = number == len(fresh)
-            cached = self._encoded.get((ref, last))
-            if cached is None or cached[0] is not html:
-                frame = encode_event(
-                    html, event=ref.block_name, id=self.id if last else None
-                )
-                cached = self._encoded[(ref, last)] = (html, frame)
-            parts.append(cached[1])
-        if self.max_bytes is not None:
-            self._fit(fresh, parts, self.max_bytes)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def _fit(
-        self, fresh: list[tuple[BlockRef, str]], parts: list[bytes], limit: int
-    ) -> None:
-        """Replace the largest frames with reloads until the message fits."""
-        total = sum(map(len, parts))
-        if total <= limit:
-            return
-        for number in sorted(range(len(parts)), key=lambda n: -len(parts[n])):
-            if total <= limit:
-                break
-            ref = fresh[number][0]
-            last = number == len(parts) - 1
-            reload = encode_event(
-                ref.block_name, event=self.reload_event, id=self.id if last else None
-            )
-            total += len(reload) - len(parts[number])
-            if ref not in self._warned:
-                self._warned.add(ref)
-                logger.warning(
-                    "Block %r of %r rendered %d bytes, more than fits "
-                    "MAX_FRAGMENT_BYTES (%d) in its message: its pages are told "
-                    "to fetch it instead.",
-                    ref.block_name,
-                    ref.template_name,
-                    len(parts[number]),
-                    limit,
-                )
-            parts[number] = reload
-            self.oversized = True
-
-
-class Hub:
+class Hub(Delivery):
     """The connections of one page of one scope in this process."""
 
     def __init__(
@@ -218,21 +55,14 @@ class Hub:
         scope_consumer: ReactiveStreamConsumer,
         template_name: str,
     ) -> None:
-        self.hubs = hubs
-        self.key = key
+        super().__init__(hubs, key, repr(scope_consumer.scope_name))
         self.bus, self.index = hubs.bus, hubs.index
         self.scope = scope_consumer.scope_name
         self.template_name = template_name
         # get_context() runs on this one, which no connection owns.
         self.scope_consumer = scope_consumer
         self.subscription = self.bus.subscribe_shared(self.scope)
-        self.clients: dict[Client, None] = {}
         self._names: frozenset[str] | None = None  # get_connection_context() keys
-        self._deadlines: list[tuple[float, int, Client]] = []
-        self._counter = itertools.count()
-        self._next_ping = time.monotonic() + conf.HEARTBEAT_SECONDS
-        self._max_buffered = conf.MAX_BUFFERED_BYTES  # read once: checked per send
-        self._max_fragment = conf.MAX_FRAGMENT_BYTES
         # Events carrying ``recheck`` already acted on while still queued.
         self._checked: list[ChangeEvent] = []
         # Whether the consumer checks access at all (the default allows everyone).
@@ -245,41 +75,19 @@ class Hub:
     # Clients -------------------------------------------------------------------------
 
     def join(self, client: Client) -> None:
-        client.hub = self
         client.member = self.subscription.join(client.consumer.connection)
-        self.clients[client] = None
+        self._admit(client, None)
         if self._permission_hook:
             self._newcomers.append(client)
-        heapq.heappush(self._deadlines, (client.deadline, next(self._counter), client))
         self.subscription.nudge()  # it decides at once whether the page is behind
 
-    def leave(self, client: Client) -> None:
-        if client not in self.clients:
-            return
-        del self.clients[client]
+    def _release(self, client: Client, held: Any) -> None:
         if client.member is not None:
             self.subscription.leave(client.member)
-        self.hubs.released(client)
-        client.on_end()
-        if not self.clients:
-            self.hubs.forget(self)
-            self.subscription.close()
 
-    async def end(self, client: Client, event: str) -> None:
-        """End one connection's response, telling the browser what to do next."""
-        if client not in self.clients:
-            return
-        self.leave(client)
-        try:
-            await client.send(
-                {
-                    "type": "http.response.body",
-                    "body": encode_event("", event=event),
-                    "more_body": False,
-                }
-            )
-        except Exception:
-            logger.debug("Could not end a stream of %r cleanly.", self.scope)
+    def _emptied(self) -> None:
+        super()._emptied()
+        self.subscription.close()
 
     # The loop --------------------------------------------------------------------------
 
@@ -310,12 +118,6 @@ class Hub:
                 await self.end(client, self._event(client, event))
             self.hubs.forget(self)
             subscription.close()
-
-    def _wait(self) -> float:
-        soonest = self._next_ping
-        if self._deadlines:
-            soonest = min(soonest, self._deadlines[0][0])
-        return max(0.0, soonest - time.monotonic())
 
     def _event(self, client: Client, kind: str) -> str:
         consumer = client.consumer
@@ -350,19 +152,10 @@ class Hub:
             if verdict != "keep" and client in self.clients:
                 await self.end(client, self._event(client, verdict))
 
-    async def _tick(self) -> None:
-        """Heartbeats, and streams whose lifetime is over."""
-        now = time.monotonic()
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, client = heapq.heappop(self._deadlines)
-            if client in self.clients:
-                verdict = await client.consumer._access()
-                kind = "close" if verdict == "close" else "reconnect"
-                await self.end(client, self._event(client, kind))
-        if now >= self._next_ping:
-            self._next_ping = now + conf.HEARTBEAT_SECONDS
-            for client in list(self.clients):
-                await self._send(client, PING)
+    async def _expired(self, client: Client) -> str:
+        """A stream whose lifetime is over is asked again whether it may go on."""
+        verdict = await client.consumer._access()
+        return self._event(client, "close" if verdict == "close" else "reconnect")
 
     # Delivery --------------------------------------------------------------------------
 
@@ -403,15 +196,13 @@ class Hub:
                 await self.end(client, self._event(client, verdict))
 
     def _behind(self, client: Client) -> bool:
-        """Whether a page that just connected may lack changes: it resyncs."""
         subscription = self.subscription
-        if client.epoch is not None and client.epoch != subscription.start_epoch:
-            return True  # its cursor numbers another history (a restart, lost data)
-        if client.cursor is None:
-            return False
-        latest = None if self.bus.crosses_processes else self.bus.sequence
-        return subscription.latest_revision > client.cursor or (
-            latest is not None and client.cursor > latest
+        return behind(
+            client.cursor,
+            client.epoch,
+            current_epoch=subscription.start_epoch,
+            revision=subscription.latest_revision,
+            latest=None if self.bus.crosses_processes else self.bus.sequence,
         )
 
     def _affected(self, paths: frozenset[str]) -> list[BlockRef]:
@@ -458,7 +249,7 @@ class Hub:
             # its own batch does not check again).
             self._checked.extend(waiting)
             await self._recheck()
-        frames = Frames(revision, self._max_fragment, self.scope_consumer.reload_event)
+        frames = self._frames(revision, self.scope_consumer.reload_event)
         for number, client in enumerate(clients, start=1):
             if client not in self.clients:
                 continue  # it left while the blocks were rendered
@@ -472,9 +263,7 @@ class Hub:
                 # per-write objects die young instead of piling up for the
                 # collector's slow full passes.
                 await asyncio.sleep(0)
-        if frames.oversized:
-            self.hubs.counts.oversized_count += 1
-            self.hubs.trim.soon()
+        self._sent(frames)
 
     async def _build(
         self, paths: frozenset[str], blocks: list[BlockRef]
@@ -575,31 +364,6 @@ class Hub:
         except Exception:
             logger.exception("%s failed for scope %r.", hook, self.scope)
             return None
-
-    async def _send(self, client: Client, message: dict[str, Any]) -> None:
-        pending = client.backlog.pending()
-        if pending and pending + len(message["body"]) > self._max_buffered:
-            # The browser stopped reading: what it is sent would pile up in this
-            # process. It reconnects (or not) and resyncs; its buffer goes now.
-            logger.warning(
-                "A stream of %r was closed: its client left %d bytes unread.",
-                self.scope,
-                pending,
-            )
-            self.hubs.counts.overflow_count += 1
-            self.leave(client)
-            client.backlog.abort()
-            self.hubs.trim.soon()
-            return
-        try:
-            await client.send(message)
-        except Exception:
-            logger.exception(
-                "A stream of %r failed while sending; it ends and the browser "
-                "reconnects.",
-                self.scope,
-            )
-            await self.end(client, self._event(client, "reconnect"))
 
 
 def _reads_connection(

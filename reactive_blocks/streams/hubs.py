@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import threading
 import weakref
 from typing import TYPE_CHECKING
 
 from reactive_blocks.conf import conf
-from reactive_blocks.streams.hub import Client, RenderCounts
+from reactive_blocks.runtime import get_bus, get_index
+from reactive_blocks.streams.engine import Client, RenderCounts
 from reactive_blocks.streams.throttle import OpenThrottle
 from reactive_blocks.streams.trim import Trim
 
@@ -25,9 +27,9 @@ if TYPE_CHECKING:
     from reactive_blocks.bus.memory import ReactiveBus
     from reactive_blocks.index import DependencyIndex
     from reactive_blocks.streams.consumer import ReactiveStreamConsumer
-    from reactive_blocks.streams.hub import Send, Serving
+    from reactive_blocks.streams.engine import Delivery, Send
 
-__all__ = ["Hubs"]
+__all__ = ["Hubs", "get_hubs"]
 
 
 class Hubs:
@@ -37,7 +39,7 @@ class Hubs:
         self.bus = bus
         self.index = index
         self.counts = RenderCounts()
-        self._hubs: weakref.WeakValueDictionary[tuple[object, ...], Serving] = (
+        self._hubs: weakref.WeakValueDictionary[tuple[object, ...], Delivery] = (
             weakref.WeakValueDictionary()
         )
         # Every joined stream by connection id (a token opens one at a time), and
@@ -146,6 +148,21 @@ class Hubs:
         else:
             self.released(client)  # admitted, never joined
 
-    def forget(self, hub: Serving) -> None:
+    def forget(self, hub: Delivery) -> None:
         if self._hubs.get(hub.key) is hub:
             del self._hubs[hub.key]
+
+
+_lock = threading.Lock()
+_hubs: Hubs | None = None
+
+
+def get_hubs() -> Hubs:
+    """The stream hubs of this process (one per live page and scope), and their
+    render counts; made again when the bus or the index is (settings changed)."""
+    global _hubs
+    bus, index = get_bus(), get_index()
+    with _lock:
+        if _hubs is None or _hubs.bus is not bus or _hubs.index is not index:
+            _hubs = Hubs(bus, index)
+        return _hubs

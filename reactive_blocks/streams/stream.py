@@ -25,7 +25,7 @@ from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.index.core import BlockRef, DependencyIndex
 from reactive_blocks.paths import require_name
 from reactive_blocks.rendering import render_block
-from reactive_blocks.streams.viewer import EVERYTHING, Viewer
+from reactive_blocks.streams.viewer import EVERYTHING, Viewer, behind
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.subscription import CloseReason, Subscription
@@ -256,17 +256,12 @@ class ReactiveStream:
             await self._finish()
 
     def _behind(self, subscription: Subscription) -> bool:
-        """Whether the client may lack changes: resync at once if so."""
-        if self._epoch is not None and self._epoch != subscription.start_epoch:
-            return True  # its cursor numbers another history (a restart, lost data)
-        cursor = self._cursor
-        if cursor is None:
-            return False
-        # Behind the scope (a change since the page or the last event the client
-        # saw), or ahead of the bus (its history is unknown).
-        latest = subscription.start_sequence
-        return subscription.start_revision > cursor or (
-            latest is not None and cursor > latest
+        return behind(
+            self._cursor,
+            self._epoch,
+            current_epoch=subscription.start_epoch,
+            revision=subscription.start_revision,
+            latest=subscription.start_sequence,
         )
 
     def _affected(self, paths: frozenset[str]) -> list[BlockRef]:

@@ -16,12 +16,32 @@ if TYPE_CHECKING:
     from reactive_blocks.events import ChangeEvent
     from reactive_blocks.index import BlockRef
 
-__all__ = ["EVERYTHING", "Need", "Viewer", "needed_paths"]
+__all__ = ["EVERYTHING", "Need", "Viewer", "behind", "needed_paths"]
 
 # What a connection needs after a batch: the changed paths whose blocks it must
 # get again, or EVERYTHING (a resync: every block, rendered from fresh data).
 Need = frozenset[str] | None
 EVERYTHING: frozenset[str] = frozenset({"*"})
+
+
+def behind(
+    cursor: int | None,
+    epoch: str | None,
+    *,
+    current_epoch: str,
+    revision: int,
+    latest: int | None,
+) -> bool:
+    """Whether a page that connects at ``cursor`` of ``epoch`` may lack changes
+    (every kind of stream asks this, and resyncs if so): its cursor numbers another
+    history (a restart, Redis that lost its data), the scope changed after it
+    (``revision``), or it is ahead of the bus (``latest``, when known here), so
+    its history is unknown."""
+    if epoch is not None and epoch != current_epoch:
+        return True
+    if cursor is None:
+        return False
+    return revision > cursor or (latest is not None and cursor > latest)
 
 
 def needed_paths(events: Sequence[ChangeEvent]) -> frozenset[str]:

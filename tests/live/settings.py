@@ -13,7 +13,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "reactive_blocks.origin.ReactiveMiddleware",
+    "reactive_blocks.middleware.ReactiveMiddleware",
 ]
 DATABASES = {
     "default": {

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from reactive_blocks import ChangeEvent, get_bus
 from reactive_blocks.origin import current_origin
-from reactive_blocks.runtime import get_hubs
+from reactive_blocks.streams.hubs import get_hubs
 from tests.live import state
 
 if TYPE_CHECKING:

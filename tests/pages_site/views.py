@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import DetailView, ListView
 
 import reactive_blocks.pages.connect
-from reactive_blocks.runtime import get_hubs
+from reactive_blocks.streams.hubs import get_hubs
 from tests.models import Note, Remark
 
 
