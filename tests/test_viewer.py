@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from reactive_blocks import BlockRef, ChangeEvent
-from reactive_blocks.streams.viewer import EVERYTHING, Viewer
+from reactive_blocks.streams.viewer import EVERYTHING, Viewer, behind
 
 TITLE = BlockRef("page.html", "title")
 BODY = BlockRef("page.html", "body")
@@ -59,3 +61,23 @@ def test_only_what_differs_from_what_it_shows_is_chosen():
     ]
     assert viewer.choose([TITLE, BODY], {TITLE: "a", BODY: "c"}) == [(BODY, "c")]
     assert viewer.choose([TITLE], {}) == []  # a block that failed to render is left out
+
+
+@pytest.mark.parametrize(
+    ("cursor", "epoch", "revision", "latest", "expected"),
+    [
+        (None, None, 9, 9, False),  # a page that gave no position
+        (5, "e1", 5, 9, False),  # nothing changed in its scope since
+        (5, "e1", 6, 9, True),  # its scope changed after it
+        (5, "e0", 5, 9, True),  # another history (a restart)
+        (12, "e1", 5, 9, True),  # ahead of this bus: unknown history
+        (12, "e1", 5, None, False),  # ... unless the bus's sequence is not known here
+    ],
+)
+def test_a_page_is_behind_when_it_may_lack_changes(
+    cursor, epoch, revision, latest, expected
+):
+    assert (
+        behind(cursor, epoch, current_epoch="e1", revision=revision, latest=latest)
+        is expected
+    )
