@@ -80,8 +80,8 @@ def configure(root: Path) -> None:
 def scan_once() -> tuple[float, int, int]:
     from django.core.signals import setting_changed
 
-    from reactive_blocks.analysis.scan import build_index
     from reactive_blocks.index import DependencyIndex
+    from reactive_blocks.index.scan import build_index
 
     # Fresh engines and loaders: nothing compiled is reused between runs.
     setting_changed.send(sender=None, setting="TEMPLATES", value=None, enter=False)

@@ -48,7 +48,7 @@ def get_index() -> DependencyIndex:
     global _index
     with _lock:
         if _index is None:
-            from reactive_blocks.analysis.scan import build_index
+            from reactive_blocks.index.scan import build_index
 
             index = build_index(
                 DependencyIndex(), include=conf.SCAN_INCLUDE, exclude=conf.SCAN_EXCLUDE

@@ -8,8 +8,8 @@ import pytest
 from django.test import override_settings
 
 from reactive_blocks import BlockRef, DependencyIndex, get_index
+from reactive_blocks.analysis.listing import list_templates
 from reactive_blocks.analysis.reads import django_engine
-from reactive_blocks.analysis.scan import list_templates
 
 DOC = "pages/doc.html"
 

@@ -1,2 +1,2 @@
-"""Reading templates: what each block reads, where the sse-swap elements are, and the
-start-up scan that fills the dependency index from them."""
+"""Reading templates: what each block reads, where the sse-swap elements are, which
+templates a project has. The index (``index/scan.py``) is filled from them."""

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from django.urls import get_resolver
 
 from reactive_blocks.analysis.findings import Finding
+from reactive_blocks.analysis.listing import list_templates, selected
 from reactive_blocks.analysis.reads import django_engine
-from reactive_blocks.analysis.scan import list_templates, selected
 from reactive_blocks.conf import conf
 
 if TYPE_CHECKING:

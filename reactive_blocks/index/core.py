@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from reactive_blocks.analysis import scan
+import reactive_blocks.index.scan as scan
 from reactive_blocks.index.cycles import find_cycles
 from reactive_blocks.index.tries import PathTrie
 from reactive_blocks.paths import (

@@ -8,17 +8,14 @@ stops the project from starting.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-import os
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.template import Engine, TemplateSyntaxError, engines
-from django.template.loaders.cached import Loader as CachedLoader
 
 from reactive_blocks.analysis.findings import Finding
+from reactive_blocks.analysis.listing import list_templates, selected
 from reactive_blocks.analysis.reads import (
     TemplateAnalysis,
     analyse_template,
@@ -227,29 +224,6 @@ def _duplicate_ids(found: list[tuple[str, SwapElement]]) -> Iterator[Finding]:
 # The project scan --------------------------------------------------------------------
 
 
-def list_templates(engine: Engine) -> Iterator[tuple[str, Path]]:
-    """(template name, file) for every file the engine's loaders can find; first wins."""
-    seen: set[str] = set()
-    loaders = list(engine.template_loaders)
-    while loaders:
-        loader = loaders.pop(0)
-        if isinstance(loader, CachedLoader):
-            loaders[:0] = loader.loaders
-            continue
-        get_dirs = getattr(loader, "get_dirs", None)
-        if get_dirs is None:
-            continue
-        for directory in get_dirs():
-            root = Path(directory)
-            for dirpath, _, filenames in os.walk(root):
-                for filename in sorted(filenames):
-                    path = Path(dirpath) / filename
-                    name = path.relative_to(root).as_posix()
-                    if name not in seen:
-                        seen.add(name)
-                        yield name, path
-
-
 def build_index(
     index: DependencyIndex, include: Iterable[str] = ("*",), exclude: Iterable[str] = ()
 ) -> DependencyIndex:
@@ -334,13 +308,6 @@ def _live(texts: dict[str, str]) -> list[str]:
         return memo[name]
 
     return [name for name in texts if live(name)]
-
-
-def selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    """Whether SCAN_INCLUDE/SCAN_EXCLUDE let template ``name`` be read."""
-    return any(fnmatch.fnmatchcase(name, p) for p in include) and not any(
-        fnmatch.fnmatchcase(name, p) for p in exclude
-    )
 
 
 def _broken(index: DependencyIndex, name: str, line: int | None, detail: str) -> None:
