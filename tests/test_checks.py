@@ -268,6 +268,26 @@ def test_a_tracked_prefix_that_no_block_reads_is_reported(monkeypatch):
     assert found == [("reactive_blocks.W002", "docs")]
 
 
+def test_each_listed_field_that_no_block_reads_is_reported(monkeypatch):
+    """track(fields=[...]) lists what pages show: each field must be read (this
+    used to check only the prefix, since fields= never marked the tracker)."""
+    from reactive_blocks.tracking.track import _build
+    from tests.models import Document
+
+    listed = _build(Document, "doc-{pk}", "doc", ["content", "version"], ())
+    whole = _build(Document, "doc-{pk}", "doc", None, ())
+    bare = _build(Document, None, None, None, ())
+    assert listed.chosen
+    assert not whole.chosen
+    monkeypatch.setattr("reactive_blocks.tracking.registry._trackers", {Document: listed})
+    with clean_project():
+        found = [(m.id, m.obj) for m in check_reactive_contract()]
+    # The clean project's page reads doc.content, not doc.version.
+    assert found == [("reactive_blocks.W002", "doc.version")]
+    # A model tracked bare is followed by live pages, not by a path: no W002.
+    assert bare.declared_paths() == set()
+
+
 def test_unusable_settings_are_an_error():
     with override_settings(
         REACTIVE_BLOCKS={
