@@ -19,6 +19,7 @@ from reactive_blocks.conf import conf
 from reactive_blocks.runtime import get_bus, get_index
 from reactive_blocks.stream_checks import (
     page_streams_served,
+    request_processor,
     stream_classes,
     uses_page_streams,
 )
@@ -48,6 +49,7 @@ CHECK_IDS = {
     "E002": "reactive_settings: REACTIVE_BLOCKS cannot be used (a bad value or bus)",
     "E003": "reactive_connect: {% reactive_connect %} names no stream route, or the wrong URL arguments",
     "E004": "reactive_stream_template: a stream class's template does not exist or has no sse-swap block",
+    "E005": "reactive_request: a page streams itself but templates lack the request context processor",
     "W001": "reactive_cycle: derived paths form a cycle",
     "W002": "reactive_paths: an emitted (declared or tracked) path is read by no block",
     "W003": "reactive_audience: audience-filtered scope without connection-aware stream",
@@ -239,6 +241,7 @@ OLD_MIDDLEWARE = "reactive_blocks.origin.ReactiveMiddleware"
 def _page_streams() -> Iterable[checks.CheckMessage]:
     """W015, for projects with a page that streams itself."""
     if page_connects():
+        yield from request_processor()
         yield from page_streams_served()
 
 

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
     from reactive_blocks.index.core import DependencyIndex
 
-__all__ = ["page_streams_served", "stream_classes"]
+__all__ = ["page_streams_served", "request_processor", "stream_classes"]
+
+REQUEST_PROCESSOR = "django.template.context_processors.request"
 
 # A URL argument of each converter type, to ask a stream class for its scope.
 SAMPLES: dict[str, Any] = {"int": 1, "str": "x", "slug": "x", "path": "x"}
@@ -174,3 +176,25 @@ def uses_page_streams() -> bool:
         return _serves_pages(import_string(dotted))
     except Exception:
         return False
+
+
+def request_processor() -> Iterable[checks.CheckMessage]:
+    """E005: ``{% reactive_connect %}`` with no argument needs the page's request."""
+    for backend in settings.TEMPLATES:
+        if backend.get("BACKEND") != "django.template.backends.django.DjangoTemplates":
+            continue
+        options = backend.get("OPTIONS") or {}
+        processors = (
+            options.get("context_processors", []) if isinstance(options, dict) else []
+        )
+        if REQUEST_PROCESSOR not in processors:
+            yield checks.Error(
+                "A template opens its page's own stream ({% reactive_connect %}), "
+                f"but the template engine has no {REQUEST_PROCESSOR!r} context "
+                f"processor: the tag cannot see the page's request, and the page "
+                f"fails to render.",
+                hint=f"Add {REQUEST_PROCESSOR!r} to TEMPLATES[...]['OPTIONS']"
+                "['context_processors'] (django-admin startproject has it).",
+                obj="settings.TEMPLATES",
+                id="reactive_blocks.E005",
+            )

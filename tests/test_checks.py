@@ -95,6 +95,7 @@ def test_each_fault_is_reported_with_its_id_and_place():
         ("reactive_blocks.E004", "tests.faulty_streams.OrphanStream"),
         ("reactive_blocks.E004", "tests.streams_urls.PageStream"),
         ("reactive_blocks.E004", "tests.streams_urls.QuietStream"),
+        ("reactive_blocks.E005", "settings.TEMPLATES"),
         ("reactive_blocks.W001", "DependencyIndex"),
         ("reactive_blocks.W002", "doc.unread"),
         ("reactive_blocks.W003", "doc-*"),
@@ -120,9 +121,8 @@ def test_every_catalogued_id_is_produced_by_the_fixture_and_ids_are_unique():
     with faulty_project():
         produced = {m.id for m in [*check_reactive_contract(), *check_deployment()]}
     # E002 and W015 need projects of their own (tests below).
-    assert produced | {"reactive_blocks.E002", "reactive_blocks.W015"} == {
-        f"reactive_blocks.{key}" for key in CHECK_IDS
-    }
+    own = {"reactive_blocks.E002", "reactive_blocks.W015"}
+    assert produced | own == {f"reactive_blocks.{key}" for key in CHECK_IDS}
     names = [meaning.split(":")[0] for meaning in CHECK_IDS.values()]
     assert len(set(names)) == len(names)
 
@@ -161,7 +161,7 @@ def test_reactive_check_exits_non_zero_on_error():
     ):
         assert f"reactive_blocks.{check_id}" in output
     assert "W009" not in output  # deployment checks only with --deploy
-    assert "reactive_check: 7 error(s), 13 warning(s)." in output
+    assert "reactive_check: 8 error(s), 13 warning(s)." in output
     # The names DESIGN gives the checks appear beside their ids.
     assert "[reactive_block] missing_block.html:3: (reactive_blocks.E001)" in output
     for name in ("reactive_cycle", "reactive_paths", "reactive_audience"):
@@ -279,7 +279,9 @@ def test_each_listed_field_that_no_block_reads_is_reported(monkeypatch):
     bare = _build(Document, None, None, None, ())
     assert listed.chosen
     assert not whole.chosen
-    monkeypatch.setattr("reactive_blocks.tracking.registry._trackers", {Document: listed})
+    monkeypatch.setattr(
+        "reactive_blocks.tracking.registry._trackers", {Document: listed}
+    )
     with clean_project():
         found = [(m.id, m.obj) for m in check_reactive_contract()]
     # The clean project's page reads doc.content, not doc.version.
@@ -407,3 +409,13 @@ def test_a_stream_class_following_a_scope_nothing_emits_to_is_a_warning(monkeypa
         ]
     # PageStream follows doc-<pk>, which Document's rows emit to.
     assert warned == ["tests.faulty_streams.OrphanStream"]
+
+
+def test_a_page_streaming_itself_without_the_request_processor_is_an_error():
+    engine_without = [
+        {**engine(FIXTURES / "templates")[0], "OPTIONS": {"context_processors": []}}
+    ]
+    with faulty_project(), override_settings(TEMPLATES=engine_without):
+        (message,) = [m for m in check_reactive_contract() if m.id.endswith("E005")]
+    assert "django.template.context_processors.request" in message.msg
+    assert message.obj == "settings.TEMPLATES"
