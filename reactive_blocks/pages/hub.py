@@ -32,12 +32,14 @@ if TYPE_CHECKING:
     from reactive_blocks.events import ChangeEvent
     from reactive_blocks.index import BlockRef
     from reactive_blocks.pages.consumer import PageStreamConsumer
-    from reactive_blocks.streams.engine import Client
+    from reactive_blocks.streams.engine import Client, Frames
     from reactive_blocks.streams.hubs import Hubs
 
 __all__ = ["PageHub", "browser_of"]
 
 logger = logging.getLogger(__name__)
+
+RUNS_PER_TRIP = 16  # view runs made in one trip to Django's thread
 
 
 def browser_of(stream_scope: Any) -> str:
@@ -69,7 +71,7 @@ class PageHub(Delivery):
         self.subscriptions: dict[str, SharedSubscription] = {
             scope: self.bus.subscribe_shared(scope) for scope in self.page.follows
         }
-        self._batches: list[Batch] = []
+        self._batches: list[Batch | ClosedScope] = []
         self._closed: list[Member] = []
         self._wake = asyncio.Event()
         self._fresh: list[Client] = []  # joined: are they behind?
@@ -114,7 +116,7 @@ class PageHub(Delivery):
             self._wake.set()
         if sub.close_reason is not None and self.clients:
             # The bus ended the scope (bus.close()): its pages end with it.
-            self._batches.append(type_closed(sub.close_reason))
+            self._batches.append(ClosedScope(sub.close_reason))
             self._wake.set()
 
     async def _run(self) -> None:
@@ -166,17 +168,18 @@ class PageHub(Delivery):
         for client in fresh:
             if client in self.clients and self._behind(client):
                 client.viewer.resync = True
-        events: list[ChangeEvent] = [e for b in batches for e in b.events]
-        lagged = any(b.lagged for b in batches)
-        revision = max((b.revision for b in batches), default=self._revision())
+        changes = [b for b in batches if not isinstance(b, ClosedScope)]
+        events: list[ChangeEvent] = [e for b in changes for e in b.events]
+        lagged = any(b.lagged for b in changes)
+        revision = max((b.revision for b in changes), default=self._revision())
         browsers: dict[str, list[Client]] = {}
         for client in self.clients:
             need = client.viewer.need(events, lagged, self._blocks)
             if need is not None:
                 browser = getattr(client.consumer, "browser", "")
                 browsers.setdefault(browser, []).append(client)
-        for clients in browsers.values():
-            await self._serve(clients, revision)
+        if browsers:
+            await self._serve(list(browsers.values()), revision)
 
     def _revision(self) -> int:
         return max((s.latest_revision for s in self.subscriptions.values()), default=0)
@@ -193,11 +196,28 @@ class PageHub(Delivery):
     def _blocks(self, paths: frozenset[str] | None = None) -> list[BlockRef]:
         return self.index.blocks(self.template)
 
-    async def _serve(self, clients: list[Client], revision: int) -> None:
-        """Re-run the view for one browser and send its tabs what changed."""
+    async def _serve(self, browsers: list[list[Client]], revision: int) -> None:
+        """Re-run the view once per browser, a few browsers per trip to Django's
+        thread, and send each browser's tabs what changed for them."""
+        frames = self._frames(revision, browsers[0][0].consumer.reload_event)
+        for start in range(0, len(browsers), RUNS_PER_TRIP):
+            chunk = browsers[start : start + RUNS_PER_TRIP]
+            results = await database_sync_to_async(self._rerun_all)(
+                [clients[0] for clients in chunk]
+            )
+            for clients, (outcome, rendered) in zip(chunk, results, strict=True):
+                await self._deliver(clients, outcome, rendered, frames)
+        self._sent(frames)
+
+    async def _deliver(
+        self,
+        clients: list[Client],
+        outcome: Outcome,
+        rendered: dict[BlockRef, str],
+        frames: Frames,
+    ) -> None:
         counts = self.hubs.counts
         counts.context_count += 1  # one view run
-        outcome, rendered = await database_sync_to_async(self._rerun)(clients[0])
         if outcome.kind == "end":
             logger.info("A stream of %s ends: %s.", self.page.path, outcome.reason)
             for client in clients:
@@ -211,14 +231,16 @@ class PageHub(Delivery):
         counts.render_count += len(rendered)
         counts.reuse_count += len(clients) - 1
         blocks = self._blocks()
-        frames = self._frames(revision, clients[0].consumer.reload_event)
         for client in clients:
-            if client not in self.clients:
-                continue
-            fresh = client.viewer.choose(blocks, rendered)
-            if fresh:
-                await self._send(client, frames.message(fresh))
-        self._sent(frames)
+            if client in self.clients:
+                fresh = client.viewer.choose(blocks, rendered)
+                if fresh:
+                    await self._send(client, frames.message(fresh))
+
+    def _rerun_all(
+        self, clients: list[Client]
+    ) -> list[tuple[Outcome, dict[BlockRef, str]]]:
+        return [self._rerun(client) for client in clients]
 
     def _rerun(self, client: Client) -> tuple[Outcome, dict[BlockRef, str]]:
         outcome = rerun(self.page, self.match, client.consumer.scope)
@@ -233,7 +255,3 @@ class ClosedScope:
 
     def __init__(self, reason: CloseReason | None) -> None:
         self.reason = reason
-
-
-def type_closed(reason: CloseReason | None) -> Any:
-    return ClosedScope(reason)
