@@ -14,7 +14,8 @@ from django.test.utils import isolate_apps
 
 import reactive_blocks
 from reactive_blocks import ChangeEvent
-from reactive_blocks.middleware import ReactiveMiddleware, origin, sign_origin
+from reactive_blocks.middleware import ReactiveMiddleware
+from reactive_blocks.origin import origin, sign_origin
 from reactive_blocks.testing import capture_events
 from reactive_blocks.tracking import trackers
 from tests.models import Author, Comment, Document, Tag
