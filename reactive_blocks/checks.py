@@ -18,11 +18,13 @@ from reactive_blocks.analysis.reads import analyse_template
 from reactive_blocks.conf import conf
 from reactive_blocks.runtime import get_bus, get_index
 from reactive_blocks.stream_checks import (
+    followed_by_stream_classes,
     page_streams_served,
     request_processor,
     stream_classes,
     uses_page_streams,
 )
+from reactive_blocks.view_checks import unfollowed_models, unprovided_names
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -65,6 +67,8 @@ CHECK_IDS = {
     "W013": "reactive_outside: a live block reads a name bound by a tag around it",
     "W014": "reactive_stream_scope: no tracked model emits to a stream class's scope",
     "W015": "reactive_asgi: ASGI_APPLICATION does not serve the streams of live pages",
+    "W016": "reactive_unprovided: a live page's block reads a name its view does not give",
+    "W017": "reactive_unfollowed: a tracked model that no page follows",
 }
 GZIP_MIDDLEWARE = "django.middleware.gzip.GZipMiddleware"
 
@@ -98,6 +102,8 @@ def check_reactive_contract(
         *_single_process_bus(),
         *stream_classes(index),
         *_page_streams(),
+        *unprovided_names(index),
+        *unfollowed_models(followed_by_stream_classes()),
     ]
 
 

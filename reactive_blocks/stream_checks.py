@@ -22,8 +22,8 @@ from django.utils.module_loading import import_string
 
 from reactive_blocks.conf import conf
 from reactive_blocks.streams.consumer import ReactiveStreamConsumer
+from reactive_blocks.tracking.page_scopes import model_scope
 from reactive_blocks.tracking.registry import trackers
-from reactive_blocks.tracking.topics import model_topic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -38,22 +38,43 @@ REQUEST_PROCESSOR = "django.template.context_processors.request"
 SAMPLES: dict[str, Any] = {"int": 1, "str": "x", "slug": "x", "path": "x"}
 
 
-def stream_classes(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
-    """E004 for a stream class whose page cannot be streamed, W014 for one whose
-    scope no tracked model emits to."""
+def _routes() -> list[tuple[type[ReactiveStreamConsumer], Any]]:
+    """(stream class, URL pattern) of each route of REACTIVE_BLOCKS["URLCONF"]."""
     if conf.URLCONF is None:
-        return
+        return []
     try:
         patterns = list(getattr(import_module(conf.URLCONF), "urlpatterns", []))
     except ImportError:
-        return  # E003 (the connect check) says what is wrong with the module
-    emitted = _emitted_patterns()
+        return []  # E003 (the connect check) says what is wrong with the module
+    routes = []
     for pattern in patterns:
         consumer = getattr(getattr(pattern, "callback", None), "consumer_class", None)
-        if not (
-            isinstance(consumer, type) and issubclass(consumer, ReactiveStreamConsumer)
-        ):
+        if isinstance(consumer, type) and issubclass(consumer, ReactiveStreamConsumer):
+            routes.append((consumer, pattern))
+    return routes
+
+
+def followed_by_stream_classes() -> set[Any]:
+    """The tracked models whose scopes some stream class follows (those with a
+    callable scope count: what it gives cannot be read)."""
+    scopes = [_sample_scope(consumer, pattern) for consumer, pattern in _routes()]
+    followed = set()
+    for model, tracker in trackers().items():
+        if not isinstance(tracker.scope, str):
+            followed.add(model)
             continue
+        pattern = _pattern(tracker.scope)
+        if any(s is not None and fnmatch.fnmatchcase(s, pattern) for s in scopes):
+            followed.add(model)
+    return followed
+
+
+def stream_classes(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
+    """E004 for a stream class whose page cannot be streamed, W014 for one whose
+    scope no tracked model emits to."""
+    routes = _routes()
+    emitted = _emitted_patterns() if routes else None
+    for consumer, pattern in routes:
         label = f"{consumer.__module__}.{consumer.__qualname__}"
         yield from _template(consumer, label, index)
         scope = _sample_scope(consumer, pattern)
@@ -125,12 +146,15 @@ def _emitted_patterns() -> list[str] | None:
     for model, tracker in trackers().items():
         if not isinstance(tracker.scope, str):
             return None
-        fields = string.Formatter().parse(tracker.scope)
-        patterns.append(
-            "".join(f"{text}{'*' if name else ''}" for text, name, _, _ in fields)
-        )
-        patterns += [model_topic(model), f"{model_topic(model)}:*"]
+        patterns.append(_pattern(tracker.scope))
+        patterns += [model_scope(model), f"{model_scope(model)}:*"]
     return patterns
+
+
+def _pattern(scope: str) -> str:
+    """A format-string scope as a shell pattern: 'doc-{pk}' is 'doc-*'."""
+    fields = string.Formatter().parse(scope)
+    return "".join(f"{text}{'*' if name else ''}" for text, name, _, _ in fields)
 
 
 def page_streams_served() -> Iterable[checks.CheckMessage]:

@@ -10,7 +10,7 @@ from django.test import TestCase
 
 from reactive_blocks.runtime import get_bus
 from reactive_blocks.tracking.commit import new_batch
-from reactive_blocks.tracking.registry import is_topic_only
+from reactive_blocks.tracking.registry import is_page_scope_only
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -22,7 +22,7 @@ __all__ = ["capture_events"]
 
 @contextlib.contextmanager
 def capture_events(
-    *, using: str = DEFAULT_DB_ALIAS, execute: bool = True, topics: bool = False
+    *, using: str = DEFAULT_DB_ALIAS, execute: bool = True, page_scopes: bool = False
 ) -> Iterator[list[ChangeEvent]]:
     """Collect the ChangeEvents emitted inside the block, as they are emitted.
 
@@ -30,14 +30,14 @@ def capture_events(
     (which never commits) the on_commit callbacks registered in the block are run
     when it ends, like Django's ``captureOnCommitCallbacks(execute=True)``; pass
     ``execute=False`` to leave them pending. Rolled-back changes never appear.
-    The topics that live pages follow (a model's, its rows') are left out unless
-    ``topics=True``.
+    The scopes that live pages follow (a model's, its rows') are left out unless
+    ``page_scopes=True``.
     """
     events: list[ChangeEvent] = []
     new_batch(using)
 
     def collect(event: ChangeEvent) -> None:
-        if topics or not is_topic_only(event.scope):
+        if page_scopes or not is_page_scope_only(event.scope):
             events.append(event)
 
     remove = get_bus().add_listener(collect)

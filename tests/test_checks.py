@@ -120,8 +120,8 @@ def test_each_fault_is_reported_with_its_id_and_place():
 def test_every_catalogued_id_is_produced_by_the_fixture_and_ids_are_unique():
     with faulty_project():
         produced = {m.id for m in [*check_reactive_contract(), *check_deployment()]}
-    # E002 and W015 need projects of their own (tests below).
-    own = {"reactive_blocks.E002", "reactive_blocks.W015"}
+    # These need projects of their own (tests below).
+    own = {f"reactive_blocks.{key}" for key in ("E002", "W015", "W016", "W017")}
     assert produced | own == {f"reactive_blocks.{key}" for key in CHECK_IDS}
     names = [meaning.split(":")[0] for meaning in CHECK_IDS.values()]
     assert len(set(names)) == len(names)
@@ -212,7 +212,9 @@ def test_json_output():
     result = json.loads(output)
     ids = sorted({m["id"] for m in result["messages"]})
     assert ids == sorted(
-        f"reactive_blocks.{key}" for key in CHECK_IDS if key not in {"E002", "W015"}
+        f"reactive_blocks.{key}"
+        for key in CHECK_IDS
+        if key not in {"E002", "W015", "W016", "W017"}
     )
     e001 = next(m for m in result["messages"] if m["obj"] == "missing_block.html:3")
     assert e001["level"] == "ERROR"
@@ -419,3 +421,54 @@ def test_a_page_streaming_itself_without_the_request_processor_is_an_error():
         (message,) = [m for m in check_reactive_contract() if m.id.endswith("E005")]
     assert "django.template.context_processors.request" in message.msg
     assert message.obj == "settings.TEMPLATES"
+
+
+@contextmanager
+def live_pages(monkeypatch, tracked):
+    from reactive_blocks.tracking.track import _build
+
+    monkeypatch.setattr(
+        "reactive_blocks.tracking.registry._trackers",
+        {model: _build(model, scope, None, None, ()) for model, scope in tracked},
+    )
+    processors = [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+    ]
+    templates = [
+        {
+            **engine(FIXTURES / "live_templates")[0],
+            "OPTIONS": {"context_processors": processors},
+        }
+    ]
+    with override_settings(
+        TEMPLATES=templates,
+        ROOT_URLCONF="tests.fixture_project.live_urls",
+        REACTIVE_BLOCKS={"BUS": {"BACKEND": "reactive_blocks.DatabaseBus"}},
+    ):
+        yield
+
+
+def test_a_live_block_reading_a_name_its_view_does_not_give_is_reported(monkeypatch):
+    from tests.models import Note
+
+    with live_pages(monkeypatch, [(Note, None)]):
+        messages = [m for m in check_reactive_contract() if m.id.endswith("W016")]
+    # ok.html reads note (DetailView's name for a Note), object and user: all given.
+    assert [(str(m.obj), m.id) for m in messages] == [
+        ("typo.html:title", "reactive_blocks.W016")
+    ]
+    assert "'nte'" in messages[0].msg
+    assert "tests.fixture_project.live_urls.typo" in messages[0].msg
+    assert "note" in messages[0].hint
+
+
+def test_a_tracked_model_that_no_page_follows_is_reported(monkeypatch):
+    from tests.models import Document, Note, Remark
+
+    tracked = [(Note, None), (Remark, None), (Document, "doc-{pk}")]
+    with live_pages(monkeypatch, tracked):
+        messages = [m for m in check_reactive_contract() if m.id.endswith("W017")]
+    # Note is in the views' contexts; a Remark points at a Note (note.remarks).
+    assert [str(m.obj) for m in messages] == ["tests.Document"]
+    assert "its saves reach no page" in messages[0].msg

@@ -478,11 +478,11 @@ def test_shared_context_cannot_read_the_connection():
     }
     consumer.scope_name = "doc-1"
     with pytest.raises(ImproperlyConfigured, match="get_connection_context"):
-        consumer.for_scope().get_context(frozenset())
+        consumer.shared().get_context(frozenset())
     query = QueryStream()
     query.scope, query.scope_name = consumer.scope, "doc-1"
     with pytest.raises(ImproperlyConfigured, match=r"self.scope\['query_string'\]"):
-        query.for_scope().get_context(frozenset())
+        query.shared().get_context(frozenset())
 
 
 # 5. Nobody can silence another's tab ----------------------------------------------

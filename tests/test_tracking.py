@@ -742,11 +742,11 @@ def test_capture_inside_a_committing_transaction_does_not_double_emit():
 
 def own_scopes(seen):
     """A listener keeping the events of the scopes track() was given (not the
-    topics live pages follow)."""
-    from reactive_blocks.tracking.registry import is_topic_only
+    scopes live pages follow)."""
+    from reactive_blocks.tracking.registry import is_page_scope_only
 
     def listen(event):
-        if not is_topic_only(event.scope):
+        if not is_page_scope_only(event.scope):
             seen.append(event)
 
     return listen

@@ -1,9 +1,9 @@
 """What a page follows: derived from the tracked data its view put in the context.
 
-An instance of a tracked model follows its instance topic (every change of the row
+An instance of a tracked model follows its instance scope (every change of the row
 is emitted there, whatever ``track(scope=...)`` says, and so are changes of rows
 pointing at it); a queryset, or a list of instances,
-follows its model's topic (a row created, saved or deleted may change it). A
+follows its model's scope (a row created, saved or deleted may change it). A
 paginator page or a form bound to an instance counts for what it holds.
 """
 
@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
+from reactive_blocks.tracking.page_scopes import instance_scope, model_scope
 from reactive_blocks.tracking.registry import tracker_for
-from reactive_blocks.tracking.topics import instance_topic, model_topic
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = ["MAX_FOLLOWED", "follows"]
 
-# A page following more than this follows the models' topics instead of rows'.
+# A page following more than this follows the models' scopes instead of rows'.
 MAX_FOLLOWED = 32
 # How far into lists and tuples a value is looked at.
 MAX_ITEMS = 1000
@@ -29,7 +29,7 @@ MAX_ITEMS = 1000
 
 def follows(context: Mapping[str, Any]) -> list[str]:
     """The bus scopes a page with ``context`` follows, in a stable order."""
-    rows: dict[str, str] = {}  # a row's scope: its model's topic
+    rows: dict[str, str] = {}  # a row's scope: its model's scope
     tables: dict[str, None] = {}
     for value in context.values():
         _collect(value, rows, tables, depth=0)
@@ -45,12 +45,12 @@ def _collect(
     if isinstance(value, models.Model):
         tracker = tracker_for(type(value))
         if tracker is not None and value.pk is not None:
-            rows[instance_topic(tracker.model, value.pk)] = model_topic(tracker.model)
+            rows[instance_scope(tracker.model, value.pk)] = model_scope(tracker.model)
         return
     if isinstance(value, models.QuerySet):
         tracker = tracker_for(value.model)
         if tracker is not None:
-            tables[model_topic(tracker.model)] = None
+            tables[model_scope(tracker.model)] = None
         return
     if depth >= 1:
         return
@@ -61,7 +61,7 @@ def _collect(
         for model in models_seen:
             tracker = tracker_for(model)
             if tracker is not None:
-                tables[model_topic(tracker.model)] = None
+                tables[model_scope(tracker.model)] = None
         return
     # A paginator's page holds a queryset; a ModelForm its instance.
     for attribute in ("object_list", "instance"):

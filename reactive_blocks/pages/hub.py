@@ -124,7 +124,7 @@ class PageHub(Delivery):
             while self.clients:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._wait())
-                # One save reaches several followed topics at once: let every
+                # One save reaches several followed scopes at once: let every
                 # reader hand its batch over, so they make one round.
                 await asyncio.sleep(0)
                 self._wake.clear()

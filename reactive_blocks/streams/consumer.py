@@ -153,15 +153,15 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
 
     @property
     def user(self) -> Any:
-        if self._for_scope:
-            raise _scope_level("self.user")
+        if self._shared:
+            raise _shared_only("self.user")
         return self.scope.get("user") or AnonymousUser()
 
     @cached_property
     def request(self) -> HttpRequest:
         """A Django request made from the stream's own (path, headers, cookies)."""
-        if self._for_scope:
-            raise _scope_level("self.request")
+        if self._shared:
+            raise _shared_only("self.request")
         scope: dict[str, Any] = dict(self.scope)
         request = ASGIRequest(scope, io.BytesIO())
         request.user = self.user
@@ -171,7 +171,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
 
     # Request handling ----------------------------------------------------------
 
-    _for_scope = False  # True on the instance a hub builds scope-level context on
+    _shared = False  # True on the instance a hub builds shared context on
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # Channels' loop would keep a task per connection waiting on receive();
@@ -400,16 +400,16 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         """The hub that serves this connection and the others with its key."""
         from reactive_blocks.streams.hub import Hub
 
-        return Hub(hubs, key, self.for_scope(), self.get_template_name())
+        return Hub(hubs, key, self.shared(), self.get_template_name())
 
-    def for_scope(self) -> ReactiveStreamConsumer:
+    def shared(self) -> ReactiveStreamConsumer:
         """A consumer of the same class and route, for hooks that serve every viewer
         of the scope (``get_context()``): it belongs to no connection, so it has
         no user, request, session or query string to leak into shared renders."""
         consumer = type(self)()
-        consumer._for_scope = True
+        consumer._shared = True
         # Set through vars(): channels' stubs type scope as their own TypedDict.
-        vars(consumer)["scope"] = ScopeLevel(
+        vars(consumer)["scope"] = SharedScope(
             {
                 "type": "http",
                 "method": "GET",
@@ -477,15 +477,15 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             logger.exception("on_disconnect() raised for scope %r.", self.scope_name)
 
 
-class ScopeLevel(dict[str, Any]):
-    """The ASGI scope of a scope-level consumer: what identifies the connection is
+class SharedScope(dict[str, Any]):
+    """The ASGI scope of a shared consumer: what identifies the connection is
     not there, and asking for it says why."""
 
     def __missing__(self, key: str) -> Any:
-        raise _scope_level(f"self.scope[{key!r}]")
+        raise _shared_only(f"self.scope[{key!r}]")
 
 
-def _scope_level(what: str) -> ImproperlyConfigured:
+def _shared_only(what: str) -> ImproperlyConfigured:
     return ImproperlyConfigured(
         f"{what} is not available in get_context(): it is built once and shared by "
         f"every viewer of the scope. Put what depends on the viewer in "

@@ -52,21 +52,21 @@ class Hub(Delivery):
         self,
         hubs: Hubs,
         key: tuple[object, ...],
-        scope_consumer: ReactiveStreamConsumer,
+        shared_consumer: ReactiveStreamConsumer,
         template_name: str,
     ) -> None:
-        super().__init__(hubs, key, repr(scope_consumer.scope_name))
+        super().__init__(hubs, key, repr(shared_consumer.scope_name))
         self.bus, self.index = hubs.bus, hubs.index
-        self.scope = scope_consumer.scope_name
+        self.scope = shared_consumer.scope_name
         self.template_name = template_name
         # get_context() runs on this one, which no connection owns.
-        self.scope_consumer = scope_consumer
+        self.shared_consumer = shared_consumer
         self.subscription = self.bus.subscribe_shared(self.scope)
         self._names: frozenset[str] | None = None  # get_connection_context() keys
         # Events carrying ``recheck`` already acted on while still queued.
         self._checked: list[ChangeEvent] = []
         # Whether the consumer checks access at all (the default allows everyone).
-        self._permission_hook = scope_consumer.checks_access()
+        self._permission_hook = shared_consumer.checks_access()
         # Joined since the last batch: asked again before their first fragments
         # (a list, so a batch need not look at every connection to find them).
         self._newcomers: list[Client] = []
@@ -224,7 +224,7 @@ class Hub(Delivery):
         paths = self._all_paths(blocks) if resync else need
         if self._names is None:
             await self._learn_names(clients[0], paths)
-        roots = self.scope_consumer.connection_roots | (self._names or frozenset())
+        roots = self.shared_consumer.connection_roots | (self._names or frozenset())
         personal = [ref for ref in blocks if _reads_connection(self.index, ref, roots)]
         shared = [ref for ref in blocks if ref not in personal]
         try:
@@ -249,7 +249,7 @@ class Hub(Delivery):
             # its own batch does not check again).
             self._checked.extend(waiting)
             await self._recheck()
-        frames = self._frames(revision, self.scope_consumer.reload_event)
+        frames = self._frames(revision, self.shared_consumer.reload_event)
         for number, client in enumerate(clients, start=1):
             if client not in self.clients:
                 continue  # it left while the blocks were rendered
@@ -268,9 +268,9 @@ class Hub(Delivery):
     async def _build(
         self, paths: frozenset[str], blocks: list[BlockRef]
     ) -> tuple[Mapping[str, Any], dict[BlockRef, str]]:
-        """The scope-level context, and the shared blocks rendered from it: in one
+        """The shared context, and the shared blocks rendered from it: in one
         trip to Django's thread when ``get_context()`` is a plain method."""
-        counts, hook = self.hubs.counts, self.scope_consumer.get_context
+        counts, hook = self.hubs.counts, self.shared_consumer.get_context
         counts.context_count += 1
         counts.render_count += len(blocks)
         if inspect.iscoroutinefunction(hook):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.origin import current_origin
 from reactive_blocks.tracking.commit import emit_on_commit
-from reactive_blocks.tracking.topics import instance_topic, model_topic
+from reactive_blocks.tracking.page_scopes import instance_scope, model_scope
 
 if TYPE_CHECKING:
     from django.db import models
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Scope",
     "Tracker",
-    "is_topic_only",
+    "is_page_scope_only",
     "register",
     "tracker_for",
     "tracker_scopes",
@@ -135,25 +135,25 @@ class Tracker:
         frozen = frozenset(paths)
         for scope, scope_paths in [
             *((s, frozen) for s in scopes),
-            *self._topics(instance, frozen, scopes),
+            *self._page_scopes(instance, frozen, scopes),
         ]:
             emit_on_commit(
                 scope, scope_paths, origin=origin, using=using, recheck=recheck
             )
 
-    def _topics(
+    def _page_scopes(
         self, instance: models.Model, paths: frozenset[str], scopes: dict[str, None]
     ) -> list[tuple[str, frozenset[str]]]:
-        """The topics live pages follow (``topics.py``): this model's, this row's,
+        """The scopes live pages follow (``page_scopes.py``): this model's, this row's,
         and the rows of tracked models its foreign keys point at."""
-        topics = [(model_topic(self.model), paths)]
+        derived = [(model_scope(self.model), paths)]
         if instance.pk is not None:
-            topics.append((instance_topic(self.model, instance.pk), paths))
+            derived.append((instance_scope(self.model, instance.pk), paths))
         for field in instance._meta.concrete_fields:
-            parent = _parent_topic(field, instance)
+            parent = _parent_scope(field, instance)
             if parent is not None:
-                topics.append(parent)
-        return [(topic, p) for topic, p in topics if topic not in scopes]
+                derived.append(parent)
+        return [(scope, p) for scope, p in derived if scope not in scopes]
 
     def field_paths(self, names: Iterable[str]) -> set[str]:
         return {f"{self.prefix}.{name}" for name in names}
@@ -189,10 +189,10 @@ def untrack(model: type[models.Model]) -> None:
     _resolved.clear()
 
 
-def _parent_topic(
+def _parent_scope(
     field: Any, instance: models.Model
 ) -> tuple[str, frozenset[str]] | None:
-    """The topic of the tracked row a foreign key points at, and the path there
+    """The scope of the tracked row a foreign key points at, and the path there
     (``doc.comments``), if the key is set and points at a pk."""
     if not (field.many_to_one or field.one_to_one) or field.remote_field is None:
         return None
@@ -205,7 +205,7 @@ def _parent_topic(
     if target is None or not target.primary_key:
         return None  # to_field: the value is not the row's pk
     path = f"{parent.prefix}.{accessor}"
-    return instance_topic(parent.model, value), frozenset({path})
+    return instance_scope(parent.model, value), frozenset({path})
 
 
 @functools.lru_cache(maxsize=256)
@@ -214,14 +214,14 @@ def _format_names(template: str) -> list[str]:
     return [re.split(r"[.\[]", name, maxsplit=1)[0] for _, name, _, _ in parsed if name]
 
 
-def is_topic_only(scope: str) -> bool:
-    """Whether ``scope`` is a topic no ``track(scope=...)`` asked for: a model's, or
+def is_page_scope_only(scope: str) -> bool:
+    """Whether ``scope`` is a scope no ``track(scope=...)`` asked for: a model's, or
     the rows' of a model tracked with a scope of its own."""
     label, _, pk = scope.partition(":")
     for model, tracker in trackers().items():
-        if model_topic(model) != label:
+        if model_scope(model) != label:
             continue
-        return not pk or tracker.scope != instance_topic(model, "{pk}")
+        return not pk or tracker.scope != instance_scope(model, "{pk}")
     return False
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
+from reactive_blocks.tracking.page_scopes import instance_scope
 from reactive_blocks.tracking.receivers import connect
 from reactive_blocks.tracking.registry import (
     Scope,
@@ -19,7 +20,6 @@ from reactive_blocks.tracking.registry import (
     tracker_scopes,
     trackers,
 )
-from reactive_blocks.tracking.topics import instance_topic
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -66,7 +66,7 @@ def track(
     """Emit ChangeEvents for saves, deletes and m2m changes of ``model``.
 
     ``scope`` is a format string over the instance's fields (``"doc-{pk}"``) or a
-    callable returning one scope or a list (default: the instance topic,
+    callable returning one scope or a list (default: the instance scope,
     ``"docs.document:{pk}"``); ``prefix`` is the path the instance has in
     templates (default: the model name, ``"document"``); ``fields``/``exclude`` choose the fields emitted;
     a change of one of ``access_fields`` (``["private"]``) may take access away, so
@@ -110,7 +110,7 @@ def _build(
 ) -> Tracker:
     label = model.__name__
     if scope is None:
-        scope = instance_topic(model, "{pk}")
+        scope = instance_scope(model, "{pk}")
     default_prefix = prefix is None
     if prefix is None:
         prefix = model._meta.model_name or label.lower()

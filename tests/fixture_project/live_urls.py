@@ -1,0 +1,24 @@
+"""Live pages of the fixture project: one with a misspelt name (W016)."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.urls import path
+from django.views.generic import DetailView
+
+from tests.models import Note
+
+
+def typo(request, pk):
+    return render(request, "typo.html", {"note": Note.objects.get(pk=pk)})
+
+
+class NoteDetail(DetailView):
+    model = Note
+    template_name = "ok.html"
+
+
+urlpatterns = [
+    path("typo/<int:pk>/", typo),
+    path("ok/<int:pk>/", NoteDetail.as_view()),
+]
