@@ -104,9 +104,9 @@ def unfollowed_models(followed_elsewhere: set[Any]) -> Iterable[checks.CheckMess
     followed = set(followed_elsewhere)
     for page in pages:
         followed |= page.models
-    tracked = [
-        m for m in trackers() if isinstance(m, type) and issubclass(m, models.Model)
-    ]
+    # Keys are model classes (a test may register anything: only models count).
+    keys: list[object] = list(trackers())
+    tracked = [m for m in keys if isinstance(m, type) and issubclass(m, models.Model)]
     # A row pointing at a followed row reaches its page (doc.comments.all).
     changed = True
     while changed:
