@@ -15,6 +15,7 @@ from reactive_blocks.bus import (
 )
 from reactive_blocks.events import ChangeEvent, ConnectionInfo
 from reactive_blocks.index.core import BlockRef, DependencyIndex
+from reactive_blocks.pages.connect import no_rerun
 from reactive_blocks.runtime import get_bus, get_index
 from reactive_blocks.streams.stream import Fragment, reactive_stream
 from reactive_blocks.tracking.commit import emit
@@ -40,6 +41,7 @@ __all__ = [
     "emit",
     "get_bus",
     "get_index",
+    "no_rerun",
     "reactive_stream",
     "track",
     "tracked_update",

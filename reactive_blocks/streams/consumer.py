@@ -45,6 +45,7 @@ from reactive_blocks.conf import conf
 from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.identity import public_id, session_digest
 from reactive_blocks.streams.csrf import csrf_token
+from reactive_blocks.streams.hub import Hub
 from reactive_blocks.streams.hubs import get_hubs
 from reactive_blocks.streams.sse import encode_retry
 from reactive_blocks.streams.tokens import InvalidStreamToken, verify_stream
@@ -398,8 +399,6 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
 
     def make_hub(self, hubs: Hubs, key: tuple[object, ...]) -> Delivery:
         """The hub that serves this connection and the others with its key."""
-        from reactive_blocks.streams.hub import Hub
-
         return Hub(hubs, key, self.shared(), self.get_template_name())
 
     def shared(self) -> ReactiveStreamConsumer:

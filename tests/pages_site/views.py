@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import DetailView, ListView
 
-import reactive_blocks.pages.connect
+import reactive_blocks
 from reactive_blocks.streams.hubs import get_hubs
 from tests.models import Note, Remark
 
@@ -50,7 +50,7 @@ class MyNote(LoginRequiredMixin, DetailView):
         return Note.objects.filter(owner=self.request.user)
 
 
-@reactive_blocks.pages.connect.no_rerun
+@reactive_blocks.no_rerun
 def side_effect(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "pages_site/note.html", {"note": Note.objects.get(pk=pk)})
 
