@@ -224,11 +224,12 @@ def _function(function: Any) -> Iterator[ViewPage]:
         tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     except (OSError, TypeError, SyntaxError):
         return
-    used = {
+    # Only classes: a module-level list or dict is unhashable, and no model.
+    used = [
         function.__globals__.get(node.id)
         for node in ast.walk(tree)
         if isinstance(node, ast.Name)
-    }
+    ]
     found = {m for m in used if isinstance(m, type) and issubclass(m, models.Model)}
     dotted = f"{function.__module__}.{function.__qualname__}"
     for node in ast.walk(tree):

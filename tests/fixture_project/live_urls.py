@@ -22,3 +22,15 @@ urlpatterns = [
     path("typo/<int:pk>/", typo),
     path("ok/<int:pk>/", NoteDetail.as_view()),
 ]
+
+
+CHOICES = ["a", "b"]  # a module-level list a view reads: unhashable
+
+
+def listed(request):
+    return render(
+        request, "ok.html", {"note": None, "object": None, "choices": CHOICES}
+    )
+
+
+urlpatterns.append(path("listed/", listed))
