@@ -229,6 +229,23 @@ async def test_login_required_view_ends_the_stream_after_logout(site: Site):
         await stream.close()
 
 
+async def test_a_session_that_ends_without_logout_ends_the_stream(site: Site):
+    """The view decides at the next change: the session is gone (no logout
+    signal closed the stream first), the re-run redirects, the stream ends."""
+    gail = site.login("gail-p")
+    pk = site.post("/create/", {"title": "gail's"})["pk"]
+    stream = await opened(site.stream_of(f"/guarded/{pk}/", gail), gail)
+    try:
+        site.post(f"/save/{pk}/", {"title": "while signed in"})
+        assert (await received(stream))["title"] == "while signed in"
+        site.get("/drop-session/", gail)
+        site.post(f"/save/{pk}/", {"title": "after the session ended"})
+        # GuardMiddleware's process_view redirects the re-run: nothing is sent.
+        assert await received(stream) == {"reactive-close": ""}
+    finally:
+        await stream.close()
+
+
 async def test_a_rerun_saves_no_session_and_consumes_no_message(site: Site):
     frank = site.login("frank-p")
     pk = site.post("/create/", {"title": "counted"})["pk"]

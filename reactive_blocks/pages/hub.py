@@ -243,11 +243,20 @@ class PageHub(Delivery):
         return [self._rerun(client) for client in clients]
 
     def _rerun(self, client: Client) -> tuple[Outcome, dict[BlockRef, str]]:
-        outcome = rerun(self.page, self.match, client.consumer.scope)
-        if outcome.kind != "render":
-            return outcome, {}
-        blocks = self.index.blocks(outcome.template)
-        return outcome, render_blocks(blocks, outcome.context, self.page.path)
+        """One browser's run and blocks; whatever fails fails for it alone."""
+        try:
+            outcome = rerun(self.page, self.match, client.consumer.scope)
+            if outcome.kind != "render":
+                return outcome, {}
+            blocks = self.index.blocks(outcome.template)
+            return outcome, render_blocks(blocks, outcome.context, self.page.path)
+        except Exception:
+            logger.exception(
+                "The page %s could not be run again for its stream; this update "
+                "is skipped for one browser.",
+                self.page.path,
+            )
+            return Outcome("skip", reason="the re-run failed"), {}
 
 
 class ClosedScope:

@@ -2,8 +2,10 @@
 
 The view runs as the page's visitor is now (their session read afresh, so a
 logout or a lost permission shows), through the view's own decorators and
-mixins, but not through the project's middleware: nothing is saved or sent, so
-the session is not saved, flash messages are not consumed and no cookie is set.
+mixins and the ``process_view`` hooks of the project's middleware (where
+``LoginRequiredMiddleware`` checks), but not through the rest of the middleware:
+nothing is saved or sent, so the session is not saved, flash messages are not
+consumed and no cookie is set.
 A ``TemplateResponse`` is not rendered at all: its template and context are
 enough. A view that returns ``render(...)`` is rendered, and
 ``{% reactive_connect %}`` records the context it saw (``capture.py``).
@@ -20,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import MiddlewareNotUsed, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404
 from django.template.response import SimpleTemplateResponse
 from django.utils.functional import SimpleLazyObject
+from django.utils.module_loading import import_string
 
 from reactive_blocks.origin import origin
 from reactive_blocks.pages.capture import capturing
@@ -66,11 +69,12 @@ def rerun(
     # Changes a view makes while re-run are nobody's tab's own.
     with capturing() as capture, origin(None):
         try:
-            if iscoroutinefunction(match.func):
+            response = _process_view(request, match)
+            if response is None and iscoroutinefunction(match.func):
                 response = async_to_sync(match.func)(
                     request, *match.args, **match.kwargs
                 )
-            else:
+            elif response is None:
                 response = match.func(request, *match.args, **match.kwargs)
         except (PermissionDenied, Http404) as exc:
             return Outcome("end", reason=f"the view raised {type(exc).__name__}")
@@ -102,6 +106,28 @@ def rerun(
         return Outcome(
             "skip", reason="the page no longer renders {% reactive_connect %}"
         )
+
+
+def _process_view(request: HttpRequest, match: ResolverMatch) -> Any:
+    """What the project's middleware says before the view runs: its
+    ``process_view`` hooks, where ``LoginRequiredMiddleware`` and most access
+    checks of middleware live (a response from one is the answer)."""
+    for dotted in settings.MIDDLEWARE:
+        middleware = import_string(dotted)
+        if not hasattr(middleware, "process_view"):
+            continue
+        try:
+            instance = middleware(_never_called)
+        except MiddlewareNotUsed:
+            continue
+        response = instance.process_view(request, match.func, match.args, match.kwargs)
+        if response is not None:
+            return response
+    return None
+
+
+def _never_called(request: HttpRequest) -> None:
+    """get_response of the middleware above: only their process_view runs."""
 
 
 def page_request(

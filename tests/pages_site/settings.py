@@ -14,6 +14,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tests.pages_site.middleware.GuardMiddleware",
 ]
 DATABASES = {
     "default": {

@@ -14,6 +14,8 @@ urlpatterns = [
     path("create/", views.create),
     path("login/<str:username>/", views.sign_in),
     path("flash/", views.flash),
+    path("guarded/<int:pk>/", views.guarded),
+    path("drop-session/", views.drop_session),
     path("stats/", views.stats),
     path("logout/", views.sign_out),
     path("views/", views.views_counted),

@@ -109,3 +109,15 @@ def views_counted(request: HttpRequest) -> JsonResponse:
 def sign_out(request: HttpRequest) -> JsonResponse:
     logout(request)
     return JsonResponse({})
+
+
+def guarded(request: HttpRequest, pk: int) -> HttpResponse:
+    """No decorator: GuardMiddleware's process_view keeps strangers out."""
+    return render(request, "pages_site/note.html", {"note": Note.objects.get(pk=pk)})
+
+
+def drop_session(request: HttpRequest) -> JsonResponse:
+    """Delete the caller's session without logging out (no signal is sent), as
+    an expiry, a password change elsewhere or an admin would."""
+    request.session.delete()
+    return JsonResponse({})
