@@ -82,13 +82,24 @@ def test_a_bad_token_is_refused_saying_why(signed, session, message):
         verify_page(value, session_key=session, max_age=60)
 
 
-def scope(cookie: str) -> dict[str, object]:
-    return {"headers": [(b"cookie", cookie.encode())]}
+def scope(cookie: str, **headers: str) -> dict[str, object]:
+    pairs = [(b"cookie", cookie.encode())] if cookie else []
+    pairs += [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+    return {"headers": pairs, "client": ("127.0.0.1", 50000)}
 
 
-def test_tabs_of_one_browser_share_a_rerun_and_other_cookies_do_not_split_them():
-    one = browser_of(scope("sessionid=a; csrftoken=c; theme=dark"))
-    assert one == browser_of(scope("theme=light; sessionid=a; csrftoken=c"))
-    assert one != browser_of(scope("sessionid=b; csrftoken=c"))
-    assert one != browser_of(scope("sessionid=a; csrftoken=d"))
-    assert browser_of(scope("")) == browser_of({"headers": []})
+def test_tabs_of_one_browser_share_a_rerun_and_no_two_browsers_do():
+    one = browser_of(scope("sessionid=a; csrftoken=c", user_agent="Firefox"))
+    # Another tab: another port, its own Last-Event-ID and referer.
+    tab = scope("sessionid=a; csrftoken=c", user_agent="Firefox", last_event_id="7")
+    tab["client"] = ("127.0.0.1", 50001)
+    tab["headers"].append((b"referer", b"http://x/notes/1/?tab=2"))
+    assert browser_of(tab) == one
+    # Without a session or a CSRF cookie, browsers still differ by what the view
+    # could read of them: other cookies, authorization, their address.
+    assert browser_of(scope("cart=1")) != browser_of(scope("cart=2"))
+    assert browser_of(scope("", authorization="Basic YTpi")) != browser_of(scope(""))
+    other = scope("")
+    other["client"] = ("10.0.0.2", 50000)
+    assert browser_of(other) != browser_of(scope(""))
+    assert one != browser_of(scope("sessionid=b; csrftoken=c", user_agent="Firefox"))

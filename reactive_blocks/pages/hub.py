@@ -14,14 +14,12 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from reactive_blocks.bus.state import CloseReason
-from reactive_blocks.pages.rerun import Outcome, rerun
+from reactive_blocks.pages.rerun import STREAM_ONLY_HEADERS, Outcome, rerun
 from reactive_blocks.streams.engine import Delivery
 from reactive_blocks.streams.stream import render_blocks
 from reactive_blocks.streams.viewer import behind
@@ -39,23 +37,23 @@ __all__ = ["PageHub", "browser_of"]
 
 logger = logging.getLogger(__name__)
 
+# What may differ between the tabs of one browser, and a re-run does not use.
+PER_TAB_HEADERS = STREAM_ONLY_HEADERS | {b"connection", b"pragma", b"referer"}
 RUNS_PER_TRIP = 16  # view runs made in one trip to Django's thread
 
 
 def browser_of(stream_scope: Any) -> str:
-    """Which browser a stream comes from: its session and CSRF cookies (what a
-    re-run reads of the request), hashed. The tabs of one browser share a re-run
-    of the view; two browsers never do, and other cookies do not split them."""
-    cookies: SimpleCookie = SimpleCookie()
-    for name, value in stream_scope.get("headers", []):
-        if name == b"cookie":
-            with contextlib.suppress(Exception):
-                cookies.load(value.decode("latin-1"))
-    parts = []
-    for cookie in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME):
-        morsel = cookies.get(cookie)
-        parts.append(morsel.value if morsel is not None else "")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    """Which browser a stream comes from: everything a re-run gives the view of
+    the request (its cookies, authorization and other headers) and the client's
+    address, hashed. The tabs of one browser share a re-run of the view; two
+    browsers that could be told apart never do, even without a session."""
+    digest = hashlib.sha256()
+    for name, value in sorted(stream_scope.get("headers", [])):
+        if name not in PER_TAB_HEADERS:
+            digest.update(name + b"\0" + value + b"\0")
+    client = stream_scope.get("client") or ("", 0)
+    digest.update(str(client[0]).encode())
+    return digest.hexdigest()
 
 
 class PageHub(Delivery):
