@@ -44,7 +44,7 @@ def get_asgi_application() -> Any:
     from channels.routing import ProtocolTypeRouter, URLRouter
     from django.apps import apps
     from django.conf import settings
-    from django.urls import re_path
+    from django.urls import URLPattern, re_path
 
     from reactive_blocks.conf import conf
     from reactive_blocks.pages.consumer import PageStreamConsumer
@@ -63,8 +63,14 @@ def get_asgi_application() -> Any:
         from importlib import import_module
 
         routes += list(getattr(import_module(conf.URLCONF), "urlpatterns", []))
-    router = URLRouter([*routes, re_path(r"", http)])
-    application = ProtocolTypeRouter({"http": AuthMiddlewareStack(router)})
+    # Streams get the session and user from Channels; Django's own requests get
+    # them from Django's middleware, once.
+    streams: list[Any] = [
+        URLPattern(r.pattern, AuthMiddlewareStack(r.callback), r.default_args, r.name)
+        for r in routes
+    ]
+    router = URLRouter([*streams, re_path(r"", http)])
+    application = ProtocolTypeRouter({"http": router})
     # What the checks look for: the streams of live pages are served here.
     vars(application)["reactive_blocks_pages"] = True
     return application

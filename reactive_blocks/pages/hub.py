@@ -16,7 +16,8 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 
 from reactive_blocks.bus.state import CloseReason
 from reactive_blocks.pages.rerun import STREAM_ONLY_HEADERS, Outcome, rerun
@@ -200,11 +201,14 @@ class PageHub(Delivery):
         frames = self._frames(revision, browsers[0][0].consumer.reload_event)
         for start in range(0, len(browsers), RUNS_PER_TRIP):
             chunk = browsers[start : start + RUNS_PER_TRIP]
-            results = await database_sync_to_async(self._rerun_all)(
-                [clients[0] for clients in chunk]
-            )
+            # In a thread of their own: Django's one thread for sync code (also
+            # the one opening streams and checking access) is not held by them.
+            results = await sync_to_async(
+                self._rerun_all, thread_sensitive=False, executor=self.hubs.reruns
+            )([clients[0] for clients in chunk])
             for clients, (outcome, rendered) in zip(chunk, results, strict=True):
                 await self._deliver(clients, outcome, rendered, frames)
+            await self._tick()  # heartbeats and lifetimes go on during long rounds
         self._sent(frames)
 
     async def _deliver(
@@ -238,7 +242,11 @@ class PageHub(Delivery):
     def _rerun_all(
         self, clients: list[Client]
     ) -> list[tuple[Outcome, dict[BlockRef, str]]]:
-        return [self._rerun(client) for client in clients]
+        close_old_connections()  # as database_sync_to_async does around its call
+        try:
+            return [self._rerun(client) for client in clients]
+        finally:
+            close_old_connections()
 
     def _rerun(self, client: Client) -> tuple[Outcome, dict[BlockRef, str]]:
         """One browser's run and blocks; whatever fails fails for it alone."""

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from reactive_blocks.conf import conf
@@ -50,6 +51,21 @@ class Hubs:
         self._throttle: OpenThrottle | None = None
         # After a block too large to stream, or streams dropped for not reading.
         self.trim = Trim()
+        self._reruns: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Let the re-run thread go (the bus or the index was replaced)."""
+        if self._reruns is not None:
+            self._reruns.shutdown(wait=False)
+
+    @property
+    def reruns(self) -> ThreadPoolExecutor:
+        """The thread live pages re-run their views in (one: views run one at a
+        time, as Django's own sync code does, off the thread that serves
+        requests and stream opens)."""
+        if self._reruns is None:
+            self._reruns = ThreadPoolExecutor(1, thread_name_prefix="reactive-pages")
+        return self._reruns
 
     def throttle(self, keys: list[tuple[str, int]]) -> int:
         """Count an open against each (key, scale) of its visitor: 0 if it may go
@@ -164,5 +180,7 @@ def get_hubs() -> Hubs:
     bus, index = get_bus(), get_index()
     with _lock:
         if _hubs is None or _hubs.bus is not bus or _hubs.index is not index:
+            if _hubs is not None:
+                _hubs.close()
             _hubs = Hubs(bus, index)
         return _hubs
