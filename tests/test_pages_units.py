@@ -43,6 +43,11 @@ def test_untracked_models_and_unsaved_rows_are_not_followed():
     assert follows({"author": Author(pk=1), "draft": Note(), "n": 3, "s": "x"}) == []
 
 
+def test_a_row_whose_pk_no_scope_can_name_follows_its_model():
+    assert follows({"note": Note(pk="a b")}) == ["tests.note"]
+    assert follows({"note": Note(pk="x" * 300)}) == ["tests.note"]
+
+
 def test_too_many_rows_follow_their_model_instead():
     context = {f"n{i}": Note(pk=i) for i in range(MAX_FOLLOWED + 1)}
     assert follows(context) == ["tests.note"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
+from reactive_blocks.paths import validate_scope
 from reactive_blocks.tracking.page_scopes import instance_scope, model_scope
 from reactive_blocks.tracking.registry import tracker_for
 
@@ -45,7 +46,12 @@ def _collect(
     if isinstance(value, models.Model):
         tracker = tracker_for(type(value))
         if tracker is not None and value.pk is not None:
-            rows[instance_scope(tracker.model, value.pk)] = model_scope(tracker.model)
+            table = model_scope(tracker.model)
+            row = instance_scope(tracker.model, value.pk)
+            if _usable(row):
+                rows[row] = table
+            else:
+                tables[table] = None  # a pk no scope can name (spaces, too long)
         return
     if isinstance(value, models.QuerySet):
         tracker = tracker_for(value.model)
@@ -68,6 +74,14 @@ def _collect(
         inner = getattr(value, attribute, None) if _plain_holder(value) else None
         if inner is not None:
             _collect(inner, rows, tables, depth + 1)
+
+
+def _usable(scope: str) -> bool:
+    try:
+        validate_scope(scope)
+    except ValueError:
+        return False
+    return True
 
 
 def _plain_holder(value: Any) -> bool:

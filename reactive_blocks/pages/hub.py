@@ -134,10 +134,11 @@ class PageHub(Delivery):
                 "The streams of %s failed; they reconnect.", self.page.path
             )
         finally:
+            self.closed = True  # a stream opening now gets a new hub
+            self.hubs.forget(self)
             for client in list(self.clients):
                 await self.end(client, client.consumer.reconnect_event)
-            if self.clients:
-                self._close()
+            self._close()
 
     async def _round(self) -> None:
         batches, self._batches = self._batches, []

@@ -194,6 +194,7 @@ class Delivery:
         self.hubs, self.key = hubs, key
         self.label = label  # names the hub in logs
         self.clients: dict[Client, Any] = {}
+        self.closed = False  # its loop has ended: it takes no more clients
         self._deadlines: list[tuple[float, int, Client]] = []
         self._counter = itertools.count()
         self._next_ping = time.monotonic() + conf.HEARTBEAT_SECONDS

@@ -112,6 +112,8 @@ class Hub(Delivery):
         except Exception:
             logger.exception("The streams of %r failed; they reconnect.", self.scope)
         finally:
+            self.closed = True  # a stream opening now gets a new hub
+            self.hubs.forget(self)
             reason = subscription.close_reason
             event = "reconnect" if reason is not CloseReason.USER_CLOSED else "close"
             for client in list(self.clients):

@@ -127,7 +127,7 @@ class Hubs:
         consumer = client.consumer
         key = (*consumer.hub_key(), asyncio.get_running_loop())
         hub = self._hubs.get(key)
-        if hub is None:
+        if hub is None or hub.closed:
             hub = consumer.make_hub(self, key)
             self._hubs[key] = hub
         self._streams[consumer.connection_id] = client
