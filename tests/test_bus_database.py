@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -54,20 +55,91 @@ def test_flush_waits_for_the_writes(bus):
     assert bus.written_count == 50
 
 
-def test_a_full_outbox_drops_the_oldest_and_counts_it():
-    bus = DatabaseBus(outbox=2)
+async def test_a_change_lost_to_a_full_outbox_makes_this_process_resync():
+    bus = DatabaseBus(outbox=2, poll_interval=0.05)
+    writing, release = threading.Event(), threading.Event()
+    insert = bus._insert
+
+    def stuck(batch):  # the database is slow: the writer waits here
+        writing.set()
+        release.wait(10)
+        insert(batch)
+
+    bus._insert = stuck
+    bus.position()  # starts the reader: the subscription starts after it
+    await eventually(lambda: bus.epoch == "db")
+    subscription = bus.subscribe_shared("doc-1")
     try:
-        with bus._pending:  # the writer cannot take anything meanwhile
-            for n in range(5):
-                bus._outbox.append(ChangeEvent(f"doc-{n}", frozenset({"doc"})))
-                if len(bus._outbox) == 2:
-                    break
-        for n in range(3):
-            bus.emit_sync(ChangeEvent(f"late-{n}", frozenset({"doc"})))
-        assert bus.flush(timeout=10)
-        assert bus.outbox_dropped_count + bus.written_count >= 3
+        bus.emit_sync(ChangeEvent("doc-1", frozenset({"doc.a"})))
+        assert await asyncio.to_thread(writing.wait, 10)
+        for name in ("b", "c", "d"):  # two fit the outbox; one is lost
+            bus.emit_sync(ChangeEvent("doc-1", frozenset({f"doc.{name}"})))
+        assert bus.outbox_dropped_count == 1
+        await eventually(lambda: subscription.started)
+        release.set()
+        batch = await asyncio.wait_for(subscription.next_batch(), 10)
+        assert batch is not None
+        assert batch.lagged  # the page resyncs: what was lost is rendered anyway
     finally:
+        release.set()
+        subscription.close()
         bus.close()
+
+
+async def test_a_row_that_commits_after_a_later_one_resyncs_its_scope(bus):
+    bus.position()
+    await eventually(lambda: bus._cursor is not None)
+    top = bus._cursor
+    subscription = bus.subscribe_shared("doc-9")
+    event = '{"p": ["doc.title"], "o": null, "a": null, "r": false}'
+    # Row top+2 commits first; top+1 (another process's transaction) later.
+    await asyncio.to_thread(
+        Change.objects.create, pk=top + 2, scope="doc-8", event=event
+    )
+    await eventually(lambda: bus._cursor == top + 2)
+    assert top + 1 in bus._gaps
+    await asyncio.to_thread(
+        Change.objects.create, pk=top + 1, scope="doc-9", event=event
+    )
+    batch = await asyncio.wait_for(subscription.next_batch(), 10)
+    assert batch is not None
+    assert batch.lagged
+    subscription.close()
+
+
+async def test_an_emptied_table_starts_a_new_numbering_and_nothing_is_skipped():
+    event = '{"p": ["doc.title"], "o": null, "a": null, "r": false}'
+    for _ in range(3):  # changes made before this process started
+        await asyncio.to_thread(Change.objects.create, scope="doc-1", event=event)
+    bus = DatabaseBus(poll_interval=0.05)
+    first = bus.subscribe("doc-1")
+    await eventually(lambda: bus.epoch == "db")
+    epoch = bus.epoch
+    # manage.py flush, or a restored database: ids start again from 1.
+    await asyncio.to_thread(flush_changes)
+    await eventually(lambda: bus.epoch != epoch)
+    later = bus.subscribe("doc-2")
+    bus.emit_sync(ChangeEvent("doc-2", frozenset({"doc.title"})))
+    try:
+        received = await asyncio.wait_for(later.__anext__(), 10)
+        assert received.changed_paths == {"doc.title"}
+    finally:
+        first.close()
+        later.close()
+        bus.close()
+
+
+def flush_changes() -> None:
+    """What ``manage.py flush`` does to the table: rows gone, ids from 1 again."""
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    statements = connection.ops.sql_flush(
+        no_style(), [Change._meta.db_table], reset_sequences=True
+    )
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
 
 
 @pytest.mark.parametrize(

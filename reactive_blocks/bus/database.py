@@ -19,6 +19,7 @@ import atexit
 import collections
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 EPOCH = "db"  # every process reading one table shares its numbering
 READ_LIMIT = 500  # rows read per query
+MAX_GAP = 100  # skipped ids waited for; more is a loss (every page here resyncs)
+GAP_SECONDS = 5.0  # how long a skipped id may take to commit
 RETRY_SECONDS = 1.0  # after a failed write or read
 FLUSH_AT_EXIT_SECONDS = 5.0  # how long a finishing process waits for its writes
 
@@ -86,10 +89,12 @@ class DatabaseBus(ReactiveBus):
         self._writer: threading.Thread | None = None
         self._reader: threading.Thread | None = None
         self._cursor: int | None = None  # the last row read; None until known
+        self._gaps: dict[int, float] = {}  # skipped ids, until when to look for them
         # Until the reader knows where the table stands, positions name an epoch
         # of their own: a page rendered then resyncs rather than miss a change.
         self._epoch = f"{EPOCH}-starting-{secrets.token_hex(4)}"
         self._threads_lock = threading.Lock()
+        self._pid = os.getpid()  # threads belong to the process that started them
 
     def __repr__(self) -> str:
         return (
@@ -102,14 +107,13 @@ class DatabaseBus(ReactiveBus):
     def _publish(self, event: ChangeEvent) -> None:
         with self._pending:
             if len(self._outbox) == self._outbox.maxlen:
-                self._outbox_dropped += 1
-                logger.error("The bus's outbox is full: the oldest change is lost.")
+                self._lost(1)
             self._outbox.append(event)
             self._pending.notify_all()
         self._start("_writer", self._write_loop, "reactive-blocks-writer")
 
     def _write_loop(self) -> None:
-        from django.db import close_old_connections, connections
+        from django.db import connections
 
         while not self._closed.is_set():
             with self._pending:
@@ -135,10 +139,13 @@ class DatabaseBus(ReactiveBus):
                 )
                 connections[self.using].close()
                 with self._pending:
-                    self._outbox.extendleft(reversed(batch))
+                    room = (self._outbox.maxlen or 0) - len(self._outbox)
+                    lost = max(0, len(batch) - room)
+                    if lost:
+                        self._lost(lost)
+                    self._outbox.extendleft(reversed(batch[lost:]))
                     self._in_flight = 0
                 self._closed.wait(RETRY_SECONDS)
-            close_old_connections()
 
     def _insert(self, batch: list[ChangeEvent]) -> None:
         from reactive_blocks.models import Change
@@ -179,7 +186,7 @@ class DatabaseBus(ReactiveBus):
         return super().position()
 
     def _read_loop(self) -> None:
-        from django.db import close_old_connections, connections
+        from django.db import connections
         from django.db.models import Max
 
         from reactive_blocks.models import Change
@@ -208,13 +215,16 @@ class DatabaseBus(ReactiveBus):
                     self._cursor = None
                     self._renumber()
                     continue
+                if self._gaps:
+                    self._fill_gaps(table)
             except Exception:
                 logger.exception("Could not read changes from the database.")
+                # The thread keeps its connection between polls (a new one per
+                # poll would cost a connection a tenth of a second); a broken
+                # one is dropped here and made again at the next poll.
                 connections[self.using].close()
                 self._closed.wait(RETRY_SECONDS)
                 continue
-            finally:
-                close_old_connections()
             self._poll_now.wait(self.poll_interval)
             self._poll_now.clear()
 
@@ -225,20 +235,61 @@ class DatabaseBus(ReactiveBus):
             # scope: every scope counts as changed at ``top``, so a page that was
             # open across a restart (and may have missed a change) resyncs.
             self._forgotten = max(self._forgotten, top)
-            if self._epoch.startswith(f"{EPOCH}-starting-"):
+            starting = self._epoch.startswith(f"{EPOCH}-starting-")
+            if starting:
                 self._epoch = EPOCH
+        if starting:
+            # Streams that began before the table's position was known cannot
+            # say what they missed: they start again in the shared numbering.
+            self._fanout.renumber(EPOCH)
         self._begun.set()
 
     def _renumber(self) -> None:
         epoch = f"{EPOCH}-{secrets.token_hex(4)}"
         with self._lock:
             self._epoch = epoch
-            self._sequence = 0
+            self._sequence = self._forgotten = 0
             self._revisions.clear()
+            self._gaps.clear()
         self._fanout.renumber(epoch)
+
+    def _lost(self, count: int) -> None:
+        """Changes dropped before reaching the table: this process's pages
+        resync (the other processes' never knew of them)."""
+        self._outbox_dropped += count
+        logger.error("The bus's outbox is full: %d change(s) lost.", count)
+        self._fanout.lag()
+
+    def _fill_gaps(self, table: Any) -> None:
+        """Rows whose ids were skipped: a transaction that committed after a later
+        one (Postgres, MySQL) shows up late; its scopes resync. Ids still
+        missing after GAP_SECONDS were rolled back."""
+        now = time.monotonic()
+        late = list(table.filter(pk__in=list(self._gaps)).values_list("pk", "scope"))
+        for pk, _ in late:
+            self._gaps.pop(pk, None)
+        if late:
+            self._fanout.lag({scope for _, scope in late})
+        for pk, deadline in list(self._gaps.items()):
+            if deadline < now:
+                del self._gaps[pk]
+
+    def _note_gap(self, after: int, before: int) -> None:
+        """Ids between ``after`` and ``before`` were skipped."""
+        if before - after - 1 > MAX_GAP:
+            # Too many to wait for (rows trimmed before this process read them):
+            # every page here resyncs.
+            self._fanout.lag()
+            return
+        deadline = time.monotonic() + GAP_SECONDS
+        for pk in range(after + 1, before):
+            self._gaps[pk] = deadline
 
     def _deliver(self, rows: list[tuple[int, str, str]]) -> None:
         for pk, scope, text in rows:
+            cursor = self._cursor
+            if cursor is not None and pk > cursor + 1:
+                self._note_gap(cursor, pk)
             event = _decode(scope, text)
             with self._lock:
                 self._cursor = self._sequence = pk
@@ -254,6 +305,8 @@ class DatabaseBus(ReactiveBus):
     # Threads ------------------------------------------------------------------
 
     def _start(self, name: str, target: Any, thread_name: str) -> None:
+        if self._pid != os.getpid():
+            self._forked()
         if getattr(self, name) is not None or self._closed.is_set():
             return
         with self._threads_lock:
@@ -264,6 +317,17 @@ class DatabaseBus(ReactiveBus):
             thread.start()
             if name == "_writer":
                 atexit.register(self.flush)
+
+    def _forked(self) -> None:
+        """A child process (a prefork server or worker) has none of its parent's
+        threads: it starts its own, with fresh locks and no cursor."""
+        self._pid = os.getpid()
+        self._pending = threading.Condition(threading.Lock())
+        self._poll_now, self._begun = threading.Event(), threading.Event()
+        self._threads_lock = threading.Lock()
+        self._writer = self._reader = None
+        self._cursor, self._in_flight = None, 0
+        self._gaps = {}
 
     def close(self, scope: str | None = None) -> None:
         super().close(scope)
