@@ -750,3 +750,21 @@ def own_scopes(seen):
             seen.append(event)
 
     return listen
+
+
+@pytest.mark.django_db
+def test_a_row_moved_to_another_parent_reaches_both_parents_pages():
+    from tests.models import Note, Remark
+
+    first, second = Note.objects.create(title="a"), Note.objects.create(title="b")
+    remark = Remark.objects.create(note=first, text="moving")
+    with capture_events(page_scopes=True) as events:
+        remark.note = second
+        remark.save()
+    scopes = {e.scope for e in events}
+    assert {f"tests.note:{first.pk}", f"tests.note:{second.pk}"} <= scopes
+    # Saved in place, only its own parent's page hears of it.
+    with capture_events(page_scopes=True) as events:
+        remark.text = "stays"
+        remark.save()
+    assert f"tests.note:{first.pk}" not in {e.scope for e in events}

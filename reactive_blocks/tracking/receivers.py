@@ -27,7 +27,11 @@ from django.db.models.signals import (
     pre_save,
 )
 
-from reactive_blocks.tracking.registry import tracker_for, tracker_scopes
+from reactive_blocks.tracking.registry import (
+    parent_scope,
+    tracker_for,
+    tracker_scopes,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -222,6 +226,8 @@ def _after_save(
         if names and _may_move(tracker, instance, stored, names):
             # The scopes it may have moved out of.
             left = tracker_scopes(tracker, stored.instance())
+        # A row moved to another parent leaves the old one's page too.
+        left += _old_parents(sender, stored, names)
     elif update_fields is not None:
         by_attname = {f.attname: f.name for f in sender._meta.concrete_fields}
         names = {by_attname.get(name, name) for name in update_fields}
@@ -236,6 +242,19 @@ def _after_save(
             also=left,
             recheck=tracker.rechecks(names),
         )
+
+
+def _old_parents(
+    model: type[models.Model], stored: Stored, changed: set[str]
+) -> list[str]:
+    """The scopes of the tracked rows the changed foreign keys pointed at."""
+    scopes = []
+    for field in model._meta.concrete_fields:
+        if field.name in changed and field.attname in stored.values:
+            found = parent_scope(field, stored.values[field.attname])
+            if found is not None:
+                scopes.append(found[0])
+    return scopes
 
 
 def _changed(tracker: Tracker, instance: models.Model, stored: Stored) -> set[str]:

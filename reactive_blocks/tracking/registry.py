@@ -25,6 +25,7 @@ __all__ = [
     "Scope",
     "Tracker",
     "is_page_scope_only",
+    "parent_scope",
     "register",
     "tracker_for",
     "tracker_scopes",
@@ -192,13 +193,18 @@ def untrack(model: type[models.Model]) -> None:
 def _parent_scope(
     field: Any, instance: models.Model
 ) -> tuple[str, frozenset[str]] | None:
-    """The scope of the tracked row a foreign key points at, and the path there
-    (``doc.comments``), if the key is set and points at a pk."""
+    """The scope of the tracked row a foreign key of ``instance`` points at, and
+    the path there (``doc.comments``), if the key is set and points at a pk."""
+    return parent_scope(field, getattr(instance, field.attname, None))
+
+
+def parent_scope(field: Any, value: Any) -> tuple[str, frozenset[str]] | None:
+    """The instance scope of the tracked row whose pk ``value`` a foreign key
+    ``field`` holds, and the path there."""
     if not (field.many_to_one or field.one_to_one) or field.remote_field is None:
         return None
     parent = tracker_for(field.related_model)
     accessor = field.remote_field.get_accessor_name()
-    value = getattr(instance, field.attname, None)
     target = getattr(field, "target_field", None)
     if parent is None or accessor is None or value is None:
         return None
