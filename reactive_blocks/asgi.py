@@ -9,9 +9,10 @@ In ``asgi.py``::
 It is Django's application with the streams of live pages (and the
 ``stream_path()`` routes of ``REACTIVE_BLOCKS["URLCONF"]``, if set) served in
 front, through Channels' session and auth middleware. Each request to Django
-carries its tab's origin and the bus position it began at (what
-``ReactiveMiddleware`` does, with no middleware to add), and with ``DEBUG`` on
-the static files are served too, as ``runserver`` would.
+carries its tab's origin and the bus position it began at, and a response that
+replaces or deletes the session cookie ends the old session's streams (what
+``ReactiveMiddleware`` does, with no middleware to add); with ``DEBUG`` on the
+static files are served too, as ``runserver`` would.
 
 Nothing here touches settings until ``get_asgi_application()`` is called: the
 import may come before ``DJANGO_SETTINGS_MODULE`` is set.
@@ -97,8 +98,31 @@ class PageRequests:
         at = (
             await get_bus().aposition() if scope.get("method") in PAGE_METHODS else None
         )
+        if session_key:
+            send = _watching_session(send, session_key)
         with origin(tab), position(at):
             await self.application(scope, receive, send)
+
+
+def _watching_session(send: Any, session_key: str) -> Any:
+    """``send``, ending the streams of ``session_key`` if the response replaces or
+    deletes its cookie (a flushed session, a new key), as ReactiveMiddleware does."""
+    from django.conf import settings
+
+    from reactive_blocks.streams.sessions import end_session_streams
+
+    prefix = f"{settings.SESSION_COOKIE_NAME}=".encode()
+
+    async def watched(message: Any) -> None:
+        if message.get("type") == "http.response.start":
+            for name, value in message.get("headers", []):
+                if name.lower() == b"set-cookie" and value.startswith(prefix):
+                    given = value[len(prefix) :].split(b";", 1)[0].strip(b'"')
+                    if given.decode("latin-1") != session_key:
+                        end_session_streams(session_key)
+        await send(message)
+
+    return watched
 
 
 def _session_key(cookie_header: bytes) -> str | None:

@@ -129,6 +129,24 @@ async def test_an_emptied_table_starts_a_new_numbering_and_nothing_is_skipped():
         bus.close()
 
 
+async def test_a_logout_in_one_process_ends_its_streams_in_the_others(bus):
+    other = DatabaseBus(poll_interval=0.05)  # another process on the same table
+    try:
+        bus.position()
+        await eventually(lambda: bus.epoch == "db")
+        watching = bus.subscribe("doc-1", ConnectionInfo("tab-1", "7", session="s1"))
+        staying = bus.subscribe("doc-1", ConnectionInfo("tab-2", "8", session="s2"))
+        other.close_session("s1")  # Django's user_logged_out, over there
+        await eventually(lambda: watching.close_reason is not None)
+        assert staying.close_reason is None
+        hub = bus.subscribe_shared("doc-1")  # a stream hub's subscription
+        other.recheck("doc-1")  # bus.recheck() over there: access is asked again
+        await eventually(hub.take_recheck)
+        hub.close()
+    finally:
+        other.close()
+
+
 def flush_changes() -> None:
     """What ``manage.py flush`` does to the table: rows gone, ids from 1 again."""
     from django.core.management.color import no_style

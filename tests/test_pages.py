@@ -18,6 +18,7 @@ import pytest
 
 from tests.live_server import ROOT, daphne
 from tests.sse_client import SSEStream
+from tests.waiting import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -246,6 +247,17 @@ async def test_a_session_that_ends_without_logout_ends_the_stream(site: Site):
         await stream.close()
 
 
+async def test_a_flushed_session_ends_its_streams_with_no_middleware(site: Site):
+    hana = site.login("hana-p")
+    pk = site.post("/create/", {"title": "hana's"})["pk"]
+    stream = await opened(site.stream_of(f"/notes/{pk}/", hana), hana)
+    try:
+        site.get("/flush/", hana)  # the response deletes the session cookie
+        assert await received(stream) == {"reactive-close": ""}
+    finally:
+        await stream.close()
+
+
 async def test_a_rerun_saves_no_session_and_consumes_no_message(site: Site):
     frank = site.login("frank-p")
     pk = site.post("/create/", {"title": "counted"})["pk"]
@@ -267,7 +279,10 @@ async def test_a_view_that_raises_skips_the_update_and_the_stream_goes_on(site: 
     pk = site.post("/create/", {"title": "fine"})["pk"]
     stream = await opened(site.stream_of(f"/broken/{pk}/"))
     try:
+        runs = json.loads(site.get("/stats/")[2])["contexts"]
         site.post(f"/save/{pk}/", {"title": "break"})
+        # The failing run happened (not merged away with the next change).
+        await eventually(lambda: json.loads(site.get("/stats/")[2])["contexts"] > runs)
         site.post(f"/save/{pk}/", {"title": "fixed"})
         assert (await received(stream))["title"] == "fixed"
     finally:

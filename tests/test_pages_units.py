@@ -37,6 +37,8 @@ def test_lists_and_forms_count_for_what_they_hold():
 def test_a_paginator_page_follows_its_model():
     page = Paginator(Note.objects.order_by("pk"), 10).page(1)
     assert follows({"page_obj": page}) == ["tests.note"]
+    listed = Paginator([Note(pk=1), Note(pk=2)], 10).page(1)
+    assert follows({"page_obj": listed}) == ["tests.note"]
 
 
 def test_untracked_models_and_unsaved_rows_are_not_followed():

@@ -8,9 +8,9 @@ serving process reads the rows after the last it saw, every ``poll_interval``
 seconds and at once after its own writes. The row id is the revision, so every
 process numbers every change alike.
 
-What it does not do across processes (the Redis bus does): presence,
-``close_user()``/``close_session()`` and ``recheck()`` stay in the process that
-calls them. For many machines, use ``RedisBus``.
+``close_user()``, ``close_session()`` (a logout) and ``recheck()`` reach every
+process too, as control rows. Presence stays in each process (the Redis bus shares
+it); for many machines, use ``RedisBus``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ __all__ = ["DatabaseBus"]
 logger = logging.getLogger(__name__)
 
 EPOCH = "db"  # every process reading one table shares its numbering
+# The scope of the rows that carry close_user(), close_session() and recheck().
+CONTROL = "reactive_blocks:control"
 READ_LIMIT = 500  # rows read per query
 MAX_GAP = 100  # skipped ids waited for; more is a loss (every page here resyncs)
 GAP_SECONDS = 5.0  # how long a skipped id may take to commit
@@ -76,7 +78,8 @@ class DatabaseBus(ReactiveBus):
         self.using = using
         self.poll_interval = float(poll_interval)
         self.keep = check_maxsize(keep, "keep")
-        self._outbox: collections.deque[ChangeEvent] = collections.deque(
+        # Rows to write: (scope, JSON), changes and the control messages below.
+        self._outbox: collections.deque[tuple[str, str]] = collections.deque(
             maxlen=check_maxsize(outbox, "outbox")
         )
         self._outbox_dropped = 0
@@ -95,6 +98,7 @@ class DatabaseBus(ReactiveBus):
         self._epoch = f"{EPOCH}-starting-{secrets.token_hex(4)}"
         self._threads_lock = threading.Lock()
         self._pid = os.getpid()  # threads belong to the process that started them
+        self._name = secrets.token_hex(8)  # tells this bus's control rows apart
 
     def __repr__(self) -> str:
         return (
@@ -105,12 +109,50 @@ class DatabaseBus(ReactiveBus):
     # Emitting: to the table, by the writer thread --------------------------------
 
     def _publish(self, event: ChangeEvent) -> None:
+        self._send(event.scope, _encode(event))
+
+    def _send(self, scope: str, text: str) -> None:
         with self._pending:
             if len(self._outbox) == self._outbox.maxlen:
                 self._lost(1)
-            self._outbox.append(event)
+            self._outbox.append((scope, text))
             self._pending.notify_all()
         self._start("_writer", self._write_loop, "reactive-blocks-writer")
+
+    # Closing and rechecking in every process: a control row ------------------------
+
+    def close_user(self, user_id: str, scope: str | None = None) -> int:
+        closed = super().close_user(user_id, scope)
+        self._control("user_id", user_id, scope)
+        return closed
+
+    def close_session(self, session: str, scope: str | None = None) -> int:
+        closed = super().close_session(session, scope)
+        self._control("session", session, scope)
+        return closed
+
+    def recheck(self, scope: str) -> None:
+        super().recheck(scope)
+        self._control("recheck", "", scope)
+
+    def _control(self, kind: str, value: str, scope: str | None) -> None:
+        """Tell the other processes to do what was just done here."""
+        message = {"k": kind, "v": value, "s": scope, "from": self._name}
+        self._send(CONTROL, json.dumps(message))
+
+    def _controlled(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+            kind, value, scope = message["k"], message["v"], message["s"]
+        except Exception:
+            logger.exception("A control row could not be read: %r.", text)
+            return
+        if message.get("from") == self._name:
+            return  # done here already
+        if kind == "recheck" and isinstance(scope, str):
+            super().recheck(scope)
+        elif kind in {"user_id", "session"} and isinstance(value, str):
+            self._close_here(scope, kind, value)
 
     def _write_loop(self) -> None:
         from django.db import connections
@@ -147,11 +189,11 @@ class DatabaseBus(ReactiveBus):
                     self._in_flight = 0
                 self._closed.wait(RETRY_SECONDS)
 
-    def _insert(self, batch: list[ChangeEvent]) -> None:
+    def _insert(self, batch: list[tuple[str, str]]) -> None:
         from reactive_blocks.models import Change
 
         rows = Change.objects.using(self.using).bulk_create(
-            [Change(scope=e.scope, event=_encode(e)) for e in batch]
+            [Change(scope=scope, event=text) for scope, text in batch]
         )
         before = self._written
         self._written += len(rows)
@@ -290,6 +332,10 @@ class DatabaseBus(ReactiveBus):
             cursor = self._cursor
             if cursor is not None and pk > cursor + 1:
                 self._note_gap(cursor, pk)
+            if scope == CONTROL:
+                self._cursor = pk
+                self._controlled(text)
+                continue
             event = _decode(scope, text)
             with self._lock:
                 self._cursor = self._sequence = pk
@@ -321,7 +367,7 @@ class DatabaseBus(ReactiveBus):
     def _forked(self) -> None:
         """A child process (a prefork server or worker) has none of its parent's
         threads: it starts its own, with fresh locks and no cursor."""
-        self._pid = os.getpid()
+        self._pid, self._name = os.getpid(), secrets.token_hex(8)
         self._pending = threading.Condition(threading.Lock())
         self._poll_now, self._begun = threading.Event(), threading.Event()
         self._threads_lock = threading.Lock()

@@ -58,8 +58,6 @@ def _collect(
         if tracker is not None:
             tables[model_scope(tracker.model)] = None
         return
-    if depth >= 1:
-        return
     if isinstance(value, list | tuple):
         models_seen = {
             type(v) for v in value[:MAX_ITEMS] if isinstance(v, models.Model)
@@ -68,6 +66,8 @@ def _collect(
             tracker = tracker_for(model)
             if tracker is not None:
                 tables[model_scope(tracker.model)] = None
+        return
+    if depth >= 1:
         return
     # A paginator's page holds a queryset; a ModelForm its instance.
     for attribute in ("object_list", "instance"):

@@ -16,6 +16,7 @@ urlpatterns = [
     path("flash/", views.flash),
     path("guarded/<int:pk>/", views.guarded),
     path("drop-session/", views.drop_session),
+    path("flush/", views.flush),
     path("stats/", views.stats),
     path("logout/", views.sign_out),
     path("views/", views.views_counted),

@@ -121,3 +121,9 @@ def drop_session(request: HttpRequest) -> JsonResponse:
     an expiry, a password change elsewhere or an admin would."""
     request.session.delete()
     return JsonResponse({})
+
+
+def flush(request: HttpRequest) -> JsonResponse:
+    """End the session without logging out (a "forget me" button would)."""
+    request.session.flush()
+    return JsonResponse({})
