@@ -147,6 +147,32 @@ async def test_a_logout_in_one_process_ends_its_streams_in_the_others(bus):
         other.close()
 
 
+def test_a_table_that_cannot_be_written_is_said_once_and_nothing_is_lost(
+    caplog, monkeypatch
+):
+    monkeypatch.setattr("reactive_blocks.bus.database.RETRY_SECONDS", 0.01)
+    bus = DatabaseBus()
+    insert, failures = bus._insert, [1, 2, 3]
+
+    def failing(batch):  # the table is not there yet, three times
+        if failures:
+            failures.pop()
+            raise RuntimeError("no such table: reactive_blocks_change")
+        insert(batch)
+
+    bus._insert = failing
+    try:
+        bus.emit_sync(ChangeEvent("doc-1", frozenset({"doc.title"})))
+        assert bus.flush(timeout=10)
+    finally:
+        bus.close()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert "Has `manage.py migrate` created it?" in errors[0].getMessage()
+    assert any("works again" in r.getMessage() for r in caplog.records)
+    assert Change.objects.count() == 1
+
+
 def flush_changes() -> None:
     """What ``manage.py flush`` does to the table: rows gone, ids from 1 again."""
     from django.core.management.color import no_style

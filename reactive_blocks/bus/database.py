@@ -93,6 +93,7 @@ class DatabaseBus(ReactiveBus):
         self._reader: threading.Thread | None = None
         self._cursor: int | None = None  # the last row read; None until known
         self._gaps: dict[int, float] = {}  # skipped ids, until when to look for them
+        self._failing: set[str] = set()  # "read", "write": said once per outage
         # Until the reader knows where the table stands, positions name an epoch
         # of their own: a page rendered then resyncs rather than miss a change.
         self._epoch = f"{EPOCH}-starting-{secrets.token_hex(4)}"
@@ -174,11 +175,9 @@ class DatabaseBus(ReactiveBus):
                 with self._pending:
                     self._in_flight = 0
                     self._pending.notify_all()
-            except Exception:
-                logger.exception(
-                    "Could not write %d change(s) to the database; retrying.",
-                    len(batch),
-                )
+                self._outage("write", None)
+            except Exception as exc:
+                self._outage("write", exc)
                 connections[self.using].close()
                 with self._pending:
                     room = (self._outbox.maxlen or 0) - len(self._outbox)
@@ -259,14 +258,15 @@ class DatabaseBus(ReactiveBus):
                     continue
                 if self._gaps:
                     self._fill_gaps(table)
-            except Exception:
-                logger.exception("Could not read changes from the database.")
+            except Exception as exc:
+                self._outage("read", exc)
                 # The thread keeps its connection between polls (a new one per
                 # poll would cost a connection a tenth of a second); a broken
                 # one is dropped here and made again at the next poll.
                 connections[self.using].close()
                 self._closed.wait(RETRY_SECONDS)
                 continue
+            self._outage("read", None)
             self._poll_now.wait(self.poll_interval)
             self._poll_now.clear()
 
@@ -294,6 +294,28 @@ class DatabaseBus(ReactiveBus):
             self._revisions.clear()
             self._gaps.clear()
         self._fanout.renumber(epoch)
+
+    def _outage(self, what: str, error: Exception | None) -> None:
+        """Say once that the table cannot be read or written (and once that it
+        can again), not every retry: a missing migration or a database that is
+        away would fill the log."""
+        failing = what in self._failing
+        if error is None and failing:
+            self._failing.discard(what)
+            logger.warning("The change table works again (%s).", what)
+        elif error is not None and not failing:
+            self._failing.add(what)
+            logger.error(
+                "Could not %s the change table (%s: %s); retrying every %g s. Has "
+                "`manage.py migrate` created it?",
+                what,
+                type(error).__name__,
+                error,
+                RETRY_SECONDS,
+                exc_info=error,
+            )
+        elif error is not None:
+            logger.debug("Still cannot %s the change table: %s", what, error)
 
     def _lost(self, count: int) -> None:
         """Changes dropped before reaching the table: this process's pages
