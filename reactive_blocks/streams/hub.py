@@ -27,7 +27,12 @@ from reactive_blocks.rendering import processed_context
 from reactive_blocks.streams.csrf import read_csrf_cookie
 from reactive_blocks.streams.engine import Client, Delivery, Frames, RenderCounts
 from reactive_blocks.streams.stream import render_blocks
-from reactive_blocks.streams.viewer import EVERYTHING, behind, needed_paths
+from reactive_blocks.streams.viewer import (
+    affected_on,
+    behind,
+    blocks_for,
+    needed_paths,
+)
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.state import Member
@@ -208,22 +213,14 @@ class Hub(Delivery):
         )
 
     def _affected(self, paths: frozenset[str]) -> list[BlockRef]:
-        return [
-            ref
-            for ref in self.index.affected_blocks(paths)
-            if ref.template_name == self.template_name
-        ]
+        return affected_on(self.index, paths, self.template_name)
 
     async def _serve(
         self, need: frozenset[str], clients: list[Client], revision: int
     ) -> None:
-        resync = need is EVERYTHING
-        blocks = (
-            self.index.blocks(self.template_name) if resync else self._affected(need)
-        )
+        blocks, paths = blocks_for(self.index, need, self.template_name)
         if not blocks:
             return
-        paths = self._all_paths(blocks) if resync else need
         if self._names is None:
             await self._learn_names(clients[0], paths)
         roots = self.shared_consumer.connection_roots | (self._names or frozenset())
@@ -289,14 +286,6 @@ class Hub(Delivery):
         result: tuple[Mapping[str, Any], dict[BlockRef, str]]
         result = await database_sync_to_async(build)()
         return result
-
-    def _all_paths(self, blocks: Sequence[BlockRef]) -> frozenset[str]:
-        return frozenset().union(
-            *(
-                self.index.block_dependencies(r.template_name, r.block_name)
-                for r in blocks
-            )
-        )
 
     async def _learn_names(self, client: Client, paths: frozenset[str]) -> None:
         names = client.consumer._connection_names()

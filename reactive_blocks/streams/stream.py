@@ -25,7 +25,13 @@ from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.index.core import BlockRef, DependencyIndex
 from reactive_blocks.paths import require_name
 from reactive_blocks.rendering import render_block
-from reactive_blocks.streams.viewer import EVERYTHING, Viewer, behind
+from reactive_blocks.streams.viewer import (
+    EVERYTHING,
+    Viewer,
+    affected_on,
+    behind,
+    blocks_for,
+)
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.subscription import CloseReason, Subscription
@@ -265,33 +271,19 @@ class ReactiveStream:
         )
 
     def _affected(self, paths: frozenset[str]) -> list[BlockRef]:
-        blocks = self.index.affected_blocks(paths)
-        if self.template_name is None:
-            return blocks
-        return [ref for ref in blocks if ref.template_name == self.template_name]
-
-    def _all_blocks(self) -> list[BlockRef]:
-        return self.index.blocks(self.template_name)
-
-    def _all_paths(self) -> frozenset[str]:
-        return frozenset().union(
-            *(
-                self.index.block_dependencies(r.template_name, r.block_name)
-                for r in self._all_blocks()
-            )
-        )
+        return affected_on(self.index, paths, self.template_name)
 
     async def _render(
         self, need: frozenset[str], revision: int
     ) -> AsyncGenerator[Fragment, None]:
         resync = need is EVERYTHING
-        blocks = self._all_blocks() if resync else self._affected(need)
+        blocks, paths = blocks_for(self.index, need, self.template_name)
         if not blocks:
             return
         try:
             rendered = await self.renderer.render(
                 blocks,
-                self._all_paths() if resync else need,
+                paths,
                 revision,
                 epoch=self.subscription.start_epoch,
                 resync=resync,

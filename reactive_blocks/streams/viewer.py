@@ -14,9 +14,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from reactive_blocks.events import ChangeEvent
-    from reactive_blocks.index import BlockRef
+    from reactive_blocks.index import BlockRef, DependencyIndex
 
-__all__ = ["EVERYTHING", "Need", "Viewer", "behind", "needed_paths"]
+__all__ = [
+    "EVERYTHING",
+    "Need",
+    "Viewer",
+    "affected_on",
+    "behind",
+    "blocks_for",
+    "needed_paths",
+]
 
 # What a connection needs after a batch: the changed paths whose blocks it must
 # get again, or EVERYTHING (a resync: every block, rendered from fresh data).
@@ -42,6 +50,30 @@ def behind(
     if cursor is None:
         return False
     return revision > cursor or (latest is not None and cursor > latest)
+
+
+def affected_on(
+    index: DependencyIndex, paths: frozenset[str], template_name: str | None
+) -> list[BlockRef]:
+    """The blocks ``paths`` affect on pages of ``template_name`` (None: any)."""
+    blocks = index.affected_blocks(paths)
+    if template_name is None:
+        return blocks
+    return [ref for ref in blocks if ref.template_name == template_name]
+
+
+def blocks_for(
+    index: DependencyIndex, need: frozenset[str], template_name: str | None
+) -> tuple[list[BlockRef], frozenset[str]]:
+    """What a need re-renders (every block on a resync) and the paths its context
+    must hold: one decision, whichever kind of stream renders."""
+    if need is not EVERYTHING:
+        return affected_on(index, need, template_name), need
+    blocks = index.blocks(template_name)
+    paths = frozenset().union(
+        *(index.block_dependencies(r.template_name, r.block_name) for r in blocks)
+    )
+    return blocks, paths
 
 
 def needed_paths(events: Sequence[ChangeEvent]) -> frozenset[str]:
