@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import shutil
-import sqlite3
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ import pytest
 from tests.browser import chromium
 from tests.live_server import ROOT, served
 from tests.redis_server import RedisServer
-from tests.test_demo import demo_process_env
+from tests.test_demo import demo_process_env, manage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -290,12 +289,17 @@ def test_a_restarted_server_is_reconnected_to_and_the_page_converges(database, b
         alice.wait_for_selector("#editor .save-status:not([hidden])")
         assert "Not saved" in alice.inner_text("#editor .save-status")
         assert alice.input_value("#editor [name=title]") == "Typed during the outage"
-        # Meanwhile the data changes with no server to tell anyone.
-        with sqlite3.connect(database) as db:
-            db.execute(
-                "UPDATE demo_document SET title = 'Changed while down' WHERE id = ?",
-                (WELCOME,),
-            )
+        # Meanwhile the data changes in another process, with no server running:
+        # the change waits in the database bus's table for the next one.
+        changed = manage(
+            {"DEMO_DATABASE": str(database)},
+            "shell",
+            "-c",
+            "from demo_project.demo.models import Document; "
+            f"d = Document.objects.get(pk={WELCOME}); d.title = 'Changed while down'; "
+            "d.save()",
+        )
+        assert changed.returncode == 0, changed.stderr
     with demo(database, port=port) as (url, _):
         alice.wait_for_selector('#doc[data-reactive-state="live"]', timeout=40_000)
         # The new server's stream resyncs the page: it converges by itself.
