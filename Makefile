@@ -143,15 +143,18 @@ bench: $(VENV)/.dev-installed
 bench-redis: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/redis.py
 
-# Fetch the pinned htmx files again from the npm registry (see the vendor README).
+# Fetch the pinned htmx and idiomorph files again from the npm registry (see the vendor README).
 vendor:
 	rm -rf $(VENV)/npm && mkdir -p $(VENV)/npm
-	cd $(VENV)/npm && npm pack --silent htmx.org@2.0.11 htmx-ext-sse@2.2.4 >/dev/null \
-	  && tar xzf htmx.org-2.0.11.tgz && mv package htmx && tar xzf htmx-ext-sse-2.2.4.tgz && mv package sse
+	cd $(VENV)/npm && npm pack --silent htmx.org@2.0.11 htmx-ext-sse@2.2.4 idiomorph@0.8.0 >/dev/null \
+	  && tar xzf htmx.org-2.0.11.tgz && mv package htmx && tar xzf htmx-ext-sse-2.2.4.tgz && mv package sse \
+	  && tar xzf idiomorph-0.8.0.tgz && mv package idiomorph
 	cp $(VENV)/npm/htmx/dist/htmx.min.js reactive_blocks/static/reactive_blocks/vendor/htmx.min.js
 	cp $(VENV)/npm/htmx/LICENSE reactive_blocks/static/reactive_blocks/vendor/htmx.LICENSE
 	cp $(VENV)/npm/sse/sse.js reactive_blocks/static/reactive_blocks/vendor/htmx-ext-sse.js
 	cp $(VENV)/npm/sse/LICENSE reactive_blocks/static/reactive_blocks/vendor/htmx-ext-sse.LICENSE
+	cp $(VENV)/npm/idiomorph/dist/idiomorph.min.js reactive_blocks/static/reactive_blocks/vendor/idiomorph.min.js
+	cp $(VENV)/npm/idiomorph/LICENSE reactive_blocks/static/reactive_blocks/vendor/idiomorph.LICENSE
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-oldest site demo_project/db.sqlite3

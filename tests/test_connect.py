@@ -37,6 +37,7 @@ def test_reactive_scripts():
     assert render("{% reactive_scripts %}") == (
         '<script src="/static/reactive_blocks/vendor/htmx.min.js" defer></script>\n'
         '<script src="/static/reactive_blocks/vendor/htmx-ext-sse.js" defer></script>\n'
+        '<script src="/static/reactive_blocks/vendor/idiomorph.min.js" defer></script>\n'
         '<script src="/static/reactive_blocks/reactive.js" defer></script>'
     )
 
@@ -47,7 +48,7 @@ def test_reactive_connect_renders_signed_stream_attributes():
     request = request_with_session()
     out = render('<main {% reactive_connect "page-live" pk=7 %}>', request=request)
     match = re.fullmatch(
-        r'<main hx-ext="sse" sse-connect="([^"]+)" sse-close="reactive-close" '
+        r'<main hx-ext="sse,reactive-morph" sse-connect="([^"]+)" sse-close="reactive-close" '
         r'hx-headers="([^"]+)">',
         out,
     )

@@ -95,8 +95,8 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 @contextmanager
-def pages_site(directory: Any, bus: str = "memory") -> Iterator[Site]:
-    env = {"PAGES_DATABASE": str(directory / "db.sqlite3"), "PAGES_BUS": bus}
+def pages_site(directory: Any, bus: str = "memory", **knobs: str) -> Iterator[Site]:
+    env = {"PAGES_DATABASE": str(directory / "db.sqlite3"), "PAGES_BUS": bus, **knobs}
     manage(env, "migrate", "--noinput", "-v0", "--run-syncdb")
     with daphne("tests.pages_site.asgi:application", SETTINGS, env) as url:
         site = Site(url)

@@ -27,6 +27,7 @@ __all__ = ["connect_attributes", "scripts", "stream_url"]
 SCRIPTS = (
     "reactive_blocks/vendor/htmx.min.js",
     "reactive_blocks/vendor/htmx-ext-sse.js",
+    "reactive_blocks/vendor/idiomorph.min.js",
     "reactive_blocks/reactive.js",
 )
 DEFAULT_CLOSE_EVENT = "reactive-close"
@@ -85,7 +86,7 @@ def connect_attributes(
     # Signed for this session: another visitor cannot claim the tab's changes.
     claim = sign_origin(connection_id, getattr(session, "session_key", None))
     return format_html(
-        'hx-ext="sse" sse-connect="{}" sse-close="{}" hx-headers="{}"',
+        'hx-ext="sse,reactive-morph" sse-connect="{}" sse-close="{}" hx-headers="{}"',
         url,
         close_event,
         json.dumps({HEADER: claim}),

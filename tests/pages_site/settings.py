@@ -7,6 +7,9 @@ import os
 from tests.settings import *  # noqa: F403
 
 ROOT_URLCONF = "tests.pages_site.urls"
+# The browser tests need the app's scripts, which get_asgi_application() serves
+# with DEBUG on.
+DEBUG = os.environ.get("PAGES_DEBUG") == "1"
 ASGI_APPLICATION = "tests.pages_site.asgi.application"
 INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.messages"]  # noqa: F405
 MIDDLEWARE = [

@@ -17,6 +17,7 @@ urlpatterns = [
     path("guarded/<int:pk>/", views.guarded),
     path("drop-session/", views.drop_session),
     path("flush/", views.flush),
+    path("morph/<int:pk>/", views.morph),
     path("stats/", views.stats),
     path("logout/", views.sign_out),
     path("views/", views.views_counted),

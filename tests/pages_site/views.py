@@ -127,3 +127,7 @@ def flush(request: HttpRequest) -> JsonResponse:
     """End the session without logging out (a "forget me" button would)."""
     request.session.flush()
     return JsonResponse({})
+
+
+def morph(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "pages_site/morph.html", {"note": Note.objects.get(pk=pk)})

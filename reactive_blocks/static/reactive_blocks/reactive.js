@@ -16,6 +16,51 @@
     );
   }
 
+  // Swapped blocks are morphed into the page (idiomorph) instead of replaced:
+  // what the user is doing inside one survives an update. The focused field keeps
+  // its focus, caret and text (while it has focus its text wins over the
+  // server's), an open <details> stays open, scrolled elements keep their place;
+  // everything else updates. An sse-swap element with an hx-swap of its own is
+  // swapped that way instead.
+  var MORPH = {
+    morphStyle: "innerHTML",
+    ignoreActiveValue: true,
+    restoreFocus: true,
+    callbacks: {
+      beforeAttributeUpdated: function (name, node) {
+        return !(name === "open" && node.tagName === "DETAILS");
+      },
+    },
+  };
+
+  if (window.htmx && window.Idiomorph) {
+    htmx.defineExtension("reactive-morph", {
+      handleSwap: function (style, target, fragment) {
+        if (style !== "reactive-morph") {
+          return false;
+        }
+        // childNodes, not children: a block's text is content too. A block of
+        // text alone has nothing to keep, and idiomorph leaves an element alone
+        // when given no element: it is replaced.
+        var nodes = Array.prototype.slice.call(fragment.childNodes);
+        if (fragment.children.length === 0) {
+          target.replaceChildren.apply(target, nodes);
+        } else {
+          Idiomorph.morph(target, nodes, MORPH);
+        }
+        // Handed back, the elements get their htmx behaviour (hx-post...) as
+        // any swapped content does.
+        return Array.prototype.slice.call(target.children);
+      },
+    });
+    document.addEventListener("htmx:sseBeforeMessage", function (event) {
+      var element = event.target;
+      if (element.hasAttribute && element.hasAttribute("sse-swap") && !element.hasAttribute("hx-swap")) {
+        element.setAttribute("hx-swap", "reactive-morph");
+      }
+    });
+  }
+
   document.addEventListener("htmx:sseOpen", function (event) {
     setState(event.target, "live");
     var source = event.detail && event.detail.source;
