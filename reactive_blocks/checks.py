@@ -24,7 +24,7 @@ from reactive_blocks.stream_checks import (
     stream_classes,
     uses_page_streams,
 )
-from reactive_blocks.view_checks import unfollowed_models, unprovided_names
+from reactive_blocks.view_checks import view_checks
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -102,8 +102,7 @@ def check_reactive_contract(
         *_single_process_bus(),
         *stream_classes(index),
         *_page_streams(),
-        *unprovided_names(index),
-        *unfollowed_models(followed_by_stream_classes()),
+        *view_checks(index, followed_by_stream_classes()),
     ]
 
 

@@ -9,7 +9,9 @@ tests get a fresh bus without touching module state themselves.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+import warnings
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -130,3 +132,16 @@ def _build_bus() -> ReactiveBus:
 def _secret(option: str) -> bool:
     """Options whose values must not appear in error messages."""
     return option in {"url", "password", "sentinel_kwargs"} or "password" in option
+
+
+def __getattr__(name: str) -> Any:
+    # get_hubs() was here first; it lives with the hubs now.
+    if name == "get_hubs":
+        warnings.warn(
+            "reactive_blocks.runtime.get_hubs has moved to "
+            "reactive_blocks.streams.hubs.get_hubs.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return import_module("reactive_blocks.streams.hubs").get_hubs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from reactive_blocks.index.core import DependencyIndex
 
-__all__ = ["unfollowed_models", "unprovided_names"]
+__all__ = ["unfollowed_models", "unprovided_names", "view_checks"]
 
 # What the context processors Django ships give a template.
 PROCESSOR_NAMES = {
@@ -70,13 +70,26 @@ class ViewPage:
     models: set[type[models.Model]] = field(default_factory=set)
 
 
-def unprovided_names(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
+def view_checks(
+    index: DependencyIndex, followed_elsewhere: set[Any]
+) -> list[checks.CheckMessage]:
+    """W016 and W017, reading the project's views once for both."""
+    pages = list(_live_pages())
+    return [
+        *unprovided_names(index, pages),
+        *unfollowed_models(followed_elsewhere, pages),
+    ]
+
+
+def unprovided_names(
+    index: DependencyIndex, pages: list[ViewPage]
+) -> Iterable[checks.CheckMessage]:
     """W016: a live page's block reads a name neither its view nor a context
     processor gives."""
     given = _processor_names()
     if given is None:
         return  # a context processor of the project's own: anything may come
-    for page in _live_pages():
+    for page in pages:
         if page.names is None:
             continue
         known = page.names | given | ALWAYS
@@ -94,11 +107,12 @@ def unprovided_names(index: DependencyIndex) -> Iterable[checks.CheckMessage]:
                 )
 
 
-def unfollowed_models(followed_elsewhere: set[Any]) -> Iterable[checks.CheckMessage]:
+def unfollowed_models(
+    followed_elsewhere: set[Any], pages: list[ViewPage]
+) -> Iterable[checks.CheckMessage]:
     """W017: a tracked model no live page (and no stream class) follows."""
     from reactive_blocks.tracking.registry import trackers
 
-    pages = list(_live_pages())
     if not pages or any(not page.models and page.names is None for page in pages):
         return  # no live page, or one whose view cannot be read
     followed = set(followed_elsewhere)

@@ -173,3 +173,17 @@ def test_bad_redis_options_are_improperly_configured(options, message):
         pytest.raises(ImproperlyConfigured, match=message),
     ):
         get_bus()
+
+
+def test_get_hubs_at_its_old_path_still_works_and_says_where_it_went():
+    import warnings
+
+    import reactive_blocks.runtime
+    from reactive_blocks.streams.hubs import get_hubs
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        moved = reactive_blocks.runtime.get_hubs
+    assert moved is get_hubs
+    assert caught[0].category is DeprecationWarning
+    assert "reactive_blocks.streams.hubs.get_hubs" in str(caught[0].message)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.core.paginator import Page
 from django.db import models
+from django.forms import BaseModelForm
 
 from reactive_blocks.paths import validate_scope
 from reactive_blocks.tracking.page_scopes import instance_scope, model_scope
@@ -85,7 +87,4 @@ def _usable(scope: str) -> bool:
 
 
 def _plain_holder(value: Any) -> bool:
-    from django.core.paginator import Page
-    from django.forms import BaseModelForm
-
     return isinstance(value, Page | BaseModelForm)

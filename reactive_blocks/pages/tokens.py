@@ -7,12 +7,11 @@ page follows travel in the token too, so no client can pick its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.core import signing
 
 from reactive_blocks.identity import session_digest
-from reactive_blocks.streams.tokens import InvalidStreamToken
+from reactive_blocks.streams.tokens import InvalidStreamToken, load_token
 
 __all__ = ["PageToken", "sign_page", "verify_page"]
 
@@ -47,16 +46,7 @@ def verify_page(
     token: str | None, *, session_key: str | None, max_age: float
 ) -> PageToken:
     """Return the token's content, or raise ``InvalidStreamToken`` saying why."""
-    if not token:
-        raise InvalidStreamToken("The stream URL carries no token.")
-    try:
-        payload = signing.loads(token, salt=SALT, max_age=timedelta(seconds=max_age))
-    except signing.SignatureExpired as exc:
-        raise InvalidStreamToken("The stream token has expired.") from exc
-    except signing.BadSignature as exc:
-        raise InvalidStreamToken("The stream token is not valid.") from exc
-    if not isinstance(payload, dict):
-        raise InvalidStreamToken("The stream token is not valid.")
+    payload = load_token(token, salt=SALT, max_age=max_age)
     texts = [payload.get(key) for key in "pqvtcs"]
     follows = payload.get("f")
     if not all(isinstance(text, str) for text in texts) or not (

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import unquote
 
 from django.core import signing
 
 from reactive_blocks.identity import session_digest
 
-__all__ = ["InvalidStreamToken", "StreamToken", "sign_stream", "verify_stream"]
+__all__ = [
+    "InvalidStreamToken",
+    "StreamToken",
+    "load_token",
+    "sign_stream",
+    "verify_stream",
+]
 
 SALT = "reactive_blocks.streams.stream"
 
@@ -37,19 +44,27 @@ def sign_stream(path: str, connection_id: str, session_key: str | None) -> str:
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
-def verify_stream(
-    token: str | None, *, path: str, session_key: str | None, max_age: float
-) -> StreamToken:
-    """Return the token's content, or raise ``InvalidStreamToken`` saying why."""
+def load_token(token: str | None, *, salt: str, max_age: float) -> dict[str, Any]:
+    """The signed dict in ``token``, or ``InvalidStreamToken`` saying why not."""
     if not token:
         raise InvalidStreamToken("The stream URL carries no token.")
     try:
-        payload = signing.loads(token, salt=SALT, max_age=timedelta(seconds=max_age))
+        payload = signing.loads(token, salt=salt, max_age=timedelta(seconds=max_age))
     except signing.SignatureExpired as exc:
         raise InvalidStreamToken("The stream token has expired.") from exc
     except signing.BadSignature as exc:
         raise InvalidStreamToken("The stream token is not valid.") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("c"), str):
+    if not isinstance(payload, dict):
+        raise InvalidStreamToken("The stream token is not valid.")
+    return payload
+
+
+def verify_stream(
+    token: str | None, *, path: str, session_key: str | None, max_age: float
+) -> StreamToken:
+    """Return the token's content, or raise ``InvalidStreamToken`` saying why."""
+    payload = load_token(token, salt=SALT, max_age=max_age)
+    if not isinstance(payload.get("c"), str):
         raise InvalidStreamToken("The stream token is not valid.")
     # reverse() gives a percent-encoded path, the ASGI scope a decoded one.
     if not isinstance(payload.get("p"), str) or unquote(payload["p"]) != unquote(path):
