@@ -37,7 +37,7 @@ from bench.e2e import LoadGenerator, wait_for  # noqa: E402
 
 SETTINGS = "bench.site.settings"
 APPLICATION = "bench.site.pages_asgi:application"
-CONNECT = re.compile(r'sse-connect="([^"]+)"')
+CONNECT = re.compile(r'data-reactive-stream="([^"]+)"')
 
 
 def session(url: str) -> str:

@@ -64,7 +64,7 @@ class Site:
 
     def stream_path(self) -> str:
         page = get(self.writer + "/items/1/")
-        start = page.index('sse-connect="') + len('sse-connect="')
+        start = page.index('data-reactive-stream="') + len('data-reactive-stream="')
         return page[start : page.index('"', start)].replace("&amp;", "&")
 
     def redis_counts(self) -> tuple[int, int, int]:

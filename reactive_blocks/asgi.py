@@ -8,7 +8,8 @@ In ``asgi.py``::
 
 It is Django's application with the streams of live pages (and the
 ``stream_path()`` routes of ``REACTIVE_BLOCKS["URLCONF"]``, if set) served in
-front, through Channels' session and auth middleware. Each request to Django
+front, through Channels' session and auth middleware, and the one connection a
+browser opens for all of them (``STREAMS_PATH``). Each request to Django
 carries its tab's origin and the bus position it began at, and a response that
 replaces or deletes the session cookie ends the old session's streams (what
 ``ReactiveMiddleware`` does, with no middleware to add); with ``DEBUG`` on the
@@ -49,6 +50,8 @@ def get_asgi_application() -> Any:
 
     from reactive_blocks.conf import conf
     from reactive_blocks.pages.consumer import PageStreamConsumer
+    from reactive_blocks.streams.routing import not_found
+    from reactive_blocks.streams.shared import SharedStream
 
     http: Any = PageRequests(django_app)
     if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
@@ -64,6 +67,11 @@ def get_asgi_application() -> Any:
         from importlib import import_module
 
         routes += list(getattr(import_module(conf.URLCONF), "urlpatterns", []))
+    # One connection carries all of a browser's streams (streams/shared.py); it
+    # reaches each through the same routes, with the session and user it has.
+    missing: Any = not_found
+    shared: Any = SharedStream(URLRouter([*routes, re_path(r"", missing)]))
+    routes.append(re_path(rf"^{re.escape(conf.STREAMS_PATH.lstrip('/'))}$", shared))
     # Streams get the session and user from Channels; Django's own requests get
     # them from Django's middleware, once.
     streams: list[Any] = [

@@ -38,6 +38,7 @@ KNOWN_KEYS = frozenset(
         "STREAM_MAX_SECONDS",
         "STREAM_OPENS_BURST",
         "STREAM_OPENS_PER_SECOND",
+        "STREAMS_PATH",
         "TOKEN_MAX_AGE_SECONDS",
         "URLCONF",
     }
@@ -143,15 +144,12 @@ class Settings:
     @property
     def PAGE_STREAM_PATH(self) -> str:
         """Where get_asgi_application() serves the streams of live pages."""
-        value = self._raw.get("PAGE_STREAM_PATH", "/_reactive/page/")
-        if not isinstance(value, str) or not (
-            value.startswith("/") and value.endswith("/") and len(value) > 2
-        ):
-            raise ImproperlyConfigured(
-                f"REACTIVE_BLOCKS['PAGE_STREAM_PATH'] must be a URL path that starts "
-                f"and ends with '/', such as '/_reactive/page/'; got {value!r}."
-            )
-        return value
+        return self._url_path("PAGE_STREAM_PATH", "/_reactive/page/")
+
+    @property
+    def STREAMS_PATH(self) -> str:
+        """Where a browser opens the one connection that carries all its streams."""
+        return self._url_path("STREAMS_PATH", "/_reactive/streams/")
 
     @property
     def URLCONF(self) -> str | None:
@@ -212,6 +210,17 @@ class Settings:
                 f"got {value!r}."
             )
         return tuple(value)
+
+    def _url_path(self, key: str, default: str) -> str:
+        value = self._raw.get(key, default)
+        if not isinstance(value, str) or not (
+            value.startswith("/") and value.endswith("/") and len(value) > 2
+        ):
+            raise ImproperlyConfigured(
+                f"REACTIVE_BLOCKS[{key!r}] must be a URL path that starts and ends "
+                f"with '/', such as {default!r}; got {value!r}."
+            )
+        return value
 
     def _positive_int(self, key: str, default: int) -> int:
         value = self._raw.get(key, default)

@@ -43,7 +43,9 @@ class Live:
         """(stream URL, connection id, page HTML) of a freshly rendered page."""
         status, _, page = self.request(f"/docs/{pk}/", headers=_cookie(cookie))
         assert status == 200, page
-        connect = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
+        connect = html.unescape(
+            re.search(r'data-reactive-stream="([^"]+)"', page).group(1)
+        )
         headers = json.loads(
             html.unescape(re.search(r'hx-headers="([^"]+)"', page).group(1))
         )

@@ -33,7 +33,11 @@ class SSEStream:
 
     @classmethod
     async def open(
-        cls, url: str, headers: dict[str, str] | None = None, method: str = "GET"
+        cls,
+        url: str,
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> SSEStream:
         parts = urlsplit(url)
         reader, writer = await asyncio.open_connection(
@@ -46,7 +50,9 @@ class SSEStream:
             "Accept: text/event-stream",
         ]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
         await writer.drain()
         stream = cls(reader, writer)
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)

@@ -53,29 +53,31 @@ def test_two_blocks_update_in_the_page_and_keep_listening(live, tmp_path):
         page.wait_for_function(
             "() => document.querySelector('#doc-body').textContent === 'Again'"
         )
-        # reactive.js keeps the cursor in the URL for htmx's reconnects.
-        connect = page.get_attribute("#live", "sse-connect")
-        assert "last_event_id=" in connect
 
 
 def test_a_refused_stream_stops_retrying_and_marks_the_page_stale(live):
     live.reset()
     with chromium() as browser:
         page = browser.new_page()
+        # The tab's own connection (no SharedWorker), so the page sees its requests.
+        page.add_init_script("window.reactiveBlocksShared = false")
         attempts = []
         page.on(
             "request",
             lambda request: (
-                attempts.append(request.url) if "/live/docs/2/" in request.url else None
+                attempts.append(request.post_data)
+                if "/_reactive/streams/" in request.url
+                else None
             ),
         )
         page.goto(f"{live.url}/docs/2/")  # private: a guest's stream gets 403
         page.wait_for_function(
             "() => document.querySelector('#live').dataset.reactiveStale === '403'"
         )
-        assert page.get_attribute("#live", "sse-connect") is None
-        # The stream, the probe, and at most one retry already scheduled.
-        assert len(attempts) <= 3
+        assert page.get_attribute("#live", "data-reactive-state") == "refused"
+        # The refused stream is not asked for again.
+        assert len(attempts) == 1
+        assert "/live/docs/2/" in attempts[0]
 
 
 def test_a_block_too_large_to_stream_is_fetched_with_the_page(live):

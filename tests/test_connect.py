@@ -38,7 +38,7 @@ def test_reactive_scripts():
         '<script src="/static/reactive_blocks/vendor/htmx.min.js" defer></script>\n'
         '<script src="/static/reactive_blocks/vendor/htmx-ext-sse.js" defer></script>\n'
         '<script src="/static/reactive_blocks/vendor/idiomorph.min.js" defer></script>\n'
-        '<script src="/static/reactive_blocks/reactive.js" defer></script>'
+        '<script src="/static/reactive_blocks/reactive.js" data-streams="/_reactive/streams/" defer></script>'
     )
 
 
@@ -48,7 +48,7 @@ def test_reactive_connect_renders_signed_stream_attributes():
     request = request_with_session()
     out = render('<main {% reactive_connect "page-live" pk=7 %}>', request=request)
     match = re.fullmatch(
-        r'<main hx-ext="sse,reactive-morph" sse-connect="([^"]+)" sse-close="reactive-close" '
+        r'<main hx-ext="reactive-morph" data-reactive-stream="([^"]+)" data-reactive-close="reactive-close" '
         r'hx-headers="([^"]+)">',
         out,
     )
@@ -86,7 +86,7 @@ def test_since_is_the_position_when_the_request_began():
 @override_settings(REACTIVE_BLOCKS=STREAMS)
 def test_close_event_comes_from_the_consumer():
     out = render('{% reactive_connect "quiet-live" %}', request=request_with_session())
-    assert 'sse-close="stop-now"' in out
+    assert 'data-reactive-close="stop-now"' in out
 
 
 @override_settings(REACTIVE_BLOCKS=STREAMS)

@@ -583,7 +583,7 @@ def page_with_cookies(live: Live, cookies: str) -> tuple[str, str, str]:
         for cookie in response.headers.get_all("Set-Cookie") or ():
             if cookie.startswith("csrftoken="):
                 cookies = f"{cookies}; {cookie.split(';', 1)[0]}"
-    connect = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
+    connect = html.unescape(re.search(r'data-reactive-stream="([^"]+)"', page).group(1))
     return live.url + connect, cookies, page
 
 

@@ -69,4 +69,4 @@ def test_typing_focus_caret_details_and_scroll_survive_twenty_remote_updates(sit
     assert state["open"]
     assert state["inside"] == "update 20"
     assert state["scroll"] == 120
-    assert state["morphed"] == "reactive-morph"
+    assert state["morphed"] is None  # no hx-swap of its own: morphed

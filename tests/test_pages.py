@@ -70,7 +70,7 @@ class Site:
     def stream_of(self, path: str, cookie: str | None = None) -> str:
         status, _, page = self.get(path, cookie)
         assert status == 200, page
-        connect = re.search(r'sse-connect="([^"]+)"', page)
+        connect = re.search(r'data-reactive-stream="([^"]+)"', page)
         assert connect, page
         return self.url + html.unescape(connect.group(1))
 
@@ -294,7 +294,8 @@ async def test_the_tab_that_made_the_change_is_not_echoed(site: Site):
     _, _, page = site.get(f"/notes/{pk}/")
     claim = json.loads(html.unescape(re.search(r'hx-headers="([^"]+)"', page).group(1)))
     author = await opened(
-        site.url + html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))
+        site.url
+        + html.unescape(re.search(r'data-reactive-stream="([^"]+)"', page).group(1))
     )
     other = await opened(site.stream_of(f"/notes/{pk}/"))
     try:

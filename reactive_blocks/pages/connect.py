@@ -88,7 +88,8 @@ def page_attributes(context: Context) -> SafeString:
     )
     claim = sign_origin(connection_id, session_key)
     return format_html(
-        'hx-ext="sse,reactive-morph" sse-connect="{}" sse-close="{}" hx-headers="{}"',
+        'hx-ext="reactive-morph" data-reactive-stream="{}" data-reactive-close="{}" '
+        'hx-headers="{}"',
         f"{conf.PAGE_STREAM_PATH}?{query}",
         CLOSE_EVENT,
         json.dumps({HEADER: claim}),

@@ -34,9 +34,16 @@ DEFAULT_CLOSE_EVENT = "reactive-close"
 
 
 def scripts() -> SafeString:
-    """``<script>`` tags for htmx, its SSE extension and reactive_blocks' helper."""
-    return format_html_join(
-        "\n", '<script src="{}" defer></script>', ((static(path),) for path in SCRIPTS)
+    """``<script>`` tags for htmx, its SSE extension, idiomorph and reactive_blocks'
+    client, which opens the page's streams in one connection at ``STREAMS_PATH``."""
+    *vendored, client = SCRIPTS
+    return format_html(
+        '{}\n<script src="{}" data-streams="{}" defer></script>',
+        format_html_join(
+            "\n", '<script src="{}" defer></script>', ((static(p),) for p in vendored)
+        ),
+        static(client),
+        conf.STREAMS_PATH,
     )
 
 
@@ -80,13 +87,15 @@ def stream_url(
 def connect_attributes(
     request: HttpRequest | None, name: str, **kwargs: Any
 ) -> SafeString:
-    """``hx-ext``, ``sse-connect``, ``sse-close`` and the tab's ``hx-headers``."""
+    """The stream's signed URL, the event that ends it, and the tab's
+    ``hx-headers`` (read by ``reactive.js``, which opens the stream)."""
     url, connection_id, close_event = stream_url(request, name, **kwargs)
     session = getattr(request, "session", None)
     # Signed for this session: another visitor cannot claim the tab's changes.
     claim = sign_origin(connection_id, getattr(session, "session_key", None))
     return format_html(
-        'hx-ext="sse,reactive-morph" sse-connect="{}" sse-close="{}" hx-headers="{}"',
+        'hx-ext="reactive-morph" data-reactive-stream="{}" data-reactive-close="{}" '
+        'hx-headers="{}"',
         url,
         close_event,
         json.dumps({HEADER: claim}),

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
-import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping
@@ -48,6 +47,7 @@ from reactive_blocks.streams.csrf import csrf_token
 from reactive_blocks.streams.hub import Hub
 from reactive_blocks.streams.hubs import get_hubs
 from reactive_blocks.streams.sse import encode_retry
+from reactive_blocks.streams.throttle import address_key
 from reactive_blocks.streams.tokens import InvalidStreamToken, verify_stream
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONNECTION_NAMES = frozenset({"user", "request", "csrf_token"})
 MAX_CURSOR_DIGITS = 20  # a cursor is a revision: longer is garbage, not a number
 MAX_EPOCH_LENGTH = 64
+# In the scope of a stream served in a shared connection: its place there.
+CHANNEL_SCOPE_KEY = "reactive_blocks_channel"
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -227,7 +229,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             return
         # Before anything costly (the session's user, has_permission()): a client
         # opening streams in a loop is told to wait.
-        wait = get_hubs().throttle(self._openers())
+        wait = 0 if self._reopening() else get_hubs().throttle(self._openers())
         if wait:
             await self._refuse(
                 429,
@@ -328,6 +330,13 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             return -1  # unusable: older than anything, so the page resyncs
         return None
 
+    def _reopening(self) -> bool:
+        """Whether this open only moves a stream that is open here to a new
+        shared connection (a tab opened or closed beside it): opening that
+        connection was counted instead."""
+        moved = CHANNEL_SCOPE_KEY in self.scope
+        return moved and get_hubs().is_open(self.connection_id)
+
     def _connection_names(self) -> frozenset[str] | None:
         """The names get_connection_context() gives, when known without calling it."""
         hook = type(self).get_connection_context
@@ -360,19 +369,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         return [(address, 1)] if address else []
 
     def _address(self) -> str | None:
-        """The client address as a visitor key (IPv6 by its /64: one host has
-        them all)."""
-        client = self.scope.get("client")
-        if not client or not isinstance(client[0], str):
-            return None
-        host = client[0]
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            return f"address:{host}"
-        if ip.version == 6:
-            return f"address:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
-        return f"address:{ip}"
+        return address_key(self.scope)
 
     def _user_id(self) -> str | None:
         user = self.user

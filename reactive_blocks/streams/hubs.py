@@ -148,6 +148,10 @@ class Hubs:
             if self._visitors[visitor] <= 0:
                 del self._visitors[visitor]
 
+    def is_open(self, connection_id: str) -> bool:
+        """Whether the stream of ``connection_id`` is being served here."""
+        return connection_id in self._streams
+
     @property
     def open_count(self) -> int:
         """Streams admitted in this process."""

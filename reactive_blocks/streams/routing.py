@@ -12,6 +12,7 @@ with ``REACTIVE_BLOCKS["URLCONF"]`` naming a module whose ``urlpatterns`` are
 
 from __future__ import annotations
 
+import re
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from django.urls import URLPattern, path, re_path
 
 from reactive_blocks.conf import conf
 from reactive_blocks.streams.consumer import ReactiveStreamConsumer
+from reactive_blocks.streams.shared import SharedStream
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -70,5 +72,9 @@ def stream_router(
             "whose urlpatterns hold your stream_path() routes."
         )
     patterns: list[Any] = list(getattr(import_module(module_name), "urlpatterns", []))
+    # The one connection a browser opens for all its streams reaches them here.
+    missing: Any = not_found
+    shared: Any = SharedStream(URLRouter([*patterns, re_path(r"", missing)]))
+    shared_path = re_path(rf"^{re.escape(conf.STREAMS_PATH.lstrip('/'))}$", shared)
     catch_all: Any = fallback or not_found
-    return URLRouter([*patterns, re_path(r"", catch_all)])
+    return URLRouter([*patterns, shared_path, re_path(r"", catch_all)])

@@ -13,14 +13,31 @@ fresh sessions do not buy fresh buckets. The table is bounded: past
 from __future__ import annotations
 
 import collections
+import ipaddress
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["OpenThrottle"]
+__all__ = ["OpenThrottle", "address_key"]
+
+
+def address_key(scope: Any) -> str | None:
+    """The client address of an ASGI scope as a visitor key (IPv6 by its /64:
+    one host has them all); None when the server does not know it."""
+    client = scope.get("client")
+    if not client or not isinstance(client[0], str):
+        return None
+    host = client[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"address:{host}"
+    if ip.version == 6:
+        return f"address:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"address:{ip}"
 
 
 class OpenThrottle:

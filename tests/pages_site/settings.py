@@ -31,7 +31,7 @@ REACTIVE_BLOCKS = {
     "SCAN_INCLUDE": ["pages_site/*"],
     "MAX_STREAMS_PER_ADDRESS": 10000,
     "MAX_STREAMS_PER_VISITOR": 10000,
-    "STREAM_OPENS_BURST": 100000,
+    "STREAM_OPENS_BURST": int(os.environ.get("PAGES_OPENS_BURST", "100000")),
 }
 if os.environ.get("PAGES_BUS") == "memory":
     REACTIVE_BLOCKS["BUS"] = {"BACKEND": "reactive_blocks.ReactiveBus"}

@@ -1,19 +1,496 @@
-// reactive_blocks: small helpers around htmx's SSE extension.
+// reactive_blocks' client: opens the page's streams, keeps them open, and hands
+// their blocks to the page (morphed, or swapped by htmx as the block asks).
+//
+// Every stream of a page, and of every tab of the browser showing this site,
+// travels in one connection (a POST to STREAMS_PATH, see streams/shared.py): the
+// tabs share it through a SharedWorker running this same file, or, where there is
+// none, each tab opens its own. A connection that fails is opened again after a
+// random, growing delay, asking each stream to resume after the last event it
+// delivered, so nothing is lost and a restarted server is not hit by every
+// browser at once.
 (function () {
   "use strict";
+
+  var IN_PAGE = typeof document !== "undefined";
+  var CLOSE_EVENT = "reactive-close";
+  var RECONNECT_EVENT = "reactive-reconnect";
+  var RELOAD_EVENT = "reactive-reload";
+  // Backoff after a failure: 0.5 s plus a random part of a window that doubles
+  // from 5 s up to 60 s. Spreading the first retry over 5 s is what keeps a
+  // restarted server from receiving every browser in the same second.
+  var MIN_DELAY = 500;
+  var FIRST_WINDOW = 5000;
+  var MAX_WINDOW = 60000;
+  // Streams that end their lifetime, and tabs that come and go, reopen sooner.
+  var SOON = 1000;
+  var GATHER = 50;
+  // Status codes that refuse a stream for good: the page must be reloaded.
+  var REFUSED = { 400: true, 403: true, 404: true, 405: true };
+
+  // One connection carrying several streams, each under a key of the caller's.
+  function Connection(url, listener) {
+    this.url = url;
+    this.listener = listener; // event(key, name, data), state(key, state, detail)
+    this.streams = {}; // key -> {url, last, close}
+    this.controller = null;
+    this.timer = null;
+    this.due = 0; // when the pending open is due
+    this.failures = 0;
+  }
+
+  Connection.prototype.add = function (key, url, close) {
+    this.streams[key] = { url: url, last: null, close: close || CLOSE_EVENT };
+    this.listener.state(key, "connecting");
+    this.openIn(GATHER);
+  };
+
+  Connection.prototype.remove = function (key) {
+    if (this.streams[key]) {
+      delete this.streams[key];
+      this.openIn(GATHER);
+    }
+  };
+
+  Connection.prototype.keys = function () {
+    return Object.keys(this.streams);
+  };
+
+  // Open (again) after ``delay`` ms; an open already due sooner stays.
+  Connection.prototype.openIn = function (delay) {
+    var due = Date.now() + delay;
+    if (this.timer !== null) {
+      if (this.due <= due) {
+        return;
+      }
+      clearTimeout(this.timer);
+    }
+    this.due = due;
+    this.timer = setTimeout(this.open.bind(this), delay);
+  };
+
+  // The connection it replaces is closed once the new one answers: until then
+  // its streams are still open on the server, which lets the new connection
+  // take them over (not counted as new opens) without a gap.
+  Connection.prototype.open = function () {
+    this.timer = null;
+    var previous = this.controller;
+    var keys = this.keys();
+    if (!keys.length) {
+      this.controller = null;
+      if (previous) {
+        previous.abort();
+      }
+      return;
+    }
+    var self = this;
+    var controller = (this.controller = new AbortController());
+    var replaced = function () {
+      if (previous) {
+        previous.abort();
+        previous = null;
+      }
+    };
+    var streams = keys.map(function (key) {
+      return { url: self.streams[key].url, last: self.streams[key].last };
+    });
+    var current = null;
+    fetch(this.url, {
+      method: "POST",
+      body: JSON.stringify({ streams: streams }),
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      credentials: "same-origin",
+      cache: "no-store",
+      signal: controller.signal,
+    })
+      .then(function (response) {
+        replaced();
+        if (!response.ok || !response.body) {
+          return Promise.reject({ status: response.status, retry: response.headers.get("Retry-After") });
+        }
+        return readEvents(response.body, function (event) {
+          if (controller !== self.controller) {
+            return; // replaced: the new connection resumes from here
+          }
+          if (event.type === "reactive-channel") {
+            current = keys[Number(event.data)];
+            if (current && self.streams[current] && !self.streams[current].live) {
+              self.streams[current].live = true;
+              self.failures = 0;
+              self.listener.state(current, "live");
+            }
+          } else if (event.type === "reactive-refused") {
+            self.refused(keys, event.data.split(" "));
+          } else if (current && self.streams[current]) {
+            self.received(current, event);
+          }
+        });
+      })
+      .then(
+        function () {
+          self.failed(controller, {});
+        },
+        function (error) {
+          replaced();
+          self.failed(controller, error || {});
+        }
+      );
+    keys.forEach(function (key) {
+      self.streams[key].live = false;
+    });
+  };
+
+  Connection.prototype.received = function (key, event) {
+    var stream = this.streams[key];
+    if (event.id !== null) {
+      stream.last = event.id;
+    }
+    if (event.type === stream.close) {
+      delete this.streams[key];
+      this.listener.state(key, "ended");
+    } else if (event.type === RECONNECT_EVENT) {
+      this.openIn(Math.random() * SOON); // its lifetime is over
+    } else {
+      this.listener.event(key, event.type, event.data);
+    }
+  };
+
+  Connection.prototype.refused = function (keys, fields) {
+    var key = keys[Number(fields[0])];
+    var status = Number(fields[1]);
+    if (!key || !this.streams[key]) {
+      return;
+    }
+    if (REFUSED[status]) {
+      delete this.streams[key];
+      this.listener.state(key, "refused", status);
+    } else {
+      // Too many streams (429) or a server error: try again later.
+      this.listener.state(key, "reconnecting", status);
+      this.openIn(this.backoff(fields[2]));
+    }
+  };
+
+  Connection.prototype.failed = function (controller, error) {
+    if (controller !== this.controller || controller.signal.aborted) {
+      return; // replaced on purpose
+    }
+    this.controller = null;
+    var keys = this.keys();
+    if (!keys.length) {
+      return;
+    }
+    var offline = typeof navigator !== "undefined" && navigator.onLine === false;
+    var self = this;
+    keys.forEach(function (key) {
+      self.listener.state(key, offline ? "offline" : "reconnecting", error.status || String(error));
+    });
+    this.failures += 1;
+    this.openIn(this.backoff(error.retry));
+  };
+
+  Connection.prototype.backoff = function (retryAfter) {
+    var seconds = Number(retryAfter);
+    if (seconds > 0) {
+      return seconds * 1000 + Math.random() * SOON;
+    }
+    var window = Math.min(MAX_WINDOW, FIRST_WINDOW * Math.pow(2, Math.max(0, this.failures - 1)));
+    return MIN_DELAY + Math.random() * window;
+  };
+
+  Connection.prototype.online = function () {
+    if (this.timer !== null) {
+      this.openIn(Math.random() * SOON);
+    }
+  };
+
+  // Server-Sent Events from a fetch body, as EventSource reads them (our server
+  // ends lines with \n): calls onEvent({type, data, id}) per event with data.
+  function readEvents(body, onEvent) {
+    var reader = body.getReader();
+    var decoder = new TextDecoder();
+    var buffer = "";
+    var event = { type: "", data: [], id: null };
+
+    function line(text) {
+      if (text.charAt(text.length - 1) === "\r") {
+        text = text.slice(0, -1);
+      }
+      if (text === "") {
+        if (event.data.length) {
+          onEvent({ type: event.type || "message", data: event.data.join("\n"), id: event.id });
+        }
+        event = { type: "", data: [], id: null };
+        return;
+      }
+      if (text.charAt(0) === ":") {
+        return;
+      }
+      var colon = text.indexOf(":");
+      var field = colon < 0 ? text : text.slice(0, colon);
+      var value = colon < 0 ? "" : text.slice(colon + 1);
+      if (value.charAt(0) === " ") {
+        value = value.slice(1);
+      }
+      if (field === "event") {
+        event.type = value;
+      } else if (field === "data") {
+        event.data.push(value);
+      } else if (field === "id") {
+        event.id = value;
+      }
+    }
+
+    function pump() {
+      return reader.read().then(function (chunk) {
+        if (chunk.done) {
+          return;
+        }
+        buffer += decoder.decode(chunk.value, { stream: true });
+        var lines = buffer.split("\n");
+        buffer = lines.pop();
+        lines.forEach(line);
+        return pump();
+      });
+    }
+    return pump();
+  }
+
+  if (!IN_PAGE) {
+    serveTabs();
+  } else {
+    servePage();
+  }
+
+  // In the SharedWorker: one connection for every tab; each tab says which
+  // streams it wants and gets their events back. A tab holds a lock named after
+  // it for as long as it lives; the worker waits for that lock to know it left.
+  function serveTabs() {
+    var connection = null;
+    var tabs = {}; // tab -> {port, keys}
+    var owners = {}; // stream key -> port
+    var listener = {
+      event: function (key, name, data) {
+        if (owners[key]) {
+          owners[key].postMessage({ key: key, name: name, data: data });
+        }
+      },
+      state: function (key, state, detail) {
+        if (owners[key]) {
+          owners[key].postMessage({ key: key, state: state, detail: detail });
+        }
+      },
+    };
+
+    function forget(tab) {
+      var known = tabs[tab];
+      delete tabs[tab];
+      if (known && connection) {
+        Object.keys(known.keys).forEach(function (key) {
+          delete owners[key];
+          connection.remove(key);
+        });
+      }
+    }
+
+    self.addEventListener("online", function () {
+      if (connection) {
+        connection.online();
+      }
+    });
+    self.addEventListener("connect", function (event) {
+      var port = event.ports[0];
+      port.addEventListener("message", function (message) {
+        var data = message.data || {};
+        if (data.type === "hello") {
+          connection = connection || new Connection(data.streams, listener);
+          tabs[data.tab] = { port: port, keys: {} };
+          if (self.navigator && self.navigator.locks) {
+            self.navigator.locks.request("reactive_blocks:" + data.tab, function () {
+              forget(data.tab);
+            });
+          }
+        } else if (data.type === "add" && tabs[data.tab]) {
+          tabs[data.tab].keys[data.key] = true;
+          owners[data.key] = port;
+          connection.add(data.key, data.url, data.close);
+        } else if (data.type === "bye") {
+          forget(data.tab);
+        }
+      });
+      port.start();
+    });
+  }
+
+  function servePage() {
+    var script = document.currentScript;
+    var streamsUrl = (script && script.getAttribute("data-streams")) || "/_reactive/streams/";
+    var tab = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    var elements = {}; // stream key -> connected element
+    var counter = 0;
+    var transport = null;
+
+    var listener = {
+      event: function (key, name, data) {
+        var element = elements[key];
+        if (!element) {
+          return;
+        }
+        if (name === RELOAD_EVENT) {
+          reloadBlock(element, data);
+        } else {
+          swapBlocks(element, name, data);
+        }
+      },
+      state: function (key, state, detail) {
+        var element = elements[key];
+        if (!element) {
+          return;
+        }
+        if (state === "refused") {
+          element.setAttribute("data-reactive-stale", String(detail));
+          element.dispatchEvent(new CustomEvent("reactive:stale", { bubbles: true, detail: { status: detail } }));
+        }
+        element.dataset.reactiveDetail = String(detail);
+        setState(element, state);
+        if (state === "live") {
+          element.dispatchEvent(new CustomEvent("htmx:sseOpen", { bubbles: true, detail: { elt: element } }));
+        }
+      },
+    };
+
+    // The SharedWorker, if the browser has one and the script may run as one
+    // (same origin); else a connection of this tab's own.
+    function openTransport() {
+      var shared = script && script.getAttribute("data-shared") !== "false";
+      if (shared && window.SharedWorker && window.reactiveBlocksShared !== false) {
+        try {
+          var worker = new SharedWorker(script.src, { name: "reactive_blocks " + streamsUrl });
+          var port = worker.port;
+          port.addEventListener("message", function (message) {
+            var data = message.data;
+            if (data.state) {
+              listener.state(data.key, data.state, data.detail);
+            } else {
+              listener.event(data.key, data.name, data.data);
+            }
+          });
+          port.start();
+          // The worker learns of the tab once the tab holds its lock (else the
+          // worker could take the lock first and think the tab gone).
+          var queued = [];
+          var send = function (message) {
+            if (queued) {
+              queued.push(message);
+            } else {
+              port.postMessage(message);
+            }
+          };
+          var hello = function () {
+            port.postMessage({ type: "hello", tab: tab, streams: streamsUrl });
+            queued.forEach(function (message) {
+              port.postMessage(message);
+            });
+            queued = null;
+          };
+          if (navigator.locks) {
+            navigator.locks.request("reactive_blocks:" + tab, function () {
+              hello();
+              return new Promise(function () {}); // held while the tab lives
+            });
+          } else {
+            hello();
+          }
+          worker.addEventListener("error", function () {
+            transport = ownConnection(); // the worker could not start: go alone
+            Object.keys(elements).forEach(add);
+          });
+          window.addEventListener("pagehide", function () {
+            send({ type: "bye", tab: tab });
+          });
+          window.addEventListener("pageshow", function (event) {
+            if (event.persisted) {
+              send({ type: "hello", tab: tab, streams: streamsUrl });
+              Object.keys(elements).forEach(add);
+            }
+          });
+          return {
+            add: function (key, url, close) {
+              send({ type: "add", tab: tab, key: key, url: url, close: close });
+            },
+          };
+        } catch (error) {
+          // fall through: a connection of this tab's own
+        }
+      }
+      return ownConnection();
+    }
+
+    function ownConnection() {
+      var connection = new Connection(streamsUrl, listener);
+      window.addEventListener("online", function () {
+        connection.online();
+      });
+      return connection;
+    }
+
+    function add(key) {
+      var element = elements[key];
+      transport.add(
+        key,
+        element.getAttribute("data-reactive-stream"),
+        element.getAttribute("data-reactive-close") || CLOSE_EVENT
+      );
+    }
+
+    function scan() {
+      document.querySelectorAll("[data-reactive-stream]").forEach(function (element) {
+        if (element.reactiveKey) {
+          return;
+        }
+        var key = (element.reactiveKey = tab + ":" + counter++);
+        elements[key] = element;
+        transport = transport || openTransport();
+        add(key);
+      });
+    }
+
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", scan);
+    } else {
+      scan();
+    }
+    document.addEventListener("htmx:load", scan);
+  }
 
   // The connected element says how its stream is doing, for indicators and CSS:
   // data-reactive-state is "connecting", "live", "reconnecting", "offline"
   // (the browser lost the network), "ended" (the server closed it for good) or
-  // "refused" (403/404 on reconnect), and a reactive:state event tells it too.
+  // "refused" (403/404: the page must be reloaded), and a reactive:state event
+  // tells it too.
   function setState(element, state) {
-    if (!element.setAttribute || element.getAttribute("data-reactive-state") === state) {
+    if (element.getAttribute("data-reactive-state") === state) {
       return;
     }
     element.setAttribute("data-reactive-state", state);
-    element.dispatchEvent(
-      new CustomEvent("reactive:state", { bubbles: true, detail: { state: state } })
-    );
+    element.dispatchEvent(new CustomEvent("reactive:state", { bubbles: true, detail: { state: state } }));
+  }
+
+  // The elements of ``root`` (not of a stream nested in it) whose sse-swap names
+  // ``name``; htmx writes several names with commas.
+  function targetsOf(root, name) {
+    var found = [];
+    var candidates = [root].concat(Array.prototype.slice.call(root.querySelectorAll("[sse-swap],[data-sse-swap]")));
+    candidates.forEach(function (element) {
+      var names = element.getAttribute("sse-swap") || element.getAttribute("data-sse-swap");
+      if (
+        names &&
+        names.split(/[\s,]+/).indexOf(name) >= 0 &&
+        element.closest("[data-reactive-stream]") === root
+      ) {
+        found.push(element);
+      }
+    });
+    return found;
   }
 
   // Swapped blocks are morphed into the page (idiomorph) instead of replaced:
@@ -21,7 +498,7 @@
   // its focus, caret and text (while it has focus its text wins over the
   // server's), an open <details> stays open, scrolled elements keep their place;
   // everything else updates. An sse-swap element with an hx-swap of its own is
-  // swapped that way instead.
+  // swapped by htmx that way instead.
   var MORPH = {
     morphStyle: "innerHTML",
     ignoreActiveValue: true,
@@ -33,50 +510,44 @@
     },
   };
 
-  if (window.htmx && window.Idiomorph) {
-    htmx.defineExtension("reactive-morph", {
-      handleSwap: function (style, target, fragment) {
-        if (style !== "reactive-morph") {
-          return false;
-        }
-        // childNodes, not children: a block's text is content too. A block of
-        // text alone has nothing to keep, and idiomorph leaves an element alone
-        // when given no element: it is replaced.
-        var nodes = Array.prototype.slice.call(fragment.childNodes);
-        if (fragment.children.length === 0) {
-          target.replaceChildren.apply(target, nodes);
-        } else {
-          Idiomorph.morph(target, nodes, MORPH);
-        }
-        // Handed back, the elements get their htmx behaviour (hx-post...) as
-        // any swapped content does.
-        return Array.prototype.slice.call(target.children);
-      },
-    });
-    document.addEventListener("htmx:sseBeforeMessage", function (event) {
-      var element = event.target;
-      if (element.hasAttribute && element.hasAttribute("sse-swap") && !element.hasAttribute("hx-swap")) {
-        element.setAttribute("hx-swap", "reactive-morph");
+  // htmx swaps the block (its events fire, its attributes in the new content
+  // work): with "reactive-morph", the extension below, unless the sse-swap
+  // element says otherwise with an hx-swap of its own. Without htmx, the block
+  // is morphed all the same.
+  function swapBlocks(root, name, html) {
+    targetsOf(root, name).forEach(function (target) {
+      var style = (target.getAttribute("hx-swap") || "reactive-morph").split(/\s+/)[0];
+      if (window.htmx && window.htmx.swap) {
+        // The context element is where htmx looks for extensions (hx-ext).
+        window.htmx.swap(target, html, { swapStyle: style }, { contextElement: target });
+      } else {
+        var template = document.createElement("template");
+        template.innerHTML = html;
+        morph(target, template.content);
       }
+      target.dispatchEvent(
+        new CustomEvent("htmx:sseMessage", { bubbles: true, detail: { elt: target, type: name, data: html } })
+      );
     });
   }
 
-  document.addEventListener("htmx:sseOpen", function (event) {
-    setState(event.target, "live");
-    var source = event.detail && event.detail.source;
-    if (source && !source.reactiveReload) {
-      source.reactiveReload = true;
-      source.addEventListener("reactive-reload", function (message) {
-        reloadBlock(event.target, message.data);
-      });
+  function morph(target, fragment) {
+    // childNodes, not children: a block's text is content too. A block of text
+    // alone has nothing to keep, and idiomorph leaves an element alone when
+    // given no element: it is replaced.
+    var nodes = Array.prototype.slice.call(fragment.childNodes);
+    if (!window.Idiomorph || fragment.children.length === 0) {
+      target.replaceChildren.apply(target, nodes);
+    } else {
+      window.Idiomorph.morph(target, nodes, MORPH);
     }
-  });
+  }
 
   // A block too large to stream (MAX_FRAGMENT_BYTES) arrives as its name only:
   // fetch the page over a normal request and swap those blocks' content from it,
-  // into the same elements, as the stream would have (they keep listening). The
-  // names of one burst share one fetch, after a random delay of up to a second,
-  // so a thousand viewers do not ask for the page at the same instant.
+  // into the same elements, as the stream would have. The names of one burst
+  // share one fetch, after a random delay of up to a second, so a thousand
+  // viewers do not ask for the page at the same instant.
   var reloading = null;
 
   function reloadBlock(root, name) {
@@ -87,29 +558,23 @@
     reloading.names[name] = true;
   }
 
-  function selectorOf(name) {
-    var value = CSS.escape(name);
-    return '[sse-swap~="' + value + '"],[data-sse-swap~="' + value + '"]';
-  }
-
   function fetchBlocks() {
     var root = reloading.root;
     var names = Object.keys(reloading.names);
     reloading = null;
-    if (!window.htmx) {
-      return;
-    }
     fetch(window.location.href, { credentials: "same-origin" })
       .then(function (response) {
         return response.ok ? response.text() : Promise.reject(response.status);
       })
       .then(function (text) {
         var page = new DOMParser().parseFromString(text, "text/html");
+        var connected = "[data-reactive-stream]";
+        var place = Array.prototype.indexOf.call(document.querySelectorAll(connected), root);
+        var fresh = page.querySelectorAll(connected)[place] || page.body;
         names.forEach(function (name) {
-          var target = root.querySelector(selectorOf(name));
-          var fresh = page.querySelector(selectorOf(name));
-          if (target && fresh && document.body.contains(target)) {
-            window.htmx.swap(target, fresh.innerHTML, { swapStyle: "innerHTML" });
+          var source = targetsOf(fresh, name)[0];
+          if (source && document.body.contains(root)) {
+            swapBlocks(root, name, source.innerHTML);
           }
         });
       })
@@ -118,77 +583,17 @@
       });
   }
 
-  document.addEventListener("htmx:sseClose", function (event) {
-    if (event.detail && event.detail.type === "message") {
-      setState(event.target, "ended");
-    }
-  });
-  document.addEventListener("htmx:sseError", function (event) {
-    setState(event.target, navigator.onLine === false ? "offline" : "reconnecting");
-  });
-  document.addEventListener("reactive:stale", function (event) {
-    setState(event.target, "refused");
-  });
-  document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("[sse-connect],[data-sse-connect]").forEach(function (element) {
-      if (!element.hasAttribute("data-reactive-state")) {
-        setState(element, "connecting");
-      }
-    });
-  });
-
-  function connectAttribute(element) {
-    return element.hasAttribute("sse-connect") ? "sse-connect" : "data-sse-connect";
-  }
-
-  // When the extension rebuilds its EventSource after an error it reads the
-  // sse-connect attribute again, and the browser's Last-Event-ID is lost. Keeping
-  // the id of the last event in the URL lets the server resume from there (and
-  // resend every block if anything was missed).
-  document.addEventListener("htmx:sseBeforeMessage", function (event) {
-    var id = event.detail && event.detail.lastEventId;
-    var source = id && event.target.closest("[sse-connect],[data-sse-connect]");
-    if (!source) {
-      return;
-    }
-    var name = connectAttribute(source);
-    var url = new URL(source.getAttribute(name), window.location.href);
-    url.searchParams.set("last_event_id", id);
-    source.setAttribute(name, url.pathname + url.search);
-  });
-
-  // A stream the server refuses (403: access ended, token expired; 404) would be
-  // retried by the extension forever. Ask once why it failed: if refused, stop
-  // retrying and mark the element stale, so the page can offer a reload.
-  document.addEventListener("htmx:sseError", function (event) {
-    var source = event.detail && event.detail.source;
-    var element = event.target;
-    if (!source || source.readyState !== EventSource.CLOSED || !element.getAttribute) {
-      return;
-    }
-    var name = connectAttribute(element);
-    var url = element.getAttribute(name);
-    if (!url) {
-      return;
-    }
-    // probe=1: the server answers whether it would serve the stream, and opens
-    // none (a second stream for this page's token would replace the first).
-    var probeUrl = new URL(url, window.location.href);
-    probeUrl.searchParams.set("probe", "1");
-    var probe = new AbortController();
-    fetch(probeUrl, { signal: probe.signal, headers: { Accept: "text/event-stream" } })
-      .then(function (response) {
-        probe.abort(); // never read a stream that did open
-        if (response.status === 403 || response.status === 404) {
-          element.removeAttribute(name);
-          element.setAttribute("data-reactive-stale", String(response.status));
-          element.dispatchEvent(
-            new CustomEvent("reactive:stale", { bubbles: true, detail: { status: response.status } })
-          );
+  if (IN_PAGE && window.htmx && window.htmx.defineExtension) {
+    window.htmx.defineExtension("reactive-morph", {
+      handleSwap: function (style, target, fragment) {
+        if (style !== "reactive-morph") {
+          return false;
         }
-      })
-      .catch(function () {
-        // Network trouble: the extension's own retries go on.
-      });
-  });
+        morph(target, fragment);
+        // Handed back, the elements get their htmx behaviour (hx-post...) as
+        // any swapped content does.
+        return Array.prototype.slice.call(target.children);
+      },
+    });
+  }
 })();
