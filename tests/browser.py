@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import pytest
+from tests.system import require_program
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,14 +24,7 @@ FLAGS = [
 
 def require_chromium() -> str:
     """The browser's path; skip without it on a laptop, fail without it in CI."""
-    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(
-            "Chromium is required in CI: `make test` installs Debian's chromium."
-        )
-    pytest.skip("Debian's chromium is not installed (make test installs it).")
+    return require_program("chromium", "chromium", CHROMIUM)
 
 
 @contextmanager

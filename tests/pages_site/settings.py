@@ -32,6 +32,7 @@ REACTIVE_BLOCKS = {
     "MAX_STREAMS_PER_ADDRESS": 10000,
     "MAX_STREAMS_PER_VISITOR": 10000,
     "STREAM_OPENS_BURST": int(os.environ.get("PAGES_OPENS_BURST", "100000")),
+    "STREAM_MAX_SECONDS": float(os.environ.get("PAGES_STREAM_MAX_SECONDS", "3600")),
 }
 if os.environ.get("PAGES_BUS") == "memory":
     REACTIVE_BLOCKS["BUS"] = {"BACKEND": "reactive_blocks.ReactiveBus"}
