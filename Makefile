@@ -144,6 +144,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/budget.py
 	$(BIN)/python bench/churn.py
 	$(BIN)/python bench/bigsave.py
+	$(BIN)/python bench/reconnect.py
 
 bench-redis: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/redis.py
@@ -160,6 +161,13 @@ vendor:
 	cp $(VENV)/npm/sse/LICENSE reactive_blocks/static/reactive_blocks/vendor/htmx-ext-sse.LICENSE
 	cp $(VENV)/npm/idiomorph/dist/idiomorph.min.js reactive_blocks/static/reactive_blocks/vendor/idiomorph.min.js
 	cp $(VENV)/npm/idiomorph/LICENSE reactive_blocks/static/reactive_blocks/vendor/idiomorph.LICENSE
+	# Other htmx versions the browser tests run the client with (docs/connections.md).
+	cd $(VENV)/npm && for version in 1.9.12 4.0.1; do \
+	  npm pack --silent htmx.org@$$version >/dev/null && mkdir -p $$version \
+	  && tar xzf htmx.org-$$version.tgz -C $$version \
+	  && cp $$version/package/dist/htmx.min.js ../../tests/vendor/htmx-$$version.min.js \
+	  && cp $$version/package/LICENSE ../../tests/vendor/htmx-$$version.LICENSE; \
+	done
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-oldest site demo_project/db.sqlite3

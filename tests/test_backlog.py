@@ -6,6 +6,7 @@ import functools
 from types import SimpleNamespace
 
 from reactive_blocks.streams.backlog import Backlog
+from reactive_blocks.streams.shared import Channel, Connection
 
 
 class Transport:
@@ -99,3 +100,15 @@ def test_twisted_and_daphne_still_keep_what_backlog_reads_where_it_reads_it():
 
     assert issubclass(WebRequest, Request)
     assert "self.channel = channel" in inspect.getsource(Request.__init__)
+
+
+def test_a_stream_in_a_shared_connection_reads_that_connections_transport():
+    """What a stream leaves unread in a shared connection is what the connection
+    leaves unread: its limit and its abort apply to the connection."""
+    transport = Transport()
+    wrapped = SessionWrapper(daphne_send(transport)).send
+    channel = Channel(Connection(None, {}, wrapped), 0)  # type: ignore[arg-type]
+    backlog = Backlog(channel.send)
+    assert backlog.pending() == 67
+    backlog.abort()
+    assert transport.aborted == 1

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,6 +14,7 @@ from tests.test_pages import Site, pages_site
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+VENDOR = Path(__file__).resolve().parent / "vendor"
 SSE_OPEN = "document.addEventListener('htmx:sseOpen', () => { window.sseOpen = true })"
 
 
@@ -22,12 +24,30 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield site
 
 
-def test_typing_focus_caret_details_and_scroll_survive_twenty_remote_updates(site):
+# htmx 2.0.11 is what {% reactive_scripts %} ships; the others replace it in the
+# page (tests/vendor, from the npm registry) to check what docs/connections.md says.
+HTMX = ["shipped", "1.9.12", "4.0.1"]
+
+
+@pytest.mark.parametrize("htmx", HTMX)
+def test_typing_focus_caret_details_and_scroll_survive_twenty_remote_updates(
+    site, htmx
+):
     pk = site.post("/create/", {"title": "server title", "body": "update 0"})["pk"]
     with chromium() as browser:
         page = browser.new_page()
         page.add_init_script(SSE_OPEN)
+        if htmx != "shipped":
+            page.route(
+                "**/reactive_blocks/vendor/htmx.min.js",
+                lambda route: route.fulfill(
+                    path=VENDOR / f"htmx-{htmx}.min.js",
+                    content_type="text/javascript",
+                ),
+            )
         page.goto(f"{site.url}/morph/{pk}/")
+        if htmx != "shipped":
+            assert page.evaluate("() => htmx.version") == htmx
         page.wait_for_function("() => window.sseOpen === true", timeout=15000)
         page.click("#more summary")  # open the <details>
         page.eval_on_selector("#scroller", "element => { element.scrollTop = 120 }")

@@ -16,10 +16,10 @@
   var RECONNECT_EVENT = "reactive-reconnect";
   var RELOAD_EVENT = "reactive-reload";
   // Backoff after a failure: 0.5 s plus a random part of a window that doubles
-  // from 5 s up to 60 s. Spreading the first retry over 5 s is what keeps a
+  // from 6 s up to 60 s. Spreading the first retry over 6 s is what keeps a
   // restarted server from receiving every browser in the same second.
   var MIN_DELAY = 500;
-  var FIRST_WINDOW = 5000;
+  var FIRST_WINDOW = 6000;
   var MAX_WINDOW = 60000;
   // Streams that end their lifetime, and tabs that come and go, reopen sooner.
   var SOON = 1000;
@@ -510,20 +510,31 @@
     },
   };
 
-  // htmx swaps the block (its events fire, its attributes in the new content
+  // htmx 2 swaps the block (its events fire, its attributes in the new content
   // work): with "reactive-morph", the extension below, unless the sse-swap
-  // element says otherwise with an hx-swap of its own. Without htmx, the block
-  // is morphed all the same.
+  // element says otherwise with an hx-swap of its own. With another htmx (1.9,
+  // whose swap is not public; 4, whose extensions and swap differ) or none, the
+  // block is morphed here (or replaced, for hx-swap="innerHTML") and handed to
+  // htmx.process().
+  var HTMX2 = IN_PAGE && window.htmx && window.htmx.swap && window.htmx.defineExtension;
+
   function swapBlocks(root, name, html) {
     targetsOf(root, name).forEach(function (target) {
       var style = (target.getAttribute("hx-swap") || "reactive-morph").split(/\s+/)[0];
-      if (window.htmx && window.htmx.swap) {
+      if (HTMX2) {
         // The context element is where htmx looks for extensions (hx-ext).
         window.htmx.swap(target, html, { swapStyle: style }, { contextElement: target });
       } else {
         var template = document.createElement("template");
         template.innerHTML = html;
-        morph(target, template.content);
+        if (style === "innerHTML") {
+          target.replaceChildren(template.content);
+        } else {
+          morph(target, template.content);
+        }
+        if (window.htmx && window.htmx.process) {
+          window.htmx.process(target);
+        }
       }
       target.dispatchEvent(
         new CustomEvent("htmx:sseMessage", { bubbles: true, detail: { elt: target, type: name, data: html } })
@@ -583,7 +594,7 @@
       });
   }
 
-  if (IN_PAGE && window.htmx && window.htmx.defineExtension) {
+  if (HTMX2) {
     window.htmx.defineExtension("reactive-morph", {
       handleSwap: function (style, target, fragment) {
         if (style !== "reactive-morph") {
