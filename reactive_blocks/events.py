@@ -29,7 +29,9 @@ class ChangeEvent:
     ``origin`` names the connection that caused the change (it is not notified);
     ``audience`` restricts delivery to these user ids (``None``: everyone in scope);
     ``recheck`` says the change may have taken access away: every stream of the
-    scope asks ``has_permission()`` again before anything of it is rendered.
+    scope asks ``has_permission()`` again before anything of it is rendered;
+    ``rows`` names the rows that changed (instance scopes, ``"app.model:pk"``), so
+    that a keyed list re-renders those rows only (``None``: unknown, whole blocks).
     """
 
     scope: str
@@ -37,6 +39,9 @@ class ChangeEvent:
     origin: str | None = None
     audience: frozenset[str] | None = None
     recheck: bool = False
+    # Not compared: an event equals one written without it, as before it existed
+    # (users' tests compare captured events with ChangeEvent(...)).
+    rows: frozenset[str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         validate_scope(self.scope)
@@ -52,6 +57,8 @@ class ChangeEvent:
             object.__setattr__(
                 self, "audience", freeze_strings(self.audience, name="audience")
             )
+        if self.rows is not None:
+            object.__setattr__(self, "rows", freeze_strings(self.rows, name="rows"))
         if not isinstance(self.recheck, bool):
             raise TypeError(
                 f"recheck must be a bool, got {type(self.recheck).__name__}: "

@@ -43,6 +43,8 @@ __all__ = [
     "TemplateAnalysis",
     "analyse_template",
     "django_engine",
+    "page_chain",
+    "reads_of",
 ]
 
 # Names that are never context paths inside a template (True/False/None are
@@ -144,6 +146,24 @@ def analyse_template(
         result.blocks[name] = reader.block(chain, name)
     result.problems = reader.problems
     return result
+
+
+def reads_of(
+    nodes: Iterable[Node], local: Iterable[str], engine: Engine | None = None
+) -> tuple[frozenset[str], str | None]:
+    """What ``nodes`` read from the context besides the ``local`` names (a loop's
+    variable): the paths, and why they read everything, if they do."""
+    acc = _Accumulator()
+    _Reader(engine or django_engine()).visit(
+        nodes, _Scope(dict.fromkeys(local, None)), acc
+    )
+    return frozenset(acc.paths), acc.reason
+
+
+def page_chain(template: Template, engine: Engine | None = None) -> list[Template]:
+    """``template`` and its static ancestors, child first; a block renders its
+    definition in the first of them that has one."""
+    return _Reader(engine or django_engine()).chain(template)
 
 
 @dataclass(slots=True)

@@ -423,6 +423,7 @@ def _encode(event: ChangeEvent) -> str:
             "o": event.origin,
             "a": None if event.audience is None else sorted(event.audience),
             "r": event.recheck,
+            "w": None if event.rows is None else sorted(event.rows),
         }
     )
 
@@ -430,13 +431,14 @@ def _encode(event: ChangeEvent) -> str:
 def _decode(scope: str, text: str) -> ChangeEvent | None:
     try:
         data = json.loads(text)
-        audience = data.get("a")
+        audience, rows = data.get("a"), data.get("w")
         return ChangeEvent(
             scope,
             frozenset(data["p"]),
             origin=data.get("o"),
             audience=None if audience is None else frozenset(audience),
             recheck=bool(data.get("r")),
+            rows=None if rows is None else frozenset(rows),
         )
     except Exception:
         logger.exception("A change in the database could not be read: %r.", text)

@@ -68,8 +68,8 @@ class Control:
 def event_payload(event: ChangeEvent) -> str:
     """The ``event`` object of an envelope (sorted, so equal events encode equally).
 
-    ``recheck`` is written only when set: an event without it reads the same to a
-    process of an earlier release.
+    ``recheck`` and ``rows`` are written only when set: an event without them reads
+    the same to a process of an earlier release (which ignores them when set).
     """
     body: dict[str, object] = {
         "scope": event.scope,
@@ -79,6 +79,8 @@ def event_payload(event: ChangeEvent) -> str:
     }
     if event.recheck:
         body["recheck"] = True
+    if event.rows is not None:
+        body["rows"] = sorted(event.rows)
     return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -132,6 +134,7 @@ def parse_published(data: bytes | str, scope: str) -> Published:
             if body.get("audience") is None
             else _strings(body.get("audience")),
             recheck=body.get("recheck", False),  # type-checked by ChangeEvent
+            rows=None if body.get("rows") is None else _strings(body.get("rows")),
         )
     except (TypeError, ValueError) as exc:
         raise Malformed("bad event", str(exc)[:200]) from None

@@ -56,18 +56,25 @@ class _Batch:
     connection: Any = None
     stale_flag: bool = False
     paths: dict[Key, set[str]] = field(default_factory=dict)
+    # The rows each key's changes name (None: one of them did not say).
+    rows: dict[Key, set[str] | None] = field(default_factory=dict)
     rechecks: set[str] = field(default_factory=set)  # scopes whose access may change
     parts: list[weakref.ref[_Part]] = field(default_factory=list)
     count: int = 0
     # The changes of callbacks that have not run yet, by part number.
-    unrun: dict[int, tuple[Key, frozenset[str], bool]] = field(default_factory=dict)
+    unrun: dict[int, tuple[Key, frozenset[str], bool, frozenset[str] | None]] = field(
+        default_factory=dict
+    )
 
     def add(self, number: int) -> None:
         """Part ``number`` ran (or was dropped after a commit): keep its change."""
         entry = self.unrun.pop(number, None)
         if entry is not None:
-            key, paths, recheck = entry
+            key, paths, recheck, rows = entry
             self.paths.setdefault(key, set()).update(paths)
+            named = self.rows.setdefault(key, set())
+            if named is not None:
+                self.rows[key] = None if rows is None else named | rows
             if recheck:
                 self.rechecks.add(key[0])
 
@@ -170,13 +177,15 @@ def _new_batch(using: str) -> _Batch:
 
 def _flush(batch: _Batch) -> None:
     merged, batch.paths = batch.paths, {}
+    rows, batch.rows = batch.rows, {}
     rechecks, batch.rechecks = batch.rechecks, set()
-    _send(merged, rechecks)
+    _send(merged, rechecks, rows)
 
 
 def _send(
     merged: dict[Key, set[str]] | dict[Key, frozenset[str]],
     rechecks: set[str] | frozenset[str] = frozenset(),
+    rows: dict[Key, set[str] | None] | dict[Key, frozenset[str] | None] | None = None,
 ) -> None:
     """Emit the merged changes. Every event of a scope in ``rechecks`` carries the
     recheck, so none of that scope's changes can be rendered before it."""
@@ -186,6 +195,7 @@ def _send(
         logger.exception("No bus to emit %d change(s) to.", len(merged))
         return
     for (scope, origin, audience), paths in merged.items():
+        named = (rows or {}).get((scope, origin, audience))
         try:
             event = ChangeEvent(
                 scope,
@@ -193,6 +203,7 @@ def _send(
                 origin=origin,
                 audience=audience,
                 recheck=scope in rechecks,
+                rows=None if named is None else frozenset(named),
             )
         except (TypeError, ValueError):
             logger.exception("Could not emit the change of %r.", scope)
@@ -208,8 +219,10 @@ def emit_on_commit(
     audience: frozenset[str] | None = None,
     using: str | None = None,
     recheck: bool = False,
+    rows: frozenset[str] | None = None,
 ) -> None:
-    """Emit once the current transaction on ``using`` commits (at once without one)."""
+    """Emit once the current transaction on ``using`` commits (at once without one);
+    ``rows``: the rows the change is to (instance scopes), if known."""
     alias = using or DEFAULT_DB_ALIAS
     try:
         autocommit = not transaction.get_connection(alias).in_atomic_block
@@ -217,12 +230,13 @@ def emit_on_commit(
         autocommit = False  # the general path below says what is wrong
     if autocommit:
         # Nothing to wait for or merge with: the change is committed already.
-        _send({(scope, origin, audience): paths}, {scope} if recheck else frozenset())
+        key = (scope, origin, audience)
+        _send({key: paths}, {scope} if recheck else frozenset(), {key: rows})
         return
     batch = _current_batch(alias)
     batch.count += 1
     part = _Part(batch, batch.count)
-    batch.unrun[batch.count] = ((scope, origin, audience), paths, recheck)
+    batch.unrun[batch.count] = ((scope, origin, audience), paths, recheck, rows)
     batch.parts.append(weakref.ref(part, functools.partial(batch.gone, batch.count)))
     try:
         transaction.on_commit(part, using=alias, robust=True)
@@ -239,6 +253,7 @@ def emit(
     origin: str | object | None = _UNSET,
     using: str | None = None,
     recheck: bool = False,
+    rows: Iterable[str] | None = None,
 ) -> None:
     """Tell the live pages of ``scope`` that ``paths`` changed, after commit.
 
@@ -247,8 +262,9 @@ def emit(
     (``user.pk`` values are accepted); ``origin`` defaults to the tab whose request
     is being handled; ``recheck=True`` says the change may take access away: every
     stream of the scope asks ``has_permission()`` again before rendering it (or
-    any change after it). Bad arguments raise at once, before anything is
-    scheduled.
+    any change after it); ``rows`` names the rows that changed (instance scopes,
+    ``"app.model:pk"``), so that keyed lists send those rows alone. Bad arguments
+    raise at once, before anything is scheduled.
     """
     require_name(scope, name="scope")
     frozen = freeze_paths(paths, name="paths")
@@ -268,6 +284,13 @@ def emit(
         raise TypeError(f"origin must be a str or None, got {sender!r}.")
     if not isinstance(recheck, bool):
         raise TypeError(f"recheck must be a bool, got {recheck!r}.")
+    named = None if rows is None else freeze_strings(rows, name="rows")
     emit_on_commit(
-        scope, frozen, origin=sender, audience=people, using=using, recheck=recheck
+        scope,
+        frozen,
+        origin=sender,
+        audience=people,
+        using=using,
+        recheck=recheck,
+        rows=named,
     )

@@ -134,12 +134,23 @@ class Tracker:
             return
         origin = current_origin()
         frozen = frozenset(paths)
+        # The row that changed, for keyed lists (rows/render.py).
+        rows = (
+            None
+            if instance.pk is None
+            else frozenset({instance_scope(self.model, instance.pk)})
+        )
         for scope, scope_paths in [
             *((s, frozen) for s in scopes),
             *self._page_scopes(instance, frozen, scopes),
         ]:
             emit_on_commit(
-                scope, scope_paths, origin=origin, using=using, recheck=recheck
+                scope,
+                scope_paths,
+                origin=origin,
+                using=using,
+                recheck=recheck,
+                rows=rows,
             )
 
     def _page_scopes(
