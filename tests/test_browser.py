@@ -107,3 +107,36 @@ def test_a_block_too_large_to_stream_is_fetched_with_the_page(live):
         page.wait_for_function(
             "() => document.querySelector('#doc-body').textContent === 'small'"
         )
+
+
+def test_a_connected_element_that_leaves_the_page_ends_its_stream(live):
+    """An htmx swap or script that removes the element: its stream is closed,
+    not left open (and counted against the visitor's limit) until the tab goes."""
+    live.reset()
+    with chromium() as browser:
+        page = live_page(browser, live)
+        page.wait_for_selector('#live[data-reactive-state="live"]')
+        page.evaluate("() => document.querySelector('#live').remove()")
+        live.wait_for(lambda s: s["open"] == 0 and not s["presence"]["doc-1"], limit=15)
+
+
+def test_tabs_that_come_and_go_keep_the_other_tabs_streams(live):
+    """The tabs share one connection, opened again as they come and go: the
+    streams it takes over are not ended, and a closed tab's stream is."""
+    live.reset()
+    with chromium() as browser:
+        context = browser.new_context()
+        tabs = [context.new_page() for _ in range(3)]
+        for tab in tabs:
+            tab.goto(f"{live.url}/docs/1/")
+            tab.wait_for_selector('#live[data-reactive-state="live"]')
+        live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 3, limit=15)
+        tabs.pop().close()  # the worker learns it through the tab's lock
+        live.wait_for(lambda s: len(s["presence"]["doc-1"]) == 2, limit=15)
+        live.change(set={"title": "After a tab closed"}, paths=["doc.title"])
+        for tab in tabs:
+            tab.wait_for_function(
+                "() => document.querySelector('#doc-title').textContent"
+                " === 'After a tab closed'"
+            )
+            assert tab.get_attribute("#live", "data-reactive-state") == "live"

@@ -13,6 +13,7 @@ import pytest
 
 from tests.sse_client import Event, SSEStream
 from tests.test_pages import Site, pages_site
+from tests.waiting import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -138,6 +139,57 @@ async def test_moving_streams_to_a_new_connection_costs_one_open(
         await previous.close()
 
 
+async def test_a_stream_asked_for_twice_in_one_connection_is_refused_once(site: Site):
+    """Else one request could open a stream many times, each time free of the
+    open-rate limit (a stream moved to a new connection is not counted)."""
+    pk = site.post("/create/", {"title": "twice"})["pk"]
+    url = stream_url(site, f"/notes/{pk}/")
+    stream = await shared(site, {"url": url}, {"url": url + "&again=1"})
+    try:
+        events = [await stream.next_event() for _ in range(2)]
+    finally:
+        await stream.close()
+    # Which of the two is served first is not fixed: the other is refused.
+    assert sorted(e.event for e in events) == ["reactive-channel", "reactive-refused"]
+    refused = next(e for e in events if e.event == "reactive-refused")
+    assert refused.data.split()[1] == "400"
+
+
+async def test_the_streams_of_a_connection_end_with_it(site: Site):
+    urls = []
+    for number in range(3):
+        pk = site.post("/create/", {"title": f"held {number}"})["pk"]
+        urls.append(stream_url(site, f"/notes/{pk}/"))
+    before = _open(site)
+    stream = await shared(site, *({"url": url} for url in urls))
+    for _ in range(3):
+        await stream.next_event()
+    assert _open(site) == before + 3
+    await stream.close()
+    await eventually(lambda: _open(site) == before)
+
+
+def _open(site: Site) -> int:
+    return int(json.loads(site.get("/stats/")[2])["open"])
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({"Content-Type": "text/plain"}, "with a JSON body"),
+        (
+            {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"},
+            "by the site's own pages only",
+        ),
+    ],
+)
+async def test_a_request_from_another_site_is_refused(site: Site, headers, reason):
+    body = json.dumps({"streams": [{"url": "/x/"}]}).encode()
+    stream = await SSEStream.open(site.url + PATH, headers, method="POST", body=body)
+    assert stream.status == 403
+    assert reason in (await stream.read_rest()).decode()
+
+
 @pytest.mark.parametrize(
     ("method", "body", "status", "reason"),
     [
@@ -173,6 +225,7 @@ async def test_moving_streams_to_a_new_connection_costs_one_open(
 async def test_a_bad_request_is_refused_with_its_reason(
     site: Site, method, body, status, reason
 ):
-    stream = await SSEStream.open(site.url + PATH, method=method, body=body)
+    headers = {"Content-Type": "application/json"}
+    stream = await SSEStream.open(site.url + PATH, headers, method=method, body=body)
     assert stream.status == status
     assert reason in (await stream.read_rest()).decode()

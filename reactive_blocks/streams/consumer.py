@@ -65,7 +65,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONNECTION_NAMES = frozenset({"user", "request", "csrf_token"})
 MAX_CURSOR_DIGITS = 20  # a cursor is a revision: longer is garbage, not a number
 MAX_EPOCH_LENGTH = 64
-# In the scope of a stream served in a shared connection: its place there.
+# In the scope of a stream served in a shared connection: the connection ids of
+# the streams that connection holds (each may be in it once).
 CHANNEL_SCOPE_KEY = "reactive_blocks_channel"
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -227,6 +228,12 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         except InvalidStreamToken as exc:
             await self._refuse(403, str(exc))
             return
+        shared: Any = self.scope.get(CHANNEL_SCOPE_KEY)
+        if isinstance(shared, set):
+            if self.connection_id in shared:
+                await self._refuse(400, "This stream is asked for twice here.")
+                return
+            shared.add(self.connection_id)
         # Before anything costly (the session's user, has_permission()): a client
         # opening streams in a loop is told to wait.
         wait = 0 if self._reopening() else get_hubs().throttle(self._openers())
@@ -333,7 +340,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
     def _reopening(self) -> bool:
         """Whether this open only moves a stream that is open here to a new
         shared connection (a tab opened or closed beside it): opening that
-        connection was counted instead."""
+        connection was counted instead, and it holds each stream once."""
         moved = CHANNEL_SCOPE_KEY in self.scope
         return moved and get_hubs().is_open(self.connection_id)
 

@@ -47,7 +47,7 @@ MAX_STREAMS = 64
 MAX_LAST_EVENT_ID = 64
 # Request headers that describe the POST, not the stream a channel opens.
 POST_HEADERS = frozenset(
-    {b"content-type", b"content-length", b"last-event-id", b"accept", b"origin"}
+    {b"content-type", b"content-length", b"last-event-id", b"accept"}
 )
 STOP_WAITING_SECONDS = 5.0
 
@@ -70,6 +70,18 @@ class SharedStream:
                 send, 405, "Only POST opens streams here.", [(b"allow", b"POST")]
             )
             return
+        refusal = _foreign(dict(scope.get("headers") or []))
+        if refusal:
+            await _answer(send, 403, refusal)
+            return
+        try:
+            body = await _read_body(receive)
+            if body is None:
+                return  # the client left before it finished asking
+            wanted = parse_streams(body)
+        except BadRequest as exc:
+            await _answer(send, 400 if "too large" not in str(exc) else 413, str(exc))
+            return
         # Moving open streams to a new connection is free (consumer.py): opening
         # the connection is what counts, on a bucket of its own per address
         # (its streams are counted, each on its own, when they are new).
@@ -80,14 +92,6 @@ class SharedStream:
             await _answer(
                 send, 429, "Too many connections opened; try again later.", retry
             )
-            return
-        try:
-            body = await _read_body(receive)
-            if body is None:
-                return  # the client left before it finished asking
-            wanted = parse_streams(body)
-        except BadRequest as exc:
-            await _answer(send, 400 if "too large" not in str(exc) else 413, str(exc))
             return
         await Connection(self.streams, scope, send).serve(wanted, receive)
 
@@ -102,6 +106,7 @@ class Connection:
         self.finished = asyncio.Event()  # the client left, or every stream ended
         self.left = False  # the client disconnected
         self.open_channels = 0
+        self.opened: set[str] = set()  # connection ids of its streams (consumer.py)
 
     async def serve(self, wanted: list[tuple[str, str | None]], receive: Any) -> None:
         await self.real_send(
@@ -121,6 +126,8 @@ class Connection:
             _, pending = await asyncio.wait(tasks, timeout=STOP_WAITING_SECONDS)
             for task in pending:
                 task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         if not self.left:
@@ -180,7 +187,7 @@ class Channel:
     async def run(self, url: str, last: str | None) -> None:
         try:
             await self.connection.streams(
-                channel_scope(self.connection.scope, url, last, self.number),
+                channel_scope(self.connection.scope, url, last, self.connection.opened),
                 self.receive,
                 self.send,
             )
@@ -267,7 +274,7 @@ def parse_streams(body: bytes) -> list[tuple[str, str | None]]:
 
 
 def channel_scope(
-    scope: Any, url: str, last: str | None, number: int
+    scope: Any, url: str, last: str | None, opened: set[str]
 ) -> dict[str, Any]:
     """The scope of a GET to ``url`` by the client of ``scope``: its session, user,
     cookies and address, and ``last`` as its ``Last-Event-ID``."""
@@ -289,8 +296,24 @@ def channel_scope(
         query_string=parts.query.encode("ascii", "replace"),
         headers=headers,
     )
-    channel[CHANNEL_SCOPE_KEY] = number
+    channel[CHANNEL_SCOPE_KEY] = opened
     return channel
+
+
+def _foreign(headers: dict[bytes, bytes]) -> str | None:
+    """Why a request is refused as not coming from the site's own pages: the
+    body must be JSON (a form posted from another site cannot be, without a
+    preflight this server never answers), and a browser that says where the
+    request comes from must say it comes from here."""
+    kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    if kind != b"application/json":
+        return (
+            "Streams are asked for with a JSON body (Content-Type: application/json)."
+        )
+    site = headers.get(b"sec-fetch-site", b"same-origin")
+    if site not in (b"same-origin", b"none"):
+        return "Streams are opened by the site's own pages only."
+    return None
 
 
 async def _read_body(receive: Any) -> bytes | None:

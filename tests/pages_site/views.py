@@ -91,7 +91,8 @@ def flash(request: HttpRequest) -> JsonResponse:
 
 
 def stats(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(get_hubs().counts.counts())
+    hubs = get_hubs()
+    return JsonResponse({**hubs.counts.counts(), "open": hubs.open_count})
 
 
 def broken(request: HttpRequest, pk: int) -> HttpResponse:

@@ -24,22 +24,73 @@
   // Streams that end their lifetime, and tabs that come and go, reopen sooner.
   var SOON = 1000;
   var GATHER = 50;
-  // Status codes that refuse a stream for good: the page must be reloaded.
+  // Status codes that refuse a stream for good: the page must be reloaded. For
+  // a whole connection, 400 and 413 mean a request the server will never take.
   var REFUSED = { 400: true, 403: true, 404: true, 405: true };
+  var CONNECTION_REFUSED = { 400: true, 403: true, 405: true, 413: true };
+  // Streams per connection (the server takes 64), and how long a new connection
+  // may take to answer before it counts as failed.
+  var MAX_STREAMS = 48;
+  var OPEN_TIMEOUT = 15000;
 
-  // One connection carrying several streams, each under a key of the caller's.
+  // Streams under keys of the caller's, spread over connections of MAX_STREAMS.
+  function Pool(url, listener) {
+    this.url = url;
+    this.listener = listener;
+    this.connections = [];
+    this.owners = {}; // key -> connection
+  }
+
+  Pool.prototype.add = function (key, url, close) {
+    var connection = null;
+    for (var i = 0; i < this.connections.length && !connection; i++) {
+      if (this.connections[i].size() < MAX_STREAMS) {
+        connection = this.connections[i];
+      }
+    }
+    if (!connection) {
+      connection = new Connection(this.url, this.listener);
+      this.connections.push(connection);
+    }
+    this.owners[key] = connection;
+    connection.add(key, url, close);
+  };
+
+  Pool.prototype.remove = function (key) {
+    var connection = this.owners[key];
+    delete this.owners[key];
+    if (connection) {
+      connection.remove(key);
+    }
+  };
+
+  Pool.prototype.online = function () {
+    this.connections.forEach(function (connection) {
+      connection.online();
+    });
+  };
+
+  // One connection carrying several streams. It is replaced by opening the next
+  // one first: the current one delivers until the next has answered (its first
+  // stream is open), then it is closed, so that tabs coming and going cost no
+  // gap, and the streams the next one takes over are not counted as new opens.
   function Connection(url, listener) {
     this.url = url;
     this.listener = listener; // event(key, name, data), state(key, state, detail)
-    this.streams = {}; // key -> {url, last, close}
-    this.controller = null;
+    this.streams = {}; // key -> {url, last, close, live, failures}
+    this.current = null; // the attempt that delivers: {controller, keys, channel}
+    this.next = null; // the attempt that will replace it
     this.timer = null;
     this.due = 0; // when the pending open is due
-    this.failures = 0;
+    this.failures = 0; // failed attempts in a row
   }
 
+  Connection.prototype.size = function () {
+    return Object.keys(this.streams).length;
+  };
+
   Connection.prototype.add = function (key, url, close) {
-    this.streams[key] = { url: url, last: null, close: close || CLOSE_EVENT };
+    this.streams[key] = { url: url, last: null, close: close || CLOSE_EVENT, live: null, failures: 0 };
     this.listener.state(key, "connecting");
     this.openIn(GATHER);
   };
@@ -68,75 +119,92 @@
     this.timer = setTimeout(this.open.bind(this), delay);
   };
 
-  // The connection it replaces is closed once the new one answers: until then
-  // its streams are still open on the server, which lets the new connection
-  // take them over (not counted as new opens) without a gap.
   Connection.prototype.open = function () {
     this.timer = null;
-    var previous = this.controller;
+    if (this.next) {
+      this.next.controller.abort(); // superseded before it answered
+      this.next = null;
+    }
     var keys = this.keys();
     if (!keys.length) {
-      this.controller = null;
-      if (previous) {
-        previous.abort();
+      if (this.current) {
+        this.current.controller.abort();
+        this.current = null;
       }
       return;
     }
     var self = this;
-    var controller = (this.controller = new AbortController());
-    var replaced = function () {
-      if (previous) {
-        previous.abort();
-        previous = null;
-      }
-    };
+    var attempt = { controller: new AbortController(), keys: keys, channel: null, late: false };
+    if (this.current) {
+      this.next = attempt;
+    } else {
+      this.current = attempt;
+    }
     var streams = keys.map(function (key) {
       return { url: self.streams[key].url, last: self.streams[key].last };
     });
-    var current = null;
+    var timeout = setTimeout(function () {
+      if (!attempt.channel) {
+        attempt.late = true;
+        attempt.controller.abort();
+      }
+    }, OPEN_TIMEOUT);
     fetch(this.url, {
       method: "POST",
       body: JSON.stringify({ streams: streams }),
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       credentials: "same-origin",
       cache: "no-store",
-      signal: controller.signal,
+      signal: attempt.controller.signal,
     })
       .then(function (response) {
-        replaced();
         if (!response.ok || !response.body) {
           return Promise.reject({ status: response.status, retry: response.headers.get("Retry-After") });
         }
         return readEvents(response.body, function (event) {
-          if (controller !== self.controller) {
-            return; // replaced: the new connection resumes from here
-          }
-          if (event.type === "reactive-channel") {
-            current = keys[Number(event.data)];
-            if (current && self.streams[current] && !self.streams[current].live) {
-              self.streams[current].live = true;
-              self.failures = 0;
-              self.listener.state(current, "live");
-            }
-          } else if (event.type === "reactive-refused") {
-            self.refused(keys, event.data.split(" "));
-          } else if (current && self.streams[current]) {
-            self.received(current, event);
-          }
+          self.handle(attempt, event);
         });
       })
       .then(
         function () {
-          self.failed(controller, {});
+          clearTimeout(timeout);
+          self.failed(attempt, {});
         },
         function (error) {
-          replaced();
-          self.failed(controller, error || {});
+          clearTimeout(timeout);
+          self.failed(attempt, error || {});
         }
       );
-    keys.forEach(function (key) {
-      self.streams[key].live = false;
-    });
+  };
+
+  Connection.prototype.handle = function (attempt, event) {
+    if (attempt !== this.current && attempt !== this.next) {
+      return; // replaced: the connection after it resumes from here
+    }
+    if (event.type === "reactive-channel") {
+      if (attempt === this.next) {
+        var replaced = this.current;
+        this.current = attempt;
+        this.next = null;
+        replaced.controller.abort();
+      }
+      var key = (attempt.channel = attempt.keys[Number(event.data)]);
+      var stream = this.streams[key];
+      if (stream && stream.live !== attempt) {
+        stream.live = attempt;
+        stream.failures = 0;
+        this.failures = 0;
+        this.listener.state(key, "live");
+      }
+    } else if (event.type === "reactive-refused") {
+      this.refused(attempt.keys, event.data.split(" "));
+    } else if (attempt === this.current && this.streams[attempt.channel]) {
+      var moving = this.next && this.next.keys.indexOf(attempt.channel) >= 0;
+      if (moving && event.type === this.streams[attempt.channel].close) {
+        return; // the next connection took the stream over: it is not ended
+      }
+      this.received(attempt.channel, event);
+    }
   };
 
   Connection.prototype.received = function (key, event) {
@@ -157,44 +225,69 @@
   Connection.prototype.refused = function (keys, fields) {
     var key = keys[Number(fields[0])];
     var status = Number(fields[1]);
-    if (!key || !this.streams[key]) {
+    var stream = this.streams[key];
+    if (!stream) {
       return;
     }
     if (REFUSED[status]) {
       delete this.streams[key];
       this.listener.state(key, "refused", status);
     } else {
-      // Too many streams (429) or a server error: try again later.
+      // Too many streams (429) or a server error: try again later, later each
+      // time it happens again.
+      stream.failures += 1;
       this.listener.state(key, "reconnecting", status);
-      this.openIn(this.backoff(fields[2]));
+      this.openIn(this.backoff(fields[2], stream.failures));
     }
   };
 
-  Connection.prototype.failed = function (controller, error) {
-    if (controller !== this.controller || controller.signal.aborted) {
+  Connection.prototype.failed = function (attempt, error) {
+    if (attempt.controller.signal.aborted && !attempt.late) {
       return; // replaced on purpose
     }
-    this.controller = null;
+    var self = this;
+    if (attempt === this.next) {
+      this.next = null; // the current one goes on; try again later
+      this.failures += 1;
+      this.openIn(this.backoff(error.retry));
+      return;
+    }
+    if (attempt !== this.current) {
+      return;
+    }
+    this.current = null;
     var keys = this.keys();
-    if (!keys.length) {
+    if (CONNECTION_REFUSED[error.status]) {
+      // A request the server will never take: say so, do not retry.
+      if (typeof console !== "undefined") {
+        console.error("reactive_blocks: the streams' connection was refused (" + error.status + ").");
+      }
+      keys.forEach(function (key) {
+        delete self.streams[key];
+        self.listener.state(key, "refused", error.status);
+      });
       return;
     }
     var offline = typeof navigator !== "undefined" && navigator.onLine === false;
-    var self = this;
     keys.forEach(function (key) {
-      self.listener.state(key, offline ? "offline" : "reconnecting", error.status || String(error));
+      self.streams[key].live = null;
+      self.listener.state(key, offline ? "offline" : "reconnecting", error.status || "network");
     });
-    this.failures += 1;
-    this.openIn(this.backoff(error.retry));
+    if (keys.length) {
+      this.failures += 1;
+      this.openIn(this.backoff(error.retry));
+    }
   };
 
-  Connection.prototype.backoff = function (retryAfter) {
+  // The wait before the next attempt: a random part of a window that doubles
+  // with the failures in a row (of the connection or of one stream, whichever
+  // is more), and never less than what the server asked (Retry-After).
+  Connection.prototype.backoff = function (retryAfter, failures) {
+    var count = Math.max(failures || 0, this.failures);
+    var span = Math.min(MAX_WINDOW, FIRST_WINDOW * Math.pow(2, Math.max(0, count - 1)));
+    var delay = MIN_DELAY + Math.random() * span;
     var seconds = Number(retryAfter);
-    if (seconds > 0) {
-      return seconds * 1000 + Math.random() * SOON;
-    }
-    var window = Math.min(MAX_WINDOW, FIRST_WINDOW * Math.pow(2, Math.max(0, this.failures - 1)));
-    return MIN_DELAY + Math.random() * window;
+    return seconds > 0 ? Math.max(delay, seconds * 1000 + Math.random() * SOON) : delay;
   };
 
   Connection.prototype.online = function () {
@@ -265,36 +358,49 @@
   // streams it wants and gets their events back. A tab holds a lock named after
   // it for as long as it lives; the worker waits for that lock to know it left.
   function serveTabs() {
-    var connection = null;
-    var tabs = {}; // tab -> {port, keys}
-    var owners = {}; // stream key -> port
+    var pool = null;
+    var tabs = {}; // tab -> {keys}
+    var owners = {}; // stream key -> {port, tab}
+    var locked = {}; // tabs whose lock is waited for
     var listener = {
       event: function (key, name, data) {
         if (owners[key]) {
-          owners[key].postMessage({ key: key, name: name, data: data });
+          owners[key].port.postMessage({ key: key, name: name, data: data });
         }
       },
       state: function (key, state, detail) {
-        if (owners[key]) {
-          owners[key].postMessage({ key: key, state: state, detail: detail });
+        var owner = owners[key];
+        if (owner) {
+          owner.port.postMessage({ key: key, state: state, detail: detail });
+          if (state === "ended" || state === "refused") {
+            forgetKey(key); // the connection has dropped it already
+          }
         }
       },
     };
 
+    function forgetKey(key) {
+      var owner = owners[key];
+      delete owners[key];
+      if (owner && tabs[owner.tab]) {
+        delete tabs[owner.tab].keys[key];
+      }
+    }
+
     function forget(tab) {
       var known = tabs[tab];
       delete tabs[tab];
-      if (known && connection) {
+      if (known && pool) {
         Object.keys(known.keys).forEach(function (key) {
           delete owners[key];
-          connection.remove(key);
+          pool.remove(key);
         });
       }
     }
 
     self.addEventListener("online", function () {
-      if (connection) {
-        connection.online();
+      if (pool) {
+        pool.online();
       }
     });
     self.addEventListener("connect", function (event) {
@@ -302,17 +408,22 @@
       port.addEventListener("message", function (message) {
         var data = message.data || {};
         if (data.type === "hello") {
-          connection = connection || new Connection(data.streams, listener);
-          tabs[data.tab] = { port: port, keys: {} };
-          if (self.navigator && self.navigator.locks) {
+          pool = pool || new Pool(data.streams, listener);
+          tabs[data.tab] = tabs[data.tab] || { keys: {} };
+          if (self.navigator && self.navigator.locks && !locked[data.tab]) {
+            locked[data.tab] = true;
             self.navigator.locks.request("reactive_blocks:" + data.tab, function () {
+              delete locked[data.tab];
               forget(data.tab);
             });
           }
         } else if (data.type === "add" && tabs[data.tab]) {
           tabs[data.tab].keys[data.key] = true;
-          owners[data.key] = port;
-          connection.add(data.key, data.url, data.close);
+          owners[data.key] = { port: port, tab: data.tab };
+          pool.add(data.key, data.url, data.close);
+        } else if (data.type === "remove" && owners[data.key]) {
+          forgetKey(data.key);
+          pool.remove(data.key);
         } else if (data.type === "bye") {
           forget(data.tab);
         }
@@ -350,7 +461,6 @@
           element.setAttribute("data-reactive-stale", String(detail));
           element.dispatchEvent(new CustomEvent("reactive:stale", { bubbles: true, detail: { status: detail } }));
         }
-        element.dataset.reactiveDetail = String(detail);
         setState(element, state);
         if (state === "live") {
           element.dispatchEvent(new CustomEvent("htmx:sseOpen", { bubbles: true, detail: { elt: element } }));
@@ -417,6 +527,9 @@
             add: function (key, url, close) {
               send({ type: "add", tab: tab, key: key, url: url, close: close });
             },
+            remove: function (key) {
+              send({ type: "remove", key: key });
+            },
           };
         } catch (error) {
           // fall through: a connection of this tab's own
@@ -426,11 +539,11 @@
     }
 
     function ownConnection() {
-      var connection = new Connection(streamsUrl, listener);
+      var pool = new Pool(streamsUrl, listener);
       window.addEventListener("online", function () {
-        connection.online();
+        pool.online();
       });
-      return connection;
+      return pool;
     }
 
     function add(key) {
@@ -453,6 +566,28 @@
         add(key);
       });
     }
+
+    // A connected element that leaves the page (an htmx swap, a boosted link)
+    // ends its stream; one that arrives opens its own.
+    function sweep() {
+      sweeping = false;
+      Object.keys(elements).forEach(function (key) {
+        if (!document.documentElement.contains(elements[key])) {
+          delete elements[key];
+          transport.remove(key);
+        }
+      });
+    }
+    var sweeping = false;
+    new MutationObserver(function (mutations) {
+      var removed = mutations.some(function (mutation) {
+        return mutation.removedNodes.length > 0;
+      });
+      if (removed && transport && !sweeping) {
+        sweeping = true;
+        setTimeout(sweep, 0);
+      }
+    }).observe(document.documentElement, { childList: true, subtree: true });
 
     if (document.readyState === "loading") {
       document.addEventListener("DOMContentLoaded", scan);
