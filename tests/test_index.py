@@ -292,3 +292,13 @@ def test_affected_blocks_matches_brute_force_oracle(
     assert set(got) == oracle(registrations, derivations, changed)
     # Asking twice (memoised) gives the same answer.
     assert index.affected_blocks(changed) == got
+
+
+def test_a_block_registered_without_rows_is_sent_whole():
+    index = DependencyIndex()
+    keyed = index.register_block("t.html", "a", {"docs"})
+    whole = index.register_block("t.html", "b", {"docs"}, rows=False)
+    assert index.sends_rows(keyed)
+    assert not index.sends_rows(whole)
+    index.register_block("t.html", "b", {"docs"})  # registered again: replaced
+    assert index.sends_rows(whole)

@@ -109,3 +109,11 @@ def test_id_is_read_from_the_id_attribute_only():
         '<p title="see id=foo" sse-swap="a">{% block a %}{% endblock %}</p>'
     )
     assert swap.dom_id is None
+
+
+def test_a_swap_may_opt_out_of_keyed_rows():
+    swaps, _ = find_swaps(
+        '<ul sse-swap="a">{% block a %}{% endblock %}</ul>'
+        '<ul sse-swap="b" data-reactive-rows="off">{% block b %}{% endblock %}</ul>'
+    )
+    assert [(s.names, s.rows) for s in swaps] == [(("a",), True), (("b",), False)]

@@ -30,6 +30,18 @@ def live_page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "site/live_item.html", {"item": Item.objects.get(pk=pk)})
 
 
+def item_list(request: HttpRequest) -> HttpResponse:
+    """Every item, a row each (bench/rows.py): sent a row at a time."""
+    items = Item.objects.order_by("pk")
+    return render(request, "site/list.html", {"items": items})
+
+
+def item_list_whole(request: HttpRequest) -> HttpResponse:
+    """The same list with data-reactive-rows="off": sent whole."""
+    items = Item.objects.order_by("pk")
+    return render(request, "site/list_whole.html", {"items": items})
+
+
 def session(request: HttpRequest) -> JsonResponse:
     """Give the caller a session (a visitor who logged in, say)."""
     request.session["bench"] = True

@@ -57,6 +57,7 @@ class SwapElement:  # filled in while parsing; treat as read-only afterwards
     connected: bool  # it or an ancestor opens a stream (sse-connect / reactive_connect)
     enclosing: tuple[str, ...] = ()  # the {% block %}s the element sits in
     block: str | None = None  # the first {% block %} inside the element
+    rows: bool = True  # data-reactive-rows="off": always sent whole
 
 
 @dataclass(slots=True)
@@ -107,6 +108,7 @@ class _Finder(HTMLParser):
                 dynamic=dynamic,
                 connected=connects or any(o.connects for o in self.stack),
                 enclosing=tuple(self.blocks),
+                rows=values.get("data-reactive-rows") != "off",
             )
             self.swaps.append(swap)
         if push:

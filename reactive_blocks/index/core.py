@@ -59,6 +59,7 @@ class DependencyIndex:
         self._dom_ids: dict[BlockRef, str | None] = {}
         self._everything: dict[int, str] = {}  # block id -> why it reads everything
         self._personal: set[BlockRef] = set()
+        self._whole: set[BlockRef] = set()  # keyed loops sent whole (opted out)
         # Problems met while registering from templates; the system checks report them.
         self.findings: list[Finding] = []
         self._block_trie: PathTrie[int] = PathTrie()
@@ -86,14 +87,16 @@ class DependencyIndex:
         *,
         everything: str | None = None,
         personal: bool = False,
+        rows: bool = True,
     ) -> BlockRef:
         """Record that ``block_name`` of ``template_name`` reads ``paths``.
 
         ``everything`` is the reason a block is taken to read every path (its
         template could not be fully analysed); it then re-renders on any change.
         ``personal`` marks a block that renders per-request data (a CSRF token):
-        streams render it for each connection. Registering the same block again
-        replaces all of this.
+        streams render it for each connection. ``rows=False`` sends the block
+        whole even if its loop is keyed (``data-reactive-rows="off"``).
+        Registering the same block again replaces all of this.
         """
         require_name(template_name, name="template_name")
         require_name(block_name, name="block_name")
@@ -120,6 +123,10 @@ class DependencyIndex:
                 self._personal.add(ref)
             else:
                 self._personal.discard(ref)
+            if rows:
+                self._whole.discard(ref)
+            else:
+                self._whole.add(ref)
             self._forget()
         return ref
 
@@ -181,6 +188,10 @@ class DependencyIndex:
 
     def dom_id(self, ref: BlockRef) -> str | None:
         return self._dom_ids.get(ref)
+
+    def sends_rows(self, ref: BlockRef) -> bool:
+        """Whether a keyed loop of the block may be sent a row at a time."""
+        return ref not in self._whole
 
     def is_personal(self, ref: BlockRef) -> bool:
         """Whether ``ref`` renders per-request data and so is rendered per connection."""

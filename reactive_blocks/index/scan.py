@@ -90,7 +90,7 @@ def register_from_sse_swaps(
                 if swap.block is None or swap.block in swap.names:
                     index.findings.append(_missing_block(origin, swap, name))
                 continue
-            refs.append(_register(index, analysis, name, swap.dom_id))
+            refs.append(_register(index, analysis, name, swap.dom_id, swap.rows))
     index.findings.extend(_duplicate_ids(found))
     return refs
 
@@ -132,7 +132,11 @@ def _missing_block(origin: str, swap: SwapElement, name: str) -> Finding:
 
 
 def _register(
-    index: DependencyIndex, analysis: TemplateAnalysis, name: str, dom_id: str | None
+    index: DependencyIndex,
+    analysis: TemplateAnalysis,
+    name: str,
+    dom_id: str | None,
+    rows: bool = True,
 ) -> BlockRef:
     block = analysis.blocks[name]
     if block.everything is not None:
@@ -166,6 +170,7 @@ def _register(
         dom_id=dom_id,
         everything=block.everything,
         personal=block.personal,
+        rows=rows,
     )
 
 

@@ -21,9 +21,10 @@ from django.db import close_old_connections
 
 from reactive_blocks.bus.state import CloseReason
 from reactive_blocks.pages.rerun import STREAM_ONLY_HEADERS, Outcome, rerun
+from reactive_blocks.rows.render import Keyed
 from reactive_blocks.streams.engine import Delivery
-from reactive_blocks.streams.stream import render_blocks
-from reactive_blocks.streams.viewer import behind
+from reactive_blocks.streams.stream import render_with_rows
+from reactive_blocks.streams.viewer import behind, named_rows, rows_plans
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.state import Member
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from reactive_blocks.events import ChangeEvent
     from reactive_blocks.index import BlockRef
     from reactive_blocks.pages.consumer import PageStreamConsumer
+    from reactive_blocks.rows.render import RowsPlan
     from reactive_blocks.streams.engine import Client, Frames
     from reactive_blocks.streams.hubs import Hubs
 
@@ -74,6 +76,9 @@ class PageHub(Delivery):
         self._closed: list[Member] = []
         self._wake = asyncio.Event()
         self._fresh: list[Client] = []  # joined: are they behind?
+        # Each browser's keyed blocks as last sent (rows/render.py).
+        self._bases: dict[str, dict[BlockRef, Keyed]] = {}
+        self._named: dict[BlockRef, frozenset[str] | None] = {}
         self._readers = [
             asyncio.ensure_future(self._read(sub))
             for sub in self.subscriptions.values()
@@ -92,6 +97,9 @@ class PageHub(Delivery):
     def _release(self, client: Client, held: Any) -> None:
         for sub, member in held:
             sub.leave(member)
+        browser = _browser(client)
+        if all(_browser(other) != browser for other in self.clients):
+            self._bases.pop(browser, None)
 
     def _emptied(self) -> None:
         self._close()
@@ -172,12 +180,14 @@ class PageHub(Delivery):
         events: list[ChangeEvent] = [e for b in changes for e in b.events]
         lagged = any(b.lagged for b in changes)
         revision = max((b.revision for b in changes), default=self._revision())
+        # Every block of the page is rendered again: each is named every row
+        # (after lost events, none: keyed blocks go whole).
+        self._named = {} if lagged else named_rows(events, self._blocks)
         browsers: dict[str, list[Client]] = {}
         for client in self.clients:
             need = client.viewer.need(events, lagged, self._blocks)
             if need is not None:
-                browser = getattr(client.consumer, "browser", "")
-                browsers.setdefault(browser, []).append(client)
+                browsers.setdefault(_browser(client), []).append(client)
         if browsers:
             await self._serve(list(browsers.values()), revision)
 
@@ -202,21 +212,28 @@ class PageHub(Delivery):
         frames = self._frames(revision, browsers[0][0].consumer.reload_event)
         for start in range(0, len(browsers), RUNS_PER_TRIP):
             chunk = browsers[start : start + RUNS_PER_TRIP]
+            plans = [self._plans(clients) for clients in chunk]
             # In a thread of their own: Django's one thread for sync code (also
             # the one opening streams and checking access) is not held by them.
             results = await sync_to_async(
                 self._rerun_all, thread_sensitive=False, executor=self.hubs.reruns
-            )([clients[0] for clients in chunk])
+            )([clients[0] for clients in chunk], plans)
             for clients, (outcome, rendered) in zip(chunk, results, strict=True):
                 await self._deliver(clients, outcome, rendered, frames)
             await self._tick()  # heartbeats and lifetimes go on during long rounds
         self._sent(frames)
 
+    def _plans(self, clients: list[Client]) -> dict[BlockRef, RowsPlan]:
+        """How one browser's keyed blocks are rendered (rows, or whole)."""
+        bases = self._bases.get(_browser(clients[0]), {})
+        viewers = [client.viewer for client in clients]
+        return rows_plans(self.index, self._blocks(), viewers, bases, self._named)
+
     async def _deliver(
         self,
         clients: list[Client],
         outcome: Outcome,
-        rendered: dict[BlockRef, str],
+        rendered: dict[BlockRef, str | Keyed],
         frames: Frames,
     ) -> None:
         counts = self.hubs.counts
@@ -231,7 +248,7 @@ class PageHub(Delivery):
                 client.viewer.resync = True
             return
         self.template = outcome.template
-        counts.render_count += len(rendered)
+        counts.rendered(rendered)
         counts.reuse_count += len(clients) - 1
         blocks = self._blocks()
         for client in clients:
@@ -239,24 +256,35 @@ class PageHub(Delivery):
                 fresh = client.viewer.choose(blocks, rendered)
                 if fresh:
                     await self._send(client, frames.message(fresh))
+        bases = self._bases.setdefault(_browser(clients[0]), {})
+        for ref, result in rendered.items():
+            if isinstance(result, Keyed):
+                bases[ref] = result
+                result.release()
 
     def _rerun_all(
-        self, clients: list[Client]
-    ) -> list[tuple[Outcome, dict[BlockRef, str]]]:
+        self, clients: list[Client], plans: list[dict[BlockRef, RowsPlan]]
+    ) -> list[tuple[Outcome, dict[BlockRef, str | Keyed]]]:
         close_old_connections()  # as database_sync_to_async does around its call
         try:
-            return [self._rerun(client) for client in clients]
+            return [
+                self._rerun(client, plan)
+                for client, plan in zip(clients, plans, strict=True)
+            ]
         finally:
             close_old_connections()
 
-    def _rerun(self, client: Client) -> tuple[Outcome, dict[BlockRef, str]]:
+    def _rerun(
+        self, client: Client, plans: dict[BlockRef, RowsPlan]
+    ) -> tuple[Outcome, dict[BlockRef, str | Keyed]]:
         """One browser's run and blocks; whatever fails fails for it alone."""
         try:
             outcome = rerun(self.page, self.match, client.consumer.scope)
             if outcome.kind != "render":
                 return outcome, {}
             blocks = self.index.blocks(outcome.template)
-            return outcome, render_blocks(blocks, outcome.context, self.page.path)
+            path = self.page.path
+            return outcome, render_with_rows(blocks, outcome.context, path, plans)
         except Exception:
             logger.exception(
                 "The page %s could not be run again for its stream; this update "
@@ -264,6 +292,10 @@ class PageHub(Delivery):
                 self.page.path,
             )
             return Outcome("skip", reason="the re-run failed"), {}
+
+
+def _browser(client: Client) -> str:
+    return str(getattr(client.consumer, "browser", ""))
 
 
 class ClosedScope:

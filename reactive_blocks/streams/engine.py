@@ -15,10 +15,12 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.conf import conf
+from reactive_blocks.rows.patch import RowsPatch
+from reactive_blocks.rows.render import Keyed
 from reactive_blocks.streams.backlog import Backlog
 from reactive_blocks.streams.sse import encode_comment, encode_event
 from reactive_blocks.streams.viewer import Viewer
@@ -35,22 +37,35 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[Any], Awaitable[None]]
 PING = {"type": "http.response.body", "body": encode_comment("ping"), "more_body": True}
+# The event that carries a keyed block's rows (rows/patch.py), not its HTML.
+ROWS_EVENT = "reactive-rows"
 
 
 class RenderCounts:
     """How much rendering the hubs of this process did, for tests and benchmarks."""
 
     def __init__(self) -> None:
-        self.render_count = 0  # block renders really done
+        self.render_count = 0  # block renders really done (whole)
+        self.row_count = 0  # rows of keyed blocks rendered alone
         self.context_count = 0  # shared contexts built
         self.connection_count = 0  # get_connection_context() results used
         self.reuse_count = 0  # connections served a render made once for several
         self.overflow_count = 0  # connections closed for not reading what they got
         self.oversized_count = 0  # blocks sent as a reload: too large to stream
 
+    def rendered(self, results: Mapping[Any, object]) -> None:
+        """Count a round of renders: whole blocks, and rows of keyed blocks."""
+        for result in results.values():
+            if isinstance(result, Keyed):
+                self.render_count += result.full is not None
+                self.row_count += result.rows_rendered
+            else:
+                self.render_count += 1
+
     def counts(self) -> dict[str, int]:
         return {
             "renders": self.render_count,
+            "rows": self.row_count,
             "contexts": self.context_count,
             "connections": self.connection_count,
             "reused": self.reuse_count,
@@ -142,9 +157,8 @@ class Frames:
             last = number == len(fresh)
             cached = self._encoded.get((ref, last))
             if cached is None or cached[0] is not html:
-                frame = encode_event(
-                    html, event=ref.block_name, id=self.id if last else None
-                )
+                name = ROWS_EVENT if isinstance(html, RowsPatch) else ref.block_name
+                frame = encode_event(html, event=name, id=self.id if last else None)
                 cached = self._encoded[(ref, last)] = (html, frame)
             parts.append(cached[1])
         if self.max_bytes is not None:

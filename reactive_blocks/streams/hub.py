@@ -24,14 +24,18 @@ from channels.db import database_sync_to_async
 
 from reactive_blocks.bus.state import CloseReason
 from reactive_blocks.rendering import processed_context
+from reactive_blocks.rows.render import Keyed
 from reactive_blocks.streams.csrf import read_csrf_cookie
 from reactive_blocks.streams.engine import Client, Delivery, Frames, RenderCounts
-from reactive_blocks.streams.stream import render_blocks
+from reactive_blocks.streams.stream import render_blocks, render_with_rows
 from reactive_blocks.streams.viewer import (
+    EVERYTHING,
     affected_on,
     behind,
     blocks_for,
+    named_rows,
     needed_paths,
+    rows_plans,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from reactive_blocks.bus.subscription import Batch
     from reactive_blocks.events import ChangeEvent
     from reactive_blocks.index import BlockRef, DependencyIndex
+    from reactive_blocks.rows.render import RowsPlan
     from reactive_blocks.streams.consumer import ReactiveStreamConsumer
     from reactive_blocks.streams.hubs import Hubs
 
@@ -68,6 +73,9 @@ class Hub(Delivery):
         self.shared_consumer = shared_consumer
         self.subscription = self.bus.subscribe_shared(self.scope)
         self._names: frozenset[str] | None = None  # get_connection_context() keys
+        # Each keyed block's rows as last sent: the next change is sent as rows
+        # to the viewers that show them.
+        self._rows: dict[BlockRef, Keyed] = {}
         # Events carrying ``recheck`` already acted on while still queued.
         self._checked: list[ChangeEvent] = []
         # Whether the consumer checks access at all (the default allows everyone).
@@ -175,6 +183,7 @@ class Hub(Delivery):
         plain = not batch.lagged and all(e.audience is None for e in events)
         origins = {e.origin for e in events if e.origin is not None}
         common = needed_paths(events) if events else None
+        named = named_rows(events, self._affected)
         for client in self.clients:
             viewer = client.viewer
             if not client.started:
@@ -188,7 +197,7 @@ class Hub(Delivery):
             if need is not None:
                 needs.setdefault(need, []).append(client)
         for need, clients in needs.items():
-            await self._serve(need, clients, batch.revision)
+            await self._serve(need, clients, batch.revision, named)
 
     async def _check_newcomers(self) -> None:
         """Ask ``has_permission()`` again for connections about to get their first
@@ -216,7 +225,11 @@ class Hub(Delivery):
         return affected_on(self.index, paths, self.template_name)
 
     async def _serve(
-        self, need: frozenset[str], clients: list[Client], revision: int
+        self,
+        need: frozenset[str],
+        clients: list[Client],
+        revision: int,
+        named: dict[BlockRef, frozenset[str] | None],
     ) -> None:
         blocks, paths = blocks_for(self.index, need, self.template_name)
         if not blocks:
@@ -226,8 +239,16 @@ class Hub(Delivery):
         roots = self.shared_consumer.connection_roots | (self._names or frozenset())
         personal = [ref for ref in blocks if _reads_connection(self.index, ref, roots)]
         shared = [ref for ref in blocks if ref not in personal]
+        # A resync names no rows: its keyed blocks go whole.
+        plans = rows_plans(
+            self.index,
+            shared,
+            [client.viewer for client in clients],
+            self._rows,
+            {} if need is EVERYTHING else named,
+        )
         try:
-            context, rendered = await self._build(paths, shared)
+            context, rendered = await self._build(paths, shared, plans)
         except Exception:
             logger.exception(
                 "The context for scope %r could not be built; this change is skipped, "
@@ -263,29 +284,41 @@ class Hub(Delivery):
                 # collector's slow full passes.
                 await asyncio.sleep(0)
         self._sent(frames)
+        self._keep_rows(rendered)
 
     async def _build(
-        self, paths: frozenset[str], blocks: list[BlockRef]
-    ) -> tuple[Mapping[str, Any], dict[BlockRef, str]]:
+        self,
+        paths: frozenset[str],
+        blocks: list[BlockRef],
+        plans: dict[BlockRef, RowsPlan],
+    ) -> tuple[Mapping[str, Any], dict[BlockRef, str | Keyed]]:
         """The shared context, and the shared blocks rendered from it: in one
         trip to Django's thread when ``get_context()`` is a plain method."""
         counts, hook = self.hubs.counts, self.shared_consumer.get_context
         counts.context_count += 1
-        counts.render_count += len(blocks)
         if inspect.iscoroutinefunction(hook):
             context = _mapping(await hook(paths), "get_context()")
-            rendered = await database_sync_to_async(render_blocks)(
-                blocks, context, self.scope
+            rendered = await database_sync_to_async(render_with_rows)(
+                blocks, context, self.scope, plans
             )
+            counts.rendered(rendered)
             return context, rendered
 
-        def build() -> tuple[Mapping[str, Any], dict[BlockRef, str]]:
+        def build() -> tuple[Mapping[str, Any], dict[BlockRef, str | Keyed]]:
             context = _mapping(hook(paths), "get_context()")
-            return context, render_blocks(blocks, context, self.scope)
+            return context, render_with_rows(blocks, context, self.scope, plans)
 
-        result: tuple[Mapping[str, Any], dict[BlockRef, str]]
+        result: tuple[Mapping[str, Any], dict[BlockRef, str | Keyed]]
         result = await database_sync_to_async(build)()
+        counts.rendered(result[1])
         return result
+
+    def _keep_rows(self, rendered: Mapping[BlockRef, str | Keyed]) -> None:
+        """Remember the rows the viewers were sent, for the next change."""
+        for ref, result in rendered.items():
+            if isinstance(result, Keyed):
+                self._rows[ref] = result
+                result.release()
 
     async def _learn_names(self, client: Client, paths: frozenset[str]) -> None:
         names = client.consumer._connection_names()

@@ -15,7 +15,7 @@ import logging
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from asgiref.sync import sync_to_async
 
@@ -25,6 +25,7 @@ from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.index.core import BlockRef, DependencyIndex
 from reactive_blocks.paths import require_name
 from reactive_blocks.rendering import render_block
+from reactive_blocks.rows.render import Keyed, RowsPlan, render_keyed
 from reactive_blocks.streams.viewer import (
     EVERYTHING,
     Viewer,
@@ -35,6 +36,8 @@ from reactive_blocks.streams.viewer import (
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.subscription import CloseReason, Subscription
+
+_R = TypeVar("_R")
 
 __all__ = [
     "ContextRenderer",
@@ -115,12 +118,38 @@ def render_blocks(
     blocks: Sequence[BlockRef], context: Mapping[str, Any], scope: str
 ) -> dict[BlockRef, str]:
     """Render each block; a block that raises is logged and left out."""
+    return _each(
+        blocks,
+        scope,
+        lambda ref: render_block(ref.template_name, ref.block_name, dict(context)),
+    )
+
+
+def render_with_rows(
+    blocks: Sequence[BlockRef],
+    context: Mapping[str, Any],
+    scope: str,
+    plans: Mapping[BlockRef, RowsPlan],
+) -> dict[BlockRef, str | Keyed]:
+    """``render_blocks()``, but a block with a plan and a keyed loop is rendered
+    a row at a time where it can be (``rows/render.py``)."""
+
+    def render(ref: BlockRef) -> str | Keyed:
+        plan = plans.get(ref)
+        if plan is None:
+            return render_block(ref.template_name, ref.block_name, dict(context))
+        return render_keyed(ref.template_name, ref.block_name, context, plan)
+
+    return _each(blocks, scope, render)
+
+
+def _each(
+    blocks: Sequence[BlockRef], scope: str, render: Callable[[BlockRef], _R]
+) -> dict[BlockRef, _R]:
     rendered = {}
     for ref in blocks:
         try:
-            rendered[ref] = render_block(
-                ref.template_name, ref.block_name, dict(context)
-            )
+            rendered[ref] = render(ref)
         except Exception:
             logger.exception(
                 "Block %r of %r failed to render for scope %r; it is skipped, the "

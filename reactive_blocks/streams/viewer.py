@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reactive_blocks.rows.render import Keyed, RowsPlan
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
@@ -23,7 +25,9 @@ __all__ = [
     "affected_on",
     "behind",
     "blocks_for",
+    "named_rows",
     "needed_paths",
+    "rows_plans",
 ]
 
 # What a connection needs after a batch: the changed paths whose blocks it must
@@ -76,6 +80,42 @@ def blocks_for(
     return blocks, paths
 
 
+def rows_plans(
+    index: DependencyIndex,
+    blocks: Sequence[BlockRef],
+    viewers: Sequence[Viewer],
+    bases: Mapping[BlockRef, Keyed],
+    named: Mapping[BlockRef, frozenset[str] | None],
+) -> dict[BlockRef, RowsPlan]:
+    """How to render each block whose keyed loop may be sent a row at a time, for
+    ``viewers``: against the rows they were last sent (``bases``), for the rows
+    ``named`` by the changes (missing or None: unknown), whole as well if one of
+    them shows something else."""
+    plans = {}
+    for ref in blocks:
+        if not index.sends_rows(ref):
+            continue
+        base = bases.get(ref)
+        whole = base is None or any(v.last_sent.get(ref) is not base for v in viewers)
+        plans[ref] = RowsPlan(base, named.get(ref), whole)
+    return plans
+
+
+def named_rows(
+    events: Sequence[ChangeEvent],
+    affected: Callable[[frozenset[str]], Sequence[BlockRef]],
+) -> dict[BlockRef, frozenset[str] | None]:
+    """The rows the changes name, per block they affect (None: one of them did
+    not say which)."""
+    named: dict[BlockRef, frozenset[str] | None] = {}
+    for event in events:
+        for ref in affected(event.changed_paths):
+            before = named.get(ref, frozenset())
+            rows = event.rows
+            named[ref] = None if before is None or rows is None else before | rows
+    return named
+
+
 def needed_paths(events: Sequence[ChangeEvent]) -> frozenset[str]:
     return frozenset().union(*(e.changed_paths for e in events))
 
@@ -91,7 +131,8 @@ class Viewer:
         self.origin = origin
         self.user_id = user_id
         self.resync = resync  # the next batch sends every block
-        self.last_sent: dict[BlockRef, str] = {}
+        # What it shows of each block: the HTML, or the rows of a keyed block.
+        self.last_sent: dict[BlockRef, str | Keyed] = {}
 
     def sees(self, event: ChangeEvent) -> bool:
         audience = event.audience
@@ -122,13 +163,24 @@ class Viewer:
         return needed_paths(others) if others else None
 
     def choose(
-        self, blocks: Sequence[BlockRef], rendered: Mapping[BlockRef, str]
+        self, blocks: Sequence[BlockRef], rendered: Mapping[BlockRef, str | Keyed]
     ) -> list[tuple[BlockRef, str]]:
-        """The renders that differ from what this connection shows (early cutoff)."""
+        """The renders that differ from what this connection shows (early cutoff);
+        for a keyed block, its rows if it shows the rows they were made against."""
         fresh = []
         last_sent = self.last_sent
         for ref in blocks:
             html = rendered.get(ref)
+            if isinstance(html, Keyed):
+                shown = last_sent.get(ref)
+                message = html.message_for(shown)
+                if message is None and html.full is None and shown is not html.base:
+                    self.resync = True  # cannot happen; never leave it stale
+                    continue
+                last_sent[ref] = html
+                if message:
+                    fresh.append((ref, message))
+                continue
             if html is None or last_sent.get(ref) == html:
                 continue
             last_sent[ref] = html

@@ -29,6 +29,8 @@ LOGIN_URL = "/login/"
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 REACTIVE_BLOCKS = {
     "SCAN_INCLUDE": ["pages_site/*"],
+    "URLCONF": "tests.pages_site.streams",
+    "INDEX_BUILDERS": ["tests.pages_site.streams.derive_notes"],
     "MAX_STREAMS_PER_ADDRESS": 10000,
     "MAX_STREAMS_PER_VISITOR": 10000,
     "STREAM_OPENS_BURST": int(os.environ.get("PAGES_OPENS_BURST", "100000")),

@@ -22,4 +22,7 @@ urlpatterns = [
     path("logout/", views.sign_out),
     path("views/", views.views_counted),
     path("broken/<int:pk>/", views.broken),
+    path("keyed/", views.keyed),
+    path("keyed-stream/", views.keyed_stream),
+    path("delete/<int:pk>/", views.delete),
 ]

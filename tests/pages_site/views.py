@@ -16,6 +16,7 @@ from django.views.generic import DetailView, ListView
 import reactive_blocks
 from reactive_blocks.streams.hubs import get_hubs
 from tests.models import Note, Remark
+from tests.pages_site.streams import public_notes
 
 
 def visible(request: HttpRequest):
@@ -132,3 +133,21 @@ def flush(request: HttpRequest) -> JsonResponse:
 
 def morph(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "pages_site/morph.html", {"note": Note.objects.get(pk=pk)})
+
+
+def keyed(request: HttpRequest) -> HttpResponse:
+    """A list whose rows carry ids made from their item: sent a row at a time."""
+    context = {"notes": public_notes(), "heading": "Notes"}
+    return render(request, "pages_site/keyed.html", context)
+
+
+def keyed_stream(request: HttpRequest) -> HttpResponse:
+    """The same list, streamed by a stream class (streams.py)."""
+    context = {"notes": public_notes(), "heading": "Notes"}
+    return render(request, "pages_site/keyed_stream.html", context)
+
+
+@csrf_exempt
+def delete(request: HttpRequest, pk: int) -> JsonResponse:
+    Note.objects.filter(pk=pk).delete()
+    return JsonResponse({})

@@ -15,6 +15,7 @@
   var CLOSE_EVENT = "reactive-close";
   var RECONNECT_EVENT = "reactive-reconnect";
   var RELOAD_EVENT = "reactive-reload";
+  var ROWS_EVENT = "reactive-rows";
   // Backoff after a failure: 0.5 s plus a random part of a window that doubles
   // from 6 s up to 60 s. Spreading the first retry over 6 s is what keeps a
   // restarted server from receiving every browser in the same second.
@@ -448,6 +449,8 @@
         }
         if (name === RELOAD_EVENT) {
           reloadBlock(element, data);
+        } else if (name === ROWS_EVENT) {
+          applyRows(element, JSON.parse(data));
         } else {
           swapBlocks(element, name, data);
         }
@@ -644,6 +647,7 @@
       },
     },
   };
+  var ROW_MORPH = Object.assign({}, MORPH, { morphStyle: "outerHTML" });
 
   // htmx 2 swaps the block (its events fire, its attributes in the new content
   // work): with "reactive-morph", the extension below, unless the sse-swap
@@ -673,6 +677,63 @@
       }
       target.dispatchEvent(
         new CustomEvent("htmx:sseMessage", { bubbles: true, detail: { elt: target, type: name, data: html } })
+      );
+    });
+  }
+
+  // A keyed block's rows (rows/patch.py): remove some, then, in the new order,
+  // morph each changed row in place and move or insert the rows that moved or
+  // are new, after the row they now follow (or before the first unmoved one).
+  // A row that is not where the message expects it means the page went its own
+  // way: the block is fetched whole instead.
+  function applyRows(root, patch) {
+    targetsOf(root, patch.block).forEach(function (target) {
+      var find = function (id) {
+        return target.querySelector("#" + CSS.escape(id));
+      };
+      var lost = false;
+      (patch.remove || []).forEach(function (id) {
+        var row = find(id);
+        if (row) {
+          row.remove();
+        }
+      });
+      (patch.put || []).forEach(function (put) {
+        var row = find(put.id);
+        if (put.html !== undefined) {
+          var template = document.createElement("template");
+          template.innerHTML = put.html;
+          var fresh = template.content.firstElementChild;
+          if (row && window.Idiomorph) {
+            window.Idiomorph.morph(row, fresh, ROW_MORPH);
+          } else if (row) {
+            row.replaceWith(fresh);
+            row = fresh;
+          } else {
+            row = fresh;
+          }
+        }
+        var anchor = put.after || put.before;
+        var place = anchor && find(anchor);
+        if (!row || (anchor && !place)) {
+          lost = true;
+          return;
+        }
+        if (put.after) {
+          place.after(row);
+        } else if (put.before) {
+          place.before(row);
+        }
+        if (window.htmx && window.htmx.process) {
+          window.htmx.process(row);
+        }
+      });
+      if (lost) {
+        console.warn("reactive_blocks: the rows of block " + patch.block + " did not match the page; it is fetched whole.");
+        reloadBlock(root, patch.block);
+      }
+      target.dispatchEvent(
+        new CustomEvent("htmx:sseMessage", { bubbles: true, detail: { elt: target, type: patch.block, rows: patch } })
       );
     });
   }
