@@ -145,6 +145,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/churn.py
 	$(BIN)/python bench/bigsave.py
 	$(BIN)/python bench/reconnect.py
+	$(BIN)/python bench/rows.py
 
 bench-redis: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/redis.py

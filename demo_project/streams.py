@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from demo_project.demo.forms import DocumentForm
 from demo_project.demo.models import Document, Mention
 from reactive_blocks import get_bus
 from reactive_blocks.consumers import ReactiveStreamConsumer
@@ -31,6 +32,10 @@ class DocumentStream(ReactiveStreamConsumer):
         return {
             "doc": document,
             "presence": viewers_of(self.get_scope()),
+            # The editing form is a live block too (demo/_form.html).
+            "form": DocumentForm(
+                instance=document, initial={"version": document.version}
+            ),
         }
 
     def get_connection_context(self, changed_paths: frozenset[str]) -> dict[str, Any]:

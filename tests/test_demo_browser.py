@@ -276,6 +276,52 @@ def test_a_stale_save_is_refused_and_keeps_the_text(database, browser):
         assert "bob was first" in alice.inner_text("#doc-body")
 
 
+def test_the_editing_form_is_live_and_keeps_what_is_typed(database, browser):
+    """The editor is a live block: someone else's save shows in the fields one
+    has not touched, while the text being typed (and the version it started
+    from) stays."""
+    with demo(database) as (url, _):
+        alice, bob = signed_in(browser, url, "alice"), signed_in(browser, url, "bob")
+        open_live(alice, url, f"/docs/{NOTES}/")
+        open_live(bob, url, f"/docs/{NOTES}/")
+        alice.click("#editor [name=title]")
+        alice.keyboard.press("End")
+        alice.keyboard.type(" (alice is typing)")
+        edit(bob, body="bob's new body")
+        # Alice's untouched body field shows bob's text; her title is hers.
+        alice.wait_for_function(
+            "() => document.querySelector('#editor [name=body]').value"
+            ' === "bob\'s new body"'
+        )
+        assert alice.input_value("#editor [name=title]").endswith(" (alice is typing)")
+        assert alice.evaluate("() => document.activeElement.name") == "title"
+        # The form still says which version she started from: her save is refused.
+        alice.wait_for_selector("#editor .changed:not([hidden])")
+        edit(alice)
+        alice.wait_for_selector("#conflict")
+        assert alice.input_value("#editor [name=title]").endswith(" (alice is typing)")
+
+
+def test_the_document_list_sends_the_row_that_changed(database, browser):
+    with demo(database) as (url, _):
+        alice, bob = signed_in(browser, url, "alice"), signed_in(browser, url, "bob")
+        open_live(alice, url, "/", element="#list")
+        alice.evaluate(
+            """() => { window.rows = []; document.addEventListener('htmx:sseMessage',
+                (e) => window.rows.push(e.detail.rows || 'whole')); }"""
+        )
+        open_live(bob, url, f"/docs/{WELCOME}/")
+        edit(bob, title="Renamed by bob")
+        text_is(alice, f"#document-{WELCOME} a", "Renamed by bob")
+        edit(bob, title="Renamed twice")
+        text_is(alice, f"#document-{WELCOME} a", "Renamed twice")
+        sent = alice.evaluate("() => window.rows")
+        # The first change is sent whole (the server learns the rows the page
+        # shows from it); the next one is that row alone.
+        assert sent[-1] != "whole"
+        assert [put["id"] for put in sent[-1]["put"]] == [f"document-{WELCOME}"]
+
+
 def test_eight_tabs_of_one_browser_stay_live_over_http_1_1(database, browser):
     """HTTP/1.1 gives a host six connections: eight tabs with a stream each would
     leave two frozen (and the page loads behind them). The tabs share one."""

@@ -15,3 +15,5 @@ def build_index(index: DependencyIndex) -> None:
     index.derive("doc.word_count", from_paths={"doc.body"})
     # The list page shows every document: any change of one is a change of it.
     index.derive("documents", from_paths={"doc"})
+    # The editing form is made from the document (the editor block shows it).
+    index.derive("form", from_paths={"doc"})

@@ -637,6 +637,45 @@
   // server's), an open <details> stays open, scrolled elements keep their place;
   // everything else updates. An sse-swap element with an hx-swap of its own is
   // swapped by htmx that way instead.
+  //
+  // A form the user is filling in keeps what they typed in every field they
+  // changed (not only the focused one), and its hidden fields keep the values
+  // the form was opened with (a version number: a save then says what it was
+  // based on), until the form is replaced by a new one (after a save) or the
+  // page is reloaded.
+  var edited = typeof WeakSet === "function" ? new WeakSet() : null;
+
+  function isField(node) {
+    return node.nodeType === 1 && /^(INPUT|TEXTAREA|SELECT)$/.test(node.tagName);
+  }
+
+  function keeps(node) {
+    if (!edited || !isField(node)) {
+      return false;
+    }
+    if (edited.has(node)) {
+      return true;
+    }
+    var form = node.type === "hidden" && node.form;
+    return Boolean(form) && Array.prototype.some.call(form.elements, function (field) {
+      return edited.has(field);
+    });
+  }
+
+  if (IN_PAGE && edited) {
+    ["input", "change"].forEach(function (kind) {
+      document.addEventListener(
+        kind,
+        function (event) {
+          if (isField(event.target) && event.target.closest("[data-reactive-stream]")) {
+            edited.add(event.target);
+          }
+        },
+        true
+      );
+    });
+  }
+
   var MORPH = {
     morphStyle: "innerHTML",
     ignoreActiveValue: true,
@@ -644,6 +683,9 @@
     callbacks: {
       beforeAttributeUpdated: function (name, node) {
         return !(name === "open" && node.tagName === "DETAILS");
+      },
+      beforeNodeMorphed: function (node) {
+        return !keeps(node);
       },
     },
   };
