@@ -114,3 +114,27 @@ def test_a_change_to_one_row_renders_and_sends_that_row(site: Site, path: str):
     assert after["renders"] - before["renders"] == 0  # no whole block rendered
     assert [put["id"] for put in patch["put"]] == [f"note-{pks[50]}"]
     assert "only this one" in patch["put"][0]["html"]
+
+
+@pytest.mark.parametrize("path", PAGES.values(), ids=PAGES.keys())
+def test_a_tab_that_opens_after_the_rows_were_learnt_gets_rows_at_once(
+    site: Site, path: str
+):
+    pks = [site.post("/create/", {"title": f"t{n:02}"})["pk"] for n in range(10)]
+    with chromium() as browser:
+        first = browser.new_context().new_page()
+        first.goto(site.url + path)
+        first.wait_for_selector(LIVE)
+        first.evaluate(COUNT)
+        site.post(f"/save/{pks[0]}/", {"body": "learnt"})
+        first.wait_for_function("() => window.messages.whole === 1")
+        second = first.context.new_page()  # a tab of the same browser
+        second.goto(site.url + path)
+        second.wait_for_selector(LIVE)
+        second.evaluate(COUNT)
+        site.post(f"/save/{pks[1]}/", {"body": "the second tab's first change"})
+        second.wait_for_function(
+            "() => window.messages.rows + window.messages.whole > 0"
+        )
+        assert second.evaluate("() => window.messages") == {"rows": 1, "whole": 0}
+        converged(second)

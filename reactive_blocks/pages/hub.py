@@ -24,7 +24,12 @@ from reactive_blocks.pages.rerun import STREAM_ONLY_HEADERS, Outcome, rerun
 from reactive_blocks.rows.render import Keyed
 from reactive_blocks.streams.engine import Delivery
 from reactive_blocks.streams.stream import render_with_rows
-from reactive_blocks.streams.viewer import behind, named_rows, rows_plans
+from reactive_blocks.streams.viewer import (
+    adopt_rows,
+    behind,
+    named_rows,
+    rows_plans,
+)
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.state import Member
@@ -176,6 +181,9 @@ class PageHub(Delivery):
         for client in fresh:
             if client in self.clients and self._behind(client):
                 client.viewer.resync = True
+            elif client in self.clients:
+                bases = self._bases.get(_browser(client), {})
+                adopt_rows(client.viewer, bases, client.cursor)
         changes = [b for b in batches if not isinstance(b, ClosedScope)]
         events: list[ChangeEvent] = [e for b in changes for e in b.events]
         lagged = any(b.lagged for b in changes)
@@ -260,7 +268,7 @@ class PageHub(Delivery):
         for ref, result in rendered.items():
             if isinstance(result, Keyed):
                 bases[ref] = result
-                result.release()
+                result.release(int(frames.id))
 
     def _rerun_all(
         self, clients: list[Client], plans: list[dict[BlockRef, RowsPlan]]

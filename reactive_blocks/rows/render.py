@@ -66,6 +66,7 @@ class Keyed:
         "full",
         "keys",
         "patch",
+        "revision",
         "rows_rendered",
         "skeleton",
     )
@@ -87,6 +88,7 @@ class Keyed:
         # Hashes of the rows' HTML, where known: a row rendered again the same
         # is not sent (early cutoff, as for whole blocks).
         self.digests = digests or {}
+        self.revision = -1  # the bus revision it was sent at (kept)
 
     def message_for(self, shown: object) -> str | None:
         """What a page showing ``shown`` (a ``Keyed`` sent before, or not) gets:
@@ -95,10 +97,17 @@ class Keyed:
             return self.patch or None
         return self.full
 
-    def release(self) -> None:
-        """Sent: keep only the state pages are remembered to show (not the HTML,
-        nor the state before it, which would chain every earlier one)."""
+    def release(self, revision: int) -> None:
+        """Sent at ``revision``: keep only the state pages are remembered to show
+        (not the HTML, nor the state before it, which would chain every earlier
+        one)."""
         self.full = self.patch = self.base = None
+        self.revision = revision
+
+    def shown_at(self, cursor: int | None) -> bool:
+        """Whether a page rendered at bus position ``cursor`` shows these rows (it
+        came after them, and nothing it missed was left out: the stream checks)."""
+        return cursor is not None and self.revision >= 0 and cursor >= self.revision
 
 
 @dataclass(frozen=True, slots=True)

@@ -277,10 +277,13 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             await self._refuse(429, admitted, [(b"retry-after", retry)])
             return
         self._client = admitted  # from here on, _stop() releases its place
-        await hubs.replace(admitted)  # one stream per token at a time
+        previous = hubs.stream_of(self.connection_id)
         await self.send_headers(status=200, headers=STREAM_HEADERS)
         await self.send_body(encode_retry(self.retry_milliseconds), more_body=True)
         hubs.join(admitted)
+        # One stream per token at a time: the one it replaces ends, after this one
+        # joined, so that their hub (and what it knows of the page) goes on.
+        await hubs.retire(previous)
 
     async def http_disconnect(self, message: HTTPDisconnectEvent) -> None:
         await self._stop()

@@ -30,6 +30,7 @@ from reactive_blocks.streams.engine import Client, Delivery, Frames, RenderCount
 from reactive_blocks.streams.stream import render_blocks, render_with_rows
 from reactive_blocks.streams.viewer import (
     EVERYTHING,
+    adopt_rows,
     affected_on,
     behind,
     blocks_for,
@@ -190,6 +191,8 @@ class Hub(Delivery):
                 client.started = True
                 if self._behind(client):
                     viewer.resync = True
+                else:
+                    adopt_rows(viewer, self._rows, client.cursor)
             if plain and not viewer.resync and viewer.origin not in origins:
                 need = common
             else:
@@ -284,7 +287,7 @@ class Hub(Delivery):
                 # collector's slow full passes.
                 await asyncio.sleep(0)
         self._sent(frames)
-        self._keep_rows(rendered)
+        self._keep_rows(rendered, revision)
 
     async def _build(
         self,
@@ -313,12 +316,14 @@ class Hub(Delivery):
         counts.rendered(result[1])
         return result
 
-    def _keep_rows(self, rendered: Mapping[BlockRef, str | Keyed]) -> None:
+    def _keep_rows(
+        self, rendered: Mapping[BlockRef, str | Keyed], revision: int
+    ) -> None:
         """Remember the rows the viewers were sent, for the next change."""
         for ref, result in rendered.items():
             if isinstance(result, Keyed):
                 self._rows[ref] = result
-                result.release()
+                result.release(revision)
 
     async def _learn_names(self, client: Client, paths: frozenset[str]) -> None:
         names = client.consumer._connection_names()

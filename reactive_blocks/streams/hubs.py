@@ -113,14 +113,17 @@ class Hubs:
             self._visitors[visitor] += 1
         return client
 
-    async def replace(self, client: Client) -> None:
-        """End the other stream ``client``'s token has open, if any.
+    def stream_of(self, connection_id: str) -> Client | None:
+        """The stream ``connection_id`` (a token) has open here, if any."""
+        return self._streams.get(connection_id)
+
+    async def retire(self, previous: Client | None) -> None:
+        """End ``previous``, the stream a new one of the same token replaces.
 
         It is told to close, not to reconnect: two tabs sharing one token would
         otherwise take the stream from each other forever."""
-        current = self._streams.get(client.consumer.connection_id)
-        if current is not None and current is not client and current.hub is not None:
-            await current.hub.end(current, current.consumer.close_event)
+        if previous is not None and previous.hub is not None:
+            await previous.hub.end(previous, previous.consumer.close_event)
 
     def join(self, client: Client) -> None:
         """Serve an admitted client from its page's hub (made if need be)."""

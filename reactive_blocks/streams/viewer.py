@@ -22,6 +22,7 @@ __all__ = [
     "EVERYTHING",
     "Need",
     "Viewer",
+    "adopt_rows",
     "affected_on",
     "behind",
     "blocks_for",
@@ -99,6 +100,17 @@ def rows_plans(
         whole = base is None or any(v.last_sent.get(ref) is not base for v in viewers)
         plans[ref] = RowsPlan(base, named.get(ref), whole)
     return plans
+
+
+def adopt_rows(
+    viewer: Viewer, bases: Mapping[BlockRef, Keyed], cursor: int | None
+) -> None:
+    """A page that connects, rendered after the rows last sent to the others of
+    its hub and not behind, shows those rows: its first change can be sent as
+    rows too."""
+    for ref, base in bases.items():
+        if ref not in viewer.last_sent and base.shown_at(cursor):
+            viewer.last_sent[ref] = base
 
 
 def named_rows(
