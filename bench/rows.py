@@ -10,7 +10,8 @@ connection reactive.js opens) watch it; one change warms up (it is sent whole: t
 server learns the rows a page shows from it), then ``--changes`` saves each change
 one random row's title, one after the other once every tab has shown the last.
 Printed per change, medians of ``--runs`` runs: bytes each tab received, rows and
-whole blocks rendered by the server.
+whole blocks rendered by the server, its view runs and its CPU time (user and
+system, from /proc: the tabs run in this process, not the server's).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
-from bench.drive import Server  # noqa: E402
+from bench.drive import Server, cpu_seconds  # noqa: E402
 
 SETTINGS = "bench.site.settings"
 APPLICATION = "bench.site.pages_asgi:application"
@@ -116,7 +117,7 @@ async def until_shown(tabs: list[Tab], number: int) -> None:
 
 
 async def measure(
-    url: str, path: str, rows: int, tabs: int, changes: int, start: int
+    url: str, pid: int, path: str, rows: int, tabs: int, changes: int, start: int
 ) -> dict[str, float]:
     """``start``: the first change number, above any an earlier page saved."""
     host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
@@ -130,9 +131,11 @@ async def measure(
     await until_shown(watching, start)
     before_bytes = [tab.bytes for tab in watching]
     before = await asyncio.to_thread(stats, url)
+    cpu = cpu_seconds(pid)
     for number in range(start + 1, start + changes + 1):
         await asyncio.to_thread(save, url, rng.randint(1, rows), number)
         await until_shown(watching, number)
+    cpu = cpu_seconds(pid) - cpu
     after = await asyncio.to_thread(stats, url)
     received = [tab.bytes - b for tab, b in zip(watching, before_bytes, strict=True)]
     for task in tasks:
@@ -143,6 +146,7 @@ async def measure(
         "rows": (after["rows"] - before["rows"]) / changes,
         "renders": (after["renders"] - before["renders"]) / changes,
         "runs": (after["contexts"] - before["contexts"]) / changes,
+        "cpu_ms": cpu * 1000 / changes,
     }
 
 
@@ -170,11 +174,11 @@ def main() -> None:
                 f"for n in range(2, {args.rows + 1}))",
             )
             try:
-                url, _ = server.start()
+                url, pid = server.start()
                 for number, (name, path) in enumerate(pages.items()):
                     start = 1 + number * (args.changes + 1)
                     figures = measure(
-                        url, path, args.rows, args.tabs, args.changes, start
+                        url, pid, path, args.rows, args.tabs, args.changes, start
                     )
                     results[name].append(asyncio.run(figures))
             finally:
@@ -184,13 +188,15 @@ def main() -> None:
         f"(medians of {args.runs} runs, {args.changes} changes each)"
     )
     print(
-        f"  {'':26} {'bytes/tab':>10} {'rows':>6} {'whole renders':>14} {'view runs':>10}"
+        f"  {'':26} {'bytes/tab':>10} {'rows':>6} {'whole renders':>14} "
+        f"{'view runs':>10} {'server CPU':>11}"
     )
     for name, runs in results.items():
         median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         print(
             f"  {name:26} {median['bytes']:>10,.0f} {median['rows']:>6.1f} "
-            f"{median['renders']:>14.1f} {median['runs']:>10.1f}"
+            f"{median['renders']:>14.1f} {median['runs']:>10.1f} "
+            f"{median['cpu_ms']:>8.1f} ms"
         )
 
 
