@@ -117,3 +117,17 @@ def test_a_swap_may_opt_out_of_keyed_rows():
         '<ul sse-swap="b" data-reactive-rows="off">{% block b %}{% endblock %}</ul>'
     )
     assert [(s.names, s.rows) for s in swaps] == [(("a",), True), (("b",), False)]
+
+
+def test_a_hyphenated_block_name_does_not_lose_the_count():
+    """Django admin names blocks like object-tools: the swaps after one are found
+    with the blocks they wrap."""
+    swaps, _ = find_swaps(
+        "{% block content %}{% block object-tools %}<ul>tools</ul>{% endblock %}"
+        '<div sse-swap="a">{% block a %}{% endblock %}</div>{% endblock %}'
+        '{% block outer %}<p sse-swap="b">{% block b %}{% endblock b %}</p>{% endblock %}'
+    )
+    assert [(s.names, s.block, s.enclosing) for s in swaps] == [
+        (("a",), "a", ("content",)),
+        (("b",), "b", ("outer",)),
+    ]

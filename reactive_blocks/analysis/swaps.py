@@ -34,7 +34,8 @@ _VOID = frozenset(
     ]
 )
 _CONNECT = re.compile(r"\s(?:data-)?sse-connect\s*=|\{%\s*reactive_connect\b")
-_BLOCK_TOKEN = re.compile(r"\{%\s*(?:block\s+(\w+)|endblock\b[^%]*)\s*%\}")
+# Django takes any word as a block's name: {% block object-tools %} (admin's).
+_BLOCK_TOKEN = re.compile(r"\{%\s*(?:block\s+([^\s%]+)|endblock\b[^%]*)\s*%\}")
 _TEMPLATE_SYNTAX = re.compile(r"\{[{%#]")
 # Commented-out markup is not part of the page.
 _COMMENTS = re.compile(
