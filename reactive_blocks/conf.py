@@ -21,6 +21,7 @@ __all__ = ["BusSettings", "conf"]
 DEFAULT_BUS = {"BACKEND": "reactive_blocks.DatabaseBus", "OPTIONS": {"maxsize": 256}}
 KNOWN_KEYS = frozenset(
     {
+        "ARGUMENT_TAGS",
         "AUDIENCE_SCOPES",
         "BUS",
         "CONNECTION_SCOPES",
@@ -185,6 +186,13 @@ class Settings:
     def INDEX_BUILDERS(self) -> tuple[str, ...]:
         """Dotted paths of ``function(index)`` run after every build of the index."""
         return self._strings("INDEX_BUILDERS", ())
+
+    @property
+    def ARGUMENT_TAGS(self) -> tuple[str, ...]:
+        """Names of template tags of your own (or of other apps) that read only the
+        arguments they are given, not the rest of the context: blocks using them
+        are not taken to read everything."""
+        return self._strings("ARGUMENT_TAGS", ())
 
     @property
     def AUDIENCE_SCOPES(self) -> tuple[str, ...]:

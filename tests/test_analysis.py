@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
+from django.test import override_settings
 
 from reactive_blocks.analysis.reads import analyse_template, django_engine
 
@@ -99,7 +100,9 @@ CORPUS = [
     ("custom.html", "no_args", set()),
     ("custom.html", "contextual", {EVERYTHING}),
     ("custom.html", "opaque", {EVERYTHING}),
-    ("custom.html", "holds_variable", {"doc.secret"}),
+    # A hand-written Node may read any name as it renders: everything, unless
+    # REACTIVE_BLOCKS["ARGUMENT_TAGS"] says better (below).
+    ("custom.html", "holds_variable", {"doc.secret", EVERYTHING}),
     ("custom.html", "inclusion", {"doc.lead"}),
     ("custom.html", "debug", {EVERYTHING}),
     # block.super anywhere an expression can be, not only in {{ }}
@@ -132,6 +135,14 @@ def test_block_reads_exactly_these_paths(template, block, expected):
     assert got == expected
 
 
+@override_settings(REACTIVE_BLOCKS={"ARGUMENT_TAGS": ["show_var", "whoami"]})
+def test_tags_listed_as_reading_their_arguments_read_only_them():
+    blocks = analyse_template("analysis/custom.html").blocks
+    assert blocks["holds_variable"].paths == {"doc.secret"}
+    assert blocks["holds_variable"].everything is None
+    assert blocks["contextual"].everything is None  # takes_context, but listed
+
+
 def test_reasons_for_everything_name_the_tag_and_line():
     blocks = analyse_template("analysis/custom.html").blocks
     assert blocks["opaque"].everything == (
@@ -141,6 +152,10 @@ def test_reasons_for_everything_name_the_tag_and_line():
         "{% whoami %} at line 5 takes the whole context"
     )
     assert "{% debug %} at line 9" in (blocks["debug"].everything or "")
+    assert blocks["holds_variable"].everything == (
+        "{% show_var %} (ShowVarNode) at line 7 is a tag of its own, which may "
+        "read any name"
+    )
 
 
 def test_inherited_blocks_say_where_they_are_defined():

@@ -31,6 +31,7 @@ from django.template.loader_tags import BlockNode, ExtendsNode, IncludeNode
 from django.templatetags import i18n, l10n, static, tz
 
 from reactive_blocks.analysis.findings import Finding
+from reactive_blocks.conf import conf
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -429,7 +430,7 @@ class _Reader:
     def tag_helper(self, node: TagHelperNode, scope: _Scope, acc: _Accumulator) -> None:
         for expression in [*node.args, *node.kwargs.values()]:
             self.read(expression, scope, acc)
-        if node.takes_context:
+        if node.takes_context and _tag_name(node) not in conf.ARGUMENT_TAGS:
             acc.everything(
                 f"{{% {_tag_name(node)} %}} at line {_line(node)} takes the whole context"
             )
@@ -469,6 +470,13 @@ class _Reader:
             acc.everything(
                 f"{{% {_tag_name(node)} %}} ({type(node).__name__}) at line "
                 f"{_line(node)} exposes no expressions to analyse"
+            )
+        elif not _django_node(node) and _tag_name(node) not in conf.ARGUMENT_TAGS:
+            # A tag of its own may read anything from the context as it renders
+            # (context["user"]): a missed read is a page that stops updating.
+            acc.everything(
+                f"{{% {_tag_name(node)} %}} ({type(node).__name__}) at line "
+                f"{_line(node)} is a tag of its own, which may read any name"
             )
         self.visit_children(node, scope, acc)
 
@@ -612,6 +620,11 @@ def _expressions(values: Any, depth: int = 0) -> Iterator[FilterExpression | Var
             yield value
         elif isinstance(value, list | tuple | dict) and depth < 2:
             yield from _expressions(value, depth + 1)
+
+
+def _django_node(node: Node) -> bool:
+    """A node of Django's own tags, which read only the expressions they hold."""
+    return type(node).__module__.startswith("django.")
 
 
 def _reads_nothing(node: Node) -> bool:
