@@ -26,7 +26,7 @@ def test_override_settings_is_read_live():
 def test_unknown_key_is_named():
     with pytest.raises(
         ImproperlyConfigured,
-        match="unknown key\\(s\\) 'HEARTBEAT'; known keys are AUDIENCE_SCOPES, BUS",
+        match="unknown key\\(s\\) 'HEARTBEAT'; known keys are ARGUMENT_TAGS, AUDIENCE_SCOPES, BUS",
     ):
         conf.HEARTBEAT_SECONDS  # noqa: B018
 
@@ -85,3 +85,16 @@ def test_a_fragment_may_not_exceed_what_a_stream_may_buffer():
 
 def test_fragment_limit_default_fits_the_buffer():
     assert conf.MAX_FRAGMENT_BYTES == 256 * 1024 <= conf.MAX_BUFFERED_BYTES
+
+
+@override_settings(REACTIVE_BLOCKS={"ARGUMENT_TAGS": ["show_price"]})
+def test_argument_tags_are_tag_names():
+    assert conf.ARGUMENT_TAGS == ("show_price",)
+
+
+@override_settings(REACTIVE_BLOCKS={"STREAMS_PATH": "streams"})
+def test_streams_path_must_be_a_url_path():
+    with pytest.raises(
+        ImproperlyConfigured, match="STREAMS_PATH'\\] must be a URL path"
+    ):
+        conf.STREAMS_PATH
