@@ -97,4 +97,4 @@ def test_streams_path_must_be_a_url_path():
     with pytest.raises(
         ImproperlyConfigured, match="STREAMS_PATH'\\] must be a URL path"
     ):
-        conf.STREAMS_PATH
+        _ = conf.STREAMS_PATH
