@@ -286,3 +286,14 @@ def test_names_a_parent_binds_around_a_block_a_child_fills_are_reported(
     use_templates(settings, tmp_path)
     outside = analyse_template("child.html").blocks["greeting"].outside
     assert outside == "'u' ({% with %} at line 1)"
+
+
+def test_a_name_bound_by_an_as_tag_before_the_block_is_reported():
+    """The stream renders the block alone, without LANGUAGE_BIDI (admin's
+    base.html binds it so): the update would differ from the page."""
+    blocks = analyse_template("analysis/bound_as.html").blocks
+    assert blocks["dir"].outside == (
+        "'LANGUAGE_BIDI' ({% get_current_language_bidi ... as %} at line 1)"
+    )
+    assert blocks["link"].outside == "'home_url' ({% url ... as %} at line 1)"
+    assert blocks["plain"].outside is None

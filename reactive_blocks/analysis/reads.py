@@ -598,7 +598,28 @@ def _bound_around(
             found = _bound_around(_nodes(getattr(node, attr, None)), target, inner)
             if found is not None:
                 return found
+        # {% url ... as u %}, {% get_current_language_bidi as BIDI %}: bound for
+        # what follows, which a block rendered alone does not see.
+        names = _binds(node)
+        if names:
+            where = f"{{% {_tag_name(node)} ... as %}} at line {_line(node)}"
+            bound = {**bound, **dict.fromkeys(names, where)}
     return None
+
+
+_BINDING_ATTRIBUTES = ("asvar", "varname", "variable", "target_var", "var_name")
+
+
+def _binds(node: Node) -> list[str]:
+    """The names a tag binds for the rest of its template (``as name``)."""
+    if isinstance(node, dt.WithNode | dt.ForNode | BlockNode):
+        return []  # bound inside them only
+    names = []
+    for attr in _BINDING_ATTRIBUTES:
+        value = getattr(node, attr, None)
+        if isinstance(value, str) and value:
+            names.append(value)
+    return names
 
 
 def _constant(expression: Any) -> str | None:

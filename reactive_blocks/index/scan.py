@@ -155,7 +155,7 @@ def _register(
             Finding(
                 "W013",
                 f"Block {name!r} of {analysis.template_name!r} reads {block.outside}, "
-                f"bound around the block: a stream renders the block alone, without "
+                f"bound outside the block: a stream renders the block alone, without "
                 f"it, so the update would differ from the page.",
                 hint="Move the tag inside the block, or pass the value in the "
                 "stream's context.",
