@@ -1,0 +1,69 @@
+"""Templates nobody here wrote: Django admin's, read as the scan reads a project's.
+Nothing may crash, no swap may be dropped, and what known blocks read is right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import django
+import pytest
+from django.template import Engine
+
+from reactive_blocks.analysis.reads import analyse_template
+from reactive_blocks.analysis.swaps import find_swaps
+
+ADMIN = Path(django.__file__).parent / "contrib" / "admin" / "templates"
+# Outside the test project's template dirs: its start-up scan must not see them.
+CHILD = Path(__file__).parent / "corpus"
+LIBRARIES = {
+    "admin_list": "django.contrib.admin.templatetags.admin_list",
+    "admin_modify": "django.contrib.admin.templatetags.admin_modify",
+    "admin_urls": "django.contrib.admin.templatetags.admin_urls",
+    "log": "django.contrib.admin.templatetags.log",
+    "i18n": "django.templatetags.i18n",
+    "l10n": "django.templatetags.l10n",
+    "static": "django.templatetags.static",
+    "tz": "django.templatetags.tz",
+    "cache": "django.templatetags.cache",
+}
+ENGINE = Engine(dirs=[str(CHILD), str(ADMIN)], libraries=LIBRARIES)
+TEMPLATES = sorted(str(p.relative_to(ADMIN)) for p in ADMIN.rglob("*.html"))
+
+
+def test_the_corpus_is_django_admins_whole_template_set():
+    assert len(TEMPLATES) >= 40
+    assert "admin/change_list.html" in TEMPLATES
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_admin_template_is_read_without_a_crash(name):
+    analysis = analyse_template(name, ENGINE)
+    assert analysis.problems == []
+    find_swaps((ADMIN / name).read_text())
+
+
+def test_known_blocks_read_what_they_show():
+    blocks = analyse_template("admin/base.html", ENGINE).blocks
+    # {% block title %}{% endblock %} in base.html; base_site.html fills it.
+    assert blocks["title"].paths == frozenset()
+    # The user tools read the user and the request's permissions: personal data.
+    assert (
+        "user.is_active" in blocks["usertools"].paths or blocks["usertools"].everything
+    )
+    site = analyse_template("admin/base_site.html", ENGINE).blocks
+    assert site["branding"].paths >= {"site_header"}
+
+
+def test_swaps_after_admin_blocks_are_all_found():
+    """A page extending admin's change list, with live parts after blocks named
+    like object-tools: each swap is found with the block it wraps."""
+    source = (CHILD / "admin_live.html").read_text()
+    swaps, _ = find_swaps(source)
+    # In a child template only what is inside a block renders: a swap whose
+    # enclosing block is lost would be dropped.
+    assert [(s.names, s.block, s.enclosing) for s in swaps] == [
+        (("count",), "count", ("content_title",)),
+        (("results",), "results", ("result_list",)),
+    ]
+    blocks = analyse_template("admin_live.html", ENGINE).blocks
+    assert blocks["results"].paths == {"cl.result_count", "cl.opts.verbose_name"}
