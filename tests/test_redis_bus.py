@@ -195,6 +195,10 @@ async def test_malformed_and_foreign_messages_are_ignored_and_logged_once_per_ki
     assert received.changed_paths == {"doc.real"}
     assert lagged  # for the newer version's message only: see below
     assert bus.malformed_count == 2 * (len(FOREIGN) + 1)
+    # Counted by reason, for the metrics: a stray publisher is visible.
+    assert bus.refused_counts == {
+        kind: 2 for kind, _ in [*FOREIGN, ("unknown control", b"")]
+    }
     for kind, _ in [*FOREIGN, ("unknown control", b"")]:
         assert caplog.text.count(f"({kind}:") == 1, kind
 

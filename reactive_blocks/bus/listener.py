@@ -12,6 +12,7 @@ every scope in use is started again and resynced.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
@@ -72,8 +73,9 @@ class Listener:
         self.live: dict[str, int] = {}
         self.epoch: str | None = None
         self.max_sequence = 0
-        self.malformed = 0
-        self._logged: set[str] = set()
+        # Messages refused, by reason ("unknown version", "not JSON"...): a stray
+        # publisher, or another release mid-deploy, shows here.
+        self.refused: collections.Counter[str] = collections.Counter()
         # Only touched on the link's loop.
         self._subscribed: set[str] = set()
         self._unconfirmed: dict[str, int] = {}  # SUBSCRIBEs not yet answered
@@ -342,10 +344,13 @@ class Listener:
         elif control.kind == "resync":
             self.fanout.lag()
 
+    @property
+    def malformed(self) -> int:
+        return sum(self.refused.values())
+
     def _refuse(self, exc: Malformed, channel: bytes) -> None:
-        self.malformed += 1
-        if exc.kind not in self._logged:
-            self._logged.add(exc.kind)
+        self.refused[exc.kind] += 1
+        if self.refused[exc.kind] == 1:  # once per process and reason
             logger.warning(
                 "Ignored a message on %r that is not ours (%s); further messages "
                 "refused for this reason are ignored without a log entry.",

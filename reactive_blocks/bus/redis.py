@@ -302,6 +302,11 @@ class RedisBus(ReactiveBus):
         return self._link.listener.malformed
 
     @property
+    def refused_counts(self) -> dict[str, int]:
+        """Those messages by reason (``"unknown version"``, ``"not JSON"``...)."""
+        return dict(self._link.listener.refused)
+
+    @property
     def connect_count(self) -> int:
         """Times this process opened its subscription (1 + reconnections)."""
         return self._link.connects
