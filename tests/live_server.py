@@ -38,12 +38,15 @@ def served(
     settings_module: str,
     env: dict[str, str] | None = None,
     port: int = 0,
+    python: str = sys.executable,
+    cwd: Path = ROOT,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run ``application`` under daphne; yield its base URL and process.
 
     The listening socket is bound here and handed over as a file descriptor, so
     there is no window in which another process could take the port. ``port``
-    serves again where a stopped server was (0: a free port).
+    serves again where a stopped server was (0: a free port). ``python`` and
+    ``cwd``: another interpreter (an installed wheel's), away from the checkout.
     """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -60,8 +63,8 @@ def served(
     # Its output goes to a file: a pipe nobody reads would block a chatty server.
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "--fd", str(fd), "-v", "0", application],
-            cwd=ROOT,
+            [python, "-m", "daphne", "--fd", str(fd), "-v", "0", application],
+            cwd=cwd,
             env=process_env,
             pass_fds=[fd],
             stdout=log,

@@ -33,11 +33,11 @@ def project_files() -> list[tuple[str, str, bool]]:
     return files
 
 
-def run(directory: Path, *args: str) -> str:
+def run(directory: Path, *args: str, python: str = sys.executable) -> str:
     env = {**os.environ, "PYTHONPATH": str(directory)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     done = subprocess.run(
-        [sys.executable, *args],
+        [python, *args],
         cwd=directory,
         env=env,
         capture_output=True,
@@ -48,10 +48,10 @@ def run(directory: Path, *args: str) -> str:
     return done.stdout
 
 
-def build(tmp_path: Path) -> Path:
-    run(tmp_path, "-m", "django", "startproject", "mysite")
+def build(tmp_path: Path, python: str = sys.executable) -> Path:
+    run(tmp_path, "-m", "django", "startproject", "mysite", python=python)
     project = tmp_path / "mysite"
-    run(project, "manage.py", "startapp", "docs")
+    run(project, "manage.py", "startapp", "docs", python=python)
     written = set()
     for path, text, append in project_files():
         target = project / path
@@ -70,25 +70,37 @@ def build(tmp_path: Path) -> Path:
         "docs/templates/docs/detail.html",
         "docs/templates/docs/list.html",
     } <= written
-    run(project, "manage.py", "makemigrations", "docs")
-    run(project, "manage.py", "migrate", "-v0")
+    run(project, "manage.py", "makemigrations", "docs", python=python)
+    run(project, "manage.py", "migrate", "-v0", python=python)
     return project
 
 
-def shell(project: Path, code: str) -> None:
-    run(project, "manage.py", "shell", "-c", code)
+def shell(project: Path, code: str, python: str = sys.executable) -> None:
+    run(project, "manage.py", "shell", "-c", code, python=python)
 
 
 def test_the_quick_start_works_in_a_real_browser(tmp_path):
+    quick_start_works(tmp_path)
+
+
+def quick_start_works(tmp_path: Path, python: str = sys.executable) -> None:
+    """The quick start, run by ``python`` (another interpreter: a wheel's)."""
     require_chromium()
-    project = build(tmp_path)
+    project = build(tmp_path, python)
     shell(
         project,
         "from docs.models import Document; Document.objects.create(title='Hello')",
+        python,
     )
     env = {"PYTHONPATH": str(project)}
     with (
-        served("mysite.asgi:application", "mysite.settings", env) as (url, _),
+        served(
+            "mysite.asgi:application",
+            "mysite.settings",
+            env,
+            python=python,
+            cwd=project,
+        ) as (url, _),
         chromium() as browser,
     ):
         errors: list[str] = []
@@ -135,6 +147,7 @@ def test_the_quick_start_works_in_a_real_browser(tmp_path):
             "from docs.models import Document; d = Document.objects.get(pk=1); "
             "d.title = 'From the shell'; d.save(); "
             "Document.objects.create(title='A second one')",
+            python,
         )
         watcher.wait_for_function(
             "() => document.querySelector('#title').textContent === 'From the shell'"
