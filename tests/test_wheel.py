@@ -68,7 +68,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_the_wheel_and_sdist_carry_the_static_files_templates_and_licences(built):
     wheel, sdist = built
-    names = set(zipfile.ZipFile(wheel).namelist())
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
+    metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
+    for line in (
+        "Requires-Python: >=3.11",
+        "Classifier: Framework :: Django :: 5.2",
+        "Classifier: Programming Language :: Python :: 3.11",
+        "Requires-Dist: Django<6.1,>=5.2",
+    ):
+        assert line in metadata, line
     missing = [name for name in SHIPPED if name not in names]
     assert not missing, missing
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
