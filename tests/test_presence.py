@@ -39,6 +39,8 @@ def test_a_join_is_announced_after_the_debounce():
     assert [round(delay, 1) for delay, _ in timers.pending] == [DEBOUNCE_SECONDS]
     timers.fire()
     assert [e.changed_paths for e in emitted] == [frozenset({"presence"})]
+    # Who watches changed, no row: a keyed list beside it is not redrawn.
+    assert emitted[0].rows == frozenset()
 
 
 def test_streams_opened_in_a_loop_are_announced_once_a_second_at_most():

@@ -171,4 +171,5 @@ class PresenceChanges:
             ]
             self._due[scope] = dues
             self._arm(scope)
-        self._emit(ChangeEvent(scope, frozenset({self.path})))
+        # Who watches changed, no row of any list: keyed lists are not redrawn.
+        self._emit(ChangeEvent(scope, frozenset({self.path}), rows=frozenset()))
