@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import threading
 
@@ -611,3 +612,35 @@ def test_an_emit_nothing_in_this_process_can_receive_says_so_once(caplog):
     served.subscribe("doc-1").close()
     served.emit_sync(event)
     assert not [r for r in caplog.records if "lives in this process only" in r.message]
+
+
+@pytest.mark.parametrize("turns", range(1, 6))
+async def test_cancelling_the_task_iterating_a_subscription_at_any_moment_unsubscribes(
+    turns,
+):
+    """Before its first event, between events: presence drops at once, without
+    the garbage collector. (Cancelled before it ever ran, the task's coroutine
+    is held by its CancelledError's reference cycle, which only the collector
+    ends: a subscription made outside the task lives until then.)"""
+    bus = ReactiveBus()
+    gc.disable()
+    try:
+        subscription = bus.subscribe("doc-1", ConnectionInfo("tab-00000001"))
+
+        async def iterate(events) -> None:
+            async for _ in events:
+                pass
+
+        task = asyncio.create_task(iterate(subscription))
+        del subscription
+        for _ in range(turns):
+            bus.emit_sync(ChangeEvent("doc-1", {"doc.title"}))
+            await asyncio.sleep(0)  # a turn of the loop: the moment to cancel at
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        del task
+        assert bus.presence("doc-1") == ()
+        assert bus.subscriber_count == 0
+    finally:
+        gc.enable()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 
 import pytest
 
@@ -446,3 +448,89 @@ async def test_a_stream_cancelled_before_its_first_iteration_ends_once(index):
     await asyncio.wait_for(disconnected.wait(), TIMEOUT)
     await made[0].aclose()
     assert calls == ["doc-1"]  # exactly once
+
+
+@pytest.mark.parametrize("on_disconnect_kind", ["sync", "async"])
+async def test_a_stream_dropped_without_ever_being_iterated_ends_once(
+    index, on_disconnect_kind
+):
+    """No task iterates it, none is cancelled: the last reference goes. Without
+    the garbage collector (disabled here), presence drops and on_disconnect
+    runs, once."""
+    bus = ReactiveBus()
+    calls: list[str] = []
+    disconnected = asyncio.Event()
+
+    def sync_disconnect(scope, connection):
+        calls.append(scope)
+        disconnected.set()
+
+    async def async_disconnect(scope, connection):
+        sync_disconnect(scope, connection)
+
+    gc.disable()
+    try:
+        stream = reactive_stream(
+            bus,
+            scope="doc-1",
+            index=index,
+            context_builder=Data().build,
+            connection=ConnectionInfo("tab-00000001"),
+            on_disconnect=sync_disconnect
+            if on_disconnect_kind == "sync"
+            else async_disconnect,
+        )
+        assert len(bus.presence("doc-1")) == 1
+        del stream
+        assert bus.presence("doc-1") == ()  # at once
+        await asyncio.wait_for(disconnected.wait(), 1.0)
+    finally:
+        gc.enable()
+    gc.collect()
+    await asyncio.sleep(0)  # anything the collector could still have triggered
+    assert calls == ["doc-1"]
+
+
+@pytest.mark.parametrize("turns", range(8))
+async def test_cancelling_the_iterating_task_at_any_moment_ends_the_stream_once(
+    index, turns
+):
+    """The task that iterates is cancelled after ``turns`` turns of the loop:
+    before it ran, before its first event, between events. Presence drops and
+    on_disconnect runs once, without the garbage collector."""
+    bus = ReactiveBus()
+    calls: list[str] = []
+    disconnected = asyncio.Event()
+
+    def on_disconnect(scope, connection):
+        calls.append(scope)
+        disconnected.set()
+
+    gc.disable()
+    try:
+        stream = reactive_stream(
+            bus,
+            scope="doc-1",
+            index=index,
+            context_builder=Data().build,
+            connection=ConnectionInfo("tab-00000001"),
+            on_disconnect=on_disconnect,
+        )
+
+        async def iterate(fragments) -> None:
+            async for _ in fragments:
+                pass
+
+        task = asyncio.create_task(iterate(stream))
+        for _ in range(turns):
+            bus.emit_sync(ChangeEvent("doc-1", {"doc.title"}))
+            await asyncio.sleep(0)  # a turn of the loop: the moment to cancel at
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        del stream, task
+        await asyncio.wait_for(disconnected.wait(), 1.0)
+        assert bus.presence("doc-1") == ()
+    finally:
+        gc.enable()
+    assert calls == ["doc-1"]

@@ -252,11 +252,24 @@ class ReactiveStream:
         # Subscribe now: presence is immediate and nothing emitted from here on is
         # missed, even before the first iteration.
         self.subscription: Subscription = bus.subscribe(scope, connection)
-        self._fragments = self._run()
+        # Made at the first iteration: a generator of self's would hold self in
+        # a cycle, which only the garbage collector could end.
+        self._fragments: AsyncGenerator[Fragment, None] | None = None
         # Cancelled before its first iteration, the task that made it would
         # otherwise leave on_disconnect to the garbage collector.
         stream = weakref.ref(self)
         self._forget_owner = when_cancelled(lambda: _finish_soon(stream))
+        # Dropped without ever being iterated (or closed): end it all the same.
+        self._ending = _Ending()
+        weakref.finalize(
+            self,
+            _abandoned,
+            self._ending,
+            self.subscription,
+            on_disconnect,
+            scope,
+            connection,
+        )
 
     def __aiter__(self) -> ReactiveStream:
         return self
@@ -264,11 +277,16 @@ class ReactiveStream:
     async def __anext__(self) -> Fragment:
         forget, self._forget_owner = self._forget_owner, _stay
         forget()
+        if self._fragments is None:
+            if self._finished:
+                raise StopAsyncIteration
+            self._fragments = self._run()
         return await self._fragments.__anext__()
 
     async def aclose(self) -> None:
         """End the stream: unsubscribe and run ``on_disconnect`` (once)."""
-        await self._fragments.aclose()
+        if self._fragments is not None:
+            await self._fragments.aclose()
         await self._finish()
 
     async def _run(self) -> AsyncGenerator[Fragment, None]:
@@ -339,7 +357,7 @@ class ReactiveStream:
     async def _finish(self) -> None:
         if self._finished:
             return
-        self._finished = True
+        self._finished = self._ending.finished = True
         self.subscription.close()
         self.close_reason = self.subscription.close_reason
         if self._on_disconnect is None:
@@ -354,6 +372,54 @@ class ReactiveStream:
 
 def _stay() -> None:
     pass
+
+
+class _Ending:
+    """Whether a stream has ended: shared with what ends a stream dropped unused
+    (which may not reference the stream)."""
+
+    __slots__ = ("finished",)
+
+    def __init__(self) -> None:
+        self.finished = False
+
+
+_abandoned_disconnects: set[asyncio.Task[object]] = set()
+
+
+def _abandoned(
+    ending: _Ending,
+    subscription: Subscription,
+    on_disconnect: OnDisconnect | None,
+    scope: str,
+    connection: ConnectionInfo | None,
+) -> None:
+    """A stream's last reference went before it ended: unsubscribe (presence
+    drops at once) and run ``on_disconnect``, once."""
+    if ending.finished:
+        return
+    ending.finished = True
+    subscription.close()
+    if on_disconnect is None:
+        return
+    try:
+        result = on_disconnect(scope, connection)
+        if inspect.iscoroutine(result):
+            try:
+                loop = asyncio.get_running_loop()  # of the thread that dropped it
+            except RuntimeError:
+                result.close()
+                logger.warning(
+                    "A stream of scope %r was dropped outside an event loop: its "
+                    "async on_disconnect could not run.",
+                    scope,
+                )
+                return
+            task = loop.create_task(result)
+            _abandoned_disconnects.add(task)
+            task.add_done_callback(_abandoned_disconnects.discard)
+    except Exception:
+        logger.exception("on_disconnect for scope %r raised.", scope)
 
 
 def _finish_soon(stream: weakref.ref[ReactiveStream]) -> None:
