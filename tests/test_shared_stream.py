@@ -229,3 +229,25 @@ async def test_a_bad_request_is_refused_with_its_reason(
     stream = await SSEStream.open(site.url + PATH, headers, method=method, body=body)
     assert stream.status == status
     assert reason in (await stream.read_rest()).decode()
+
+
+async def test_a_block_with_a_tag_that_reads_the_user_renders_for_each_viewer(
+    site: Site,
+):
+    """A tag of its own reads context["user"] as it renders: its block is taken
+    to read everything, so a stream class renders it for each viewer, as the
+    page did (not once for nobody)."""
+    opened = {}
+    for name in ("alice", "bob"):
+        cookie = site.login(name)
+        url = stream_url(site, "/keyed-stream/", cookie)
+        opened[name] = await shared(site, {"url": url}, Cookie=cookie)
+        await opened[name].next_event()
+    site.post("/create/", {"title": "for everyone"})
+    for name, stream in opened.items():
+        blocks = {}
+        while "who" not in blocks:
+            event = await stream.next_event()
+            blocks[event.event] = event.data
+        assert blocks["who"] == f"Notes {name}"
+        await stream.close()

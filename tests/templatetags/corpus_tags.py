@@ -83,3 +83,21 @@ def admin_only(parser: Parser, token: Token) -> AdminOnlyNode:
     nodelist = parser.parse(("endadmin_only",))
     parser.delete_first_token()
     return AdminOnlyNode(nodelist)
+
+
+class GreetViewerNode(template.Node):
+    """Holds an expression, and also reads context["user"] as it renders: the
+    analysis cannot know, so the block reads everything (rendered per viewer)."""
+
+    def __init__(self, greeting: Variable) -> None:
+        self.greeting = greeting
+
+    def render(self, context: Any) -> str:
+        user = context.get("user")
+        return f"{self.greeting.resolve(context)} {getattr(user, 'username', '')}"
+
+
+@register.tag
+def greet_viewer(parser: Parser, token: Token) -> GreetViewerNode:
+    _, greeting = token.split_contents()
+    return GreetViewerNode(Variable(greeting))
