@@ -102,10 +102,11 @@ def test_project_index_is_built_from_the_templates_at_startup():
     assert BlockRef(DOC, "editor") in index.blocks()
     # Templates without sse-swap are not registered.
     assert index.blocks("analysis/child.html") == []
-    # The one block that reads the whole context on purpose (the stream renders
-    # it per viewer, like the page).
-    assert [(f.id, f.template, f.line) for f in index.findings] == [
-        ("W004", "live/parity.html", 8)
+    # The blocks that read the whole context on purpose (the stream renders them
+    # per viewer, like the page): a takes_context tag, a tag of its own.
+    assert sorted((f.id, f.template, f.line) for f in index.findings) == [
+        ("W004", "live/parity.html", 8),
+        ("W004", "pages_site/greeting.html", 4),
     ]
 
 

@@ -240,7 +240,7 @@ async def test_a_block_with_a_tag_that_reads_the_user_renders_for_each_viewer(
     opened = {}
     for name in ("alice", "bob"):
         cookie = site.login(name)
-        url = stream_url(site, "/keyed-stream/", cookie)
+        url = stream_url(site, "/greeting/", cookie)
         opened[name] = await shared(site, {"url": url}, Cookie=cookie)
         await opened[name].next_event()
     site.post("/create/", {"title": "for everyone"})

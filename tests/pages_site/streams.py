@@ -23,10 +23,19 @@ class NotesStream(ReactiveStreamConsumer):
         return {"notes": public_notes(), "heading": "Notes"}
 
 
+class GreetingStream(NotesStream):
+    """A block whose tag reads the viewer as it renders (tests/templatetags)."""
+
+    template_name = "pages_site/greeting.html"
+
+
 def derive_notes(index: Any) -> None:
     """The stream's context names the list ``notes``; tracked saves of a note
     change ``note.*`` (REACTIVE_BLOCKS["INDEX_BUILDERS"])."""
     index.derive("notes", from_paths={"note"})
 
 
-urlpatterns = [stream_path("live/notes/", NotesStream, name="notes-live")]
+urlpatterns = [
+    stream_path("live/notes/", NotesStream, name="notes-live"),
+    stream_path("live/greeting/", GreetingStream, name="greeting-live"),
+]

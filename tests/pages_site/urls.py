@@ -24,5 +24,6 @@ urlpatterns = [
     path("broken/<int:pk>/", views.broken),
     path("keyed/", views.keyed),
     path("keyed-stream/", views.keyed_stream),
+    path("greeting/", views.greeting),
     path("delete/<int:pk>/", views.delete),
 ]

@@ -141,6 +141,10 @@ def keyed(request: HttpRequest) -> HttpResponse:
     return render(request, "pages_site/keyed.html", context)
 
 
+def greeting(request: HttpRequest) -> HttpResponse:
+    return render(request, "pages_site/greeting.html", {"heading": "Notes"})
+
+
 def keyed_stream(request: HttpRequest) -> HttpResponse:
     """The same list, streamed by a stream class (streams.py)."""
     context = {"notes": public_notes(), "heading": "Notes"}
