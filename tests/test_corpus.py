@@ -1,10 +1,12 @@
-"""Templates nobody here wrote: Django admin's, read as the scan reads a project's.
-Nothing may crash, no swap may be dropped, and what known blocks read is right."""
+"""Templates nobody here wrote: Django admin's and django-debug-toolbar's (a test
+dependency), read as the scan reads a project's. Nothing may crash, no swap may be
+dropped, and what known blocks read is right."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import debug_toolbar
 import django
 import pytest
 from django.template import Engine
@@ -13,6 +15,7 @@ from reactive_blocks.analysis.reads import analyse_template
 from reactive_blocks.analysis.swaps import find_swaps
 
 ADMIN = Path(django.__file__).parent / "contrib" / "admin" / "templates"
+TOOLBAR = Path(debug_toolbar.__file__).parent / "templates"
 # Outside the test project's template dirs: its start-up scan must not see them.
 CHILD = Path(__file__).parent / "corpus"
 LIBRARIES = {
@@ -25,9 +28,11 @@ LIBRARIES = {
     "static": "django.templatetags.static",
     "tz": "django.templatetags.tz",
     "cache": "django.templatetags.cache",
+    "debug_toolbar": "debug_toolbar.templatetags.debug_toolbar",
 }
-ENGINE = Engine(dirs=[str(CHILD), str(ADMIN)], libraries=LIBRARIES)
+ENGINE = Engine(dirs=[str(CHILD), str(ADMIN), str(TOOLBAR)], libraries=LIBRARIES)
 TEMPLATES = sorted(str(p.relative_to(ADMIN)) for p in ADMIN.rglob("*.html"))
+TOOLBAR_TEMPLATES = sorted(str(p.relative_to(TOOLBAR)) for p in TOOLBAR.rglob("*.html"))
 
 
 def test_the_corpus_is_django_admins_whole_template_set():
@@ -40,6 +45,13 @@ def test_every_admin_template_is_read_without_a_crash(name):
     analysis = analyse_template(name, ENGINE)
     assert analysis.problems == []
     find_swaps((ADMIN / name).read_text())
+
+
+@pytest.mark.parametrize("name", TOOLBAR_TEMPLATES)
+def test_every_debug_toolbar_template_is_read_without_a_crash(name):
+    analysis = analyse_template(name, ENGINE)
+    assert analysis.problems == []
+    find_swaps((TOOLBAR / name).read_text())
 
 
 def test_known_blocks_read_what_they_show():
@@ -67,3 +79,19 @@ def test_swaps_after_admin_blocks_are_all_found():
     ]
     blocks = analyse_template("admin_live.html", ENGINE).blocks
     assert blocks["results"].paths == {"cl.result_count", "cl.opts.verbose_name"}
+
+
+def test_a_live_block_including_a_debug_toolbar_template_reads_what_it_shows():
+    swaps, _ = find_swaps((CHILD / "toolbar_live.html").read_text())
+    assert [(s.names, s.block) for s in swaps] == [(("panel",), "panel")]
+    block = analyse_template("toolbar_live.html", ENGINE).blocks["panel"]
+    assert block.everything is None  # simple tags without takes_context
+    assert block.paths == {
+        "panel.enabled",
+        "panel.has_content",
+        "panel.nav_icon",
+        "panel.nav_subtitle",
+        "panel.nav_title",
+        "panel.panel_id",
+        "panel.title",
+    }
