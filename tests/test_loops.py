@@ -107,3 +107,51 @@ def test_a_loop_inside_another_is_not_the_blocks_keyed_loop():
     loop = loop_of(source)
     assert loop is not None
     assert loop.loopvar == "g"
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        (
+            '{% filter lower %}{% for d in docs %}<li id="d{{ d.pk }}">{{ d.title }}</li>'
+            "{% endfor %}{% endfilter %}",
+            "a filter changes what the rows render",
+        ),
+        (
+            '{% spaceless %}{% for d in docs %}<li id="d{{ d.pk }}"> {{ d.title }} </li>'
+            "{% endfor %}{% endspaceless %}",
+            "spaceless changes what the rows render",
+        ),
+        (
+            '{% for doc in docs %}<li id="d{{ doc.pk }}">{% include "rows/cell.html" %}'
+            "</li>{% endfor %}",
+            "an included template reads forloop",
+        ),
+        (
+            '{% for doc in docs %}<li id="d{{ doc.pk }}">{% include name %}</li>'
+            "{% endfor %}",
+            "an include whose template is not known",
+        ),
+    ],
+)
+def test_loops_whose_rows_a_tag_changes_are_not_keyed(source, why):
+    assert loop_of_project(source) is None, why
+
+
+def test_a_loop_inside_if_and_with_and_an_include_that_reads_its_item_is_keyed():
+    source = (
+        '{% if docs %}{% with n=1 %}{% for doc in docs %}<li id="d{{ doc.pk }}">'
+        '{% include "rows/plain_cell.html" %}</li>{% endfor %}{% endwith %}{% endif %}'
+    )
+    assert loop_of_project(source) is not None
+
+
+def loop_of_project(source: str):
+    """The keyed loop of a block compiled by the project's engine (its includes
+    are found)."""
+    from reactive_blocks.analysis.reads import django_engine
+
+    engine = django_engine()
+    template = engine.from_string("{% block rows %}" + source + "{% endblock %}")
+    block = template.nodelist.get_nodes_by_type(BlockNode)[0]
+    return keyed_loop(block, engine)

@@ -148,3 +148,13 @@ def test_rows_of_items_that_are_not_tracked_are_rendered_at_every_change():
 def test_a_block_without_a_keyed_loop_renders_as_any_block(docs):
     out = render_keyed(TEMPLATE, "plain", context(), RowsPlan(None, None, False))
     assert out == render_block(TEMPLATE, "plain", context())
+
+
+def test_a_change_to_a_row_of_another_model_sends_the_whole_block(docs):
+    """A comment of a listed document changed (its row may show a count of
+    them): which rows show it is not known, so the block goes whole."""
+    base = first_render()
+    rows = frozenset({"tests.comment:9"})
+    keyed = render_keyed(TEMPLATE, "docs", context(), RowsPlan(base, rows, False))
+    assert keyed.full == render_block(TEMPLATE, "docs", context())
+    assert keyed.message_for(base) == keyed.full

@@ -23,15 +23,27 @@ from typing import TYPE_CHECKING, Any
 from django.template import Node, NodeList
 from django.template import defaulttags as dt
 from django.template.base import TextNode, VariableNode
+from django.template.loader_tags import BlockNode, IncludeNode
+from django.templatetags import l10n, tz
 
-from reactive_blocks.analysis.reads import reads_of
+from reactive_blocks.analysis.reads import django_engine, reads_of
 
 if TYPE_CHECKING:
     from django.template import Engine
-    from django.template.loader_tags import BlockNode
 
 __all__ = ["KeyedLoop", "keyed_loop"]
 
+# Tags that render their content as it is, in the context as it is: a loop in
+# them renders its rows as a row rendered alone would.
+_PASS_THROUGH = (
+    dt.IfNode,
+    dt.WithNode,
+    dt.AutoEscapeControlNode,
+    BlockNode,
+    l10n.LocalizeNode,
+    tz.LocalTimeNode,
+    tz.TimezoneNode,
+)
 # Tags whose output depends on the row's place in the loop.
 _POSITIONAL_TAGS = frozenset({"cycle", "ifchanged", "resetcycle"})
 _FORLOOP = re.compile(r"\bforloop\b")
@@ -58,7 +70,7 @@ def keyed_loop(block: BlockNode, engine: Engine | None = None) -> KeyedLoop | No
         return None
     loopvar = node.loopvars[0]
     body = [n for n in node.nodelist_loop if isinstance(n, Node)]
-    if _positional(body):
+    if _positional(body, engine):
         return None
     outer, everything = reads_of(body, [loopvar], engine)
     if outer or everything:
@@ -68,20 +80,23 @@ def keyed_loop(block: BlockNode, engine: Engine | None = None) -> KeyedLoop | No
 
 
 def _loops(nodes: NodeList | list[Node]) -> list[dt.ForNode]:
-    """The ``{% for %}`` nodes of ``nodes`` that are not inside another loop."""
+    """The ``{% for %}`` nodes of ``nodes`` that are not inside another loop, nor
+    inside a tag that changes what its content renders ({% filter %},
+    {% spaceless %}, {% cache %}, a tag of its own): a row rendered alone would
+    miss what that tag does to it."""
     found: list[dt.ForNode] = []
     for node in nodes:
         if isinstance(node, dt.ForNode):
             found.append(node)
-            continue
-        for attr in getattr(node, "child_nodelists", ()):
-            found.extend(_loops(getattr(node, attr, None) or []))
+        elif isinstance(node, _PASS_THROUGH):
+            for attr in node.child_nodelists:
+                found.extend(_loops(getattr(node, attr, None) or []))
     return found
 
 
-def _positional(nodes: list[Node]) -> bool:
-    """Whether any of ``nodes`` (or their children) depends on the loop's
-    position, as far as their source says."""
+def _positional(nodes: list[Node], engine: Engine | None, depth: int = 0) -> bool:
+    """Whether any of ``nodes`` (or their children, or the templates they
+    include) depends on the loop's position, as far as their source says."""
     for node in nodes:
         token = getattr(node, "token", None)
         contents = getattr(token, "contents", "") or ""
@@ -90,10 +105,25 @@ def _positional(nodes: list[Node]) -> bool:
                 return True
             if contents.split(" ", 1)[0] in _POSITIONAL_TAGS:
                 return True
+        if isinstance(node, IncludeNode) and _include_positional(node, engine, depth):
+            return True
         for attr in getattr(node, "child_nodelists", ()):
-            if _positional(list(getattr(node, attr, None) or [])):
+            if _positional(list(getattr(node, attr, None) or []), engine, depth):
                 return True
     return False
+
+
+def _include_positional(node: IncludeNode, engine: Engine | None, depth: int) -> bool:
+    """An included template sees the loop's ``forloop`` too: read it (a name
+    that is not a constant, or one that cannot be loaded, counts as positional)."""
+    name = getattr(node.template, "var", None)
+    if not isinstance(name, str) or depth > 8:
+        return True
+    try:
+        included = (engine or django_engine()).get_template(name)
+    except Exception:
+        return True
+    return _positional(list(included.nodelist), engine, depth + 1)
 
 
 def _key_nodes(body: list[Node], loopvar: str) -> NodeList | None:

@@ -183,7 +183,7 @@ class PageHub(Delivery):
                 client.viewer.resync = True
             elif client in self.clients:
                 bases = self._bases.get(_browser(client), {})
-                adopt_rows(client.viewer, bases, client.cursor)
+                adopt_rows(client.viewer, bases, client.cursor, self._revision())
         changes = [b for b in batches if not isinstance(b, ClosedScope)]
         events: list[ChangeEvent] = [e for b in changes for e in b.events]
         lagged = any(b.lagged for b in changes)
@@ -264,7 +264,10 @@ class PageHub(Delivery):
                 fresh = client.viewer.choose(blocks, rendered)
                 if fresh:
                     await self._send(client, frames.message(fresh))
-        bases = self._bases.setdefault(_browser(clients[0]), {})
+        browser = _browser(clients[0])
+        # Kept while the browser has a tab here (its last may have left meanwhile).
+        kept = any(_browser(client) == browser for client in self.clients)
+        bases = self._bases.setdefault(browser, {}) if kept else {}
         for ref, result in rendered.items():
             if isinstance(result, Keyed):
                 bases[ref] = result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import html
 import logging
+import threading
 import weakref
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -238,12 +239,20 @@ def _loop_of(template: Any, block_name: str) -> KeyedLoop | None:
     return None
 
 
+_installing = threading.Lock()
+
+
 def _install(loop: KeyedLoop) -> None:
     """Route the loop node's rendering through the collector of this render (and
     only this one: other renders of the same template go on as ever)."""
     node: Any = loop.node
-    if getattr(node, "reactive_rows", False):
-        return
+    with _installing:
+        if getattr(node, "reactive_rows", False):
+            return
+        _wrap(node)
+
+
+def _wrap(node: Any) -> None:
     original: Callable[[Context], str] = node.render
 
     def render(context: Context) -> str:
@@ -293,9 +302,15 @@ class _Collector:
             return original(context)
         if self.mode == "whole":
             return START + original(context) + END
+        identities = [row_identity(item) for item in items]
+        kinds = {i.rsplit(":", 1)[0] for i in identities if i is not None}
+        if any(named.rsplit(":", 1)[0] not in kinds for named in self.wanted):
+            # A row of another model changed (a comment of a listed document):
+            # which of these rows show it is not known.
+            self.failed = True
+            return MARK
         limit = max(MIN_ROWS_WHOLE, len(items) // 4)
-        for key, item in zip(self.keys, items, strict=True):
-            identity = row_identity(item)
+        for key, item, identity in zip(self.keys, items, identities, strict=True):
             if (
                 key in self.shown
                 and identity is not None

@@ -192,7 +192,8 @@ class Hub(Delivery):
                 if self._behind(client):
                     viewer.resync = True
                 else:
-                    adopt_rows(viewer, self._rows, client.cursor)
+                    latest = self.subscription.latest_revision
+                    adopt_rows(viewer, self._rows, client.cursor, latest)
             if plain and not viewer.resync and viewer.origin not in origins:
                 need = common
             else:

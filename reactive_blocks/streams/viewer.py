@@ -103,13 +103,18 @@ def rows_plans(
 
 
 def adopt_rows(
-    viewer: Viewer, bases: Mapping[BlockRef, Keyed], cursor: int | None
+    viewer: Viewer, bases: Mapping[BlockRef, Keyed], cursor: int | None, latest: int
 ) -> None:
     """A page that connects, rendered after the rows last sent to the others of
-    its hub and not behind, shows those rows: its first change can be sent as
-    rows too."""
+    its hub and not behind, shows those rows if nothing changed since they were
+    sent (``latest``: the scope's revision; a change not rendered for anyone, an
+    author's own, leaves them behind): its first change can be sent as rows too."""
     for ref, base in bases.items():
-        if ref not in viewer.last_sent and base.shown_at(cursor):
+        if (
+            ref not in viewer.last_sent
+            and base.shown_at(cursor)
+            and base.revision >= latest
+        ):
             viewer.last_sent[ref] = base
 
 

@@ -748,17 +748,18 @@
           var fresh = template.content.firstElementChild;
           if (row && window.Idiomorph) {
             window.Idiomorph.morph(row, fresh, ROW_MORPH);
+            row = find(put.id); // the element itself, if the morph replaced it
           } else if (row) {
             row.replaceWith(fresh);
             row = fresh;
-          } else {
-            row = fresh;
+          } else if (put.after || put.before) {
+            row = fresh; // new: placed below
           }
         }
         var anchor = put.after || put.before;
         var place = anchor && find(anchor);
         if (!row || (anchor && !place)) {
-          lost = true;
+          lost = true; // a row to change or an anchor is not on the page
           return;
         }
         if (put.after) {
