@@ -450,6 +450,31 @@ async def test_a_stream_cancelled_before_its_first_iteration_ends_once(index):
     assert calls == ["doc-1"]  # exactly once
 
 
+class Ends:
+    """A stream's on_disconnect, sync or async: how often it ran, and when."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.done = asyncio.Event()
+
+    def sync(self, scope, connection) -> None:
+        self.calls.append(scope)
+        self.done.set()
+
+    async def coroutine(self, scope, connection) -> None:
+        self.sync(scope, connection)
+
+    def stream(self, bus, index, kind: str = "sync"):
+        return reactive_stream(
+            bus,
+            scope="doc-1",
+            index=index,
+            context_builder=Data().build,
+            connection=ConnectionInfo("tab-00000001"),
+            on_disconnect=self.sync if kind == "sync" else self.coroutine,
+        )
+
+
 @pytest.mark.parametrize("on_disconnect_kind", ["sync", "async"])
 async def test_a_stream_dropped_without_ever_being_iterated_ends_once(
     index, on_disconnect_kind
@@ -457,38 +482,18 @@ async def test_a_stream_dropped_without_ever_being_iterated_ends_once(
     """No task iterates it, none is cancelled: the last reference goes. Without
     the garbage collector (disabled here), presence drops and on_disconnect
     runs, once."""
-    bus = ReactiveBus()
-    calls: list[str] = []
-    disconnected = asyncio.Event()
-
-    def sync_disconnect(scope, connection):
-        calls.append(scope)
-        disconnected.set()
-
-    async def async_disconnect(scope, connection):
-        sync_disconnect(scope, connection)
-
+    bus, ends = ReactiveBus(), Ends()
     gc.disable()
     try:
-        stream = reactive_stream(
-            bus,
-            scope="doc-1",
-            index=index,
-            context_builder=Data().build,
-            connection=ConnectionInfo("tab-00000001"),
-            on_disconnect=sync_disconnect
-            if on_disconnect_kind == "sync"
-            else async_disconnect,
-        )
+        stream = ends.stream(bus, index, on_disconnect_kind)
         assert len(bus.presence("doc-1")) == 1
         del stream
         assert bus.presence("doc-1") == ()  # at once
-        await asyncio.wait_for(disconnected.wait(), 1.0)
+        await asyncio.wait_for(ends.done.wait(), 1.0)
     finally:
         gc.enable()
-    gc.collect()
-    await asyncio.sleep(0)  # anything the collector could still have triggered
-    assert calls == ["doc-1"]
+    gc.collect()  # collecting what is left calls it no second time
+    assert ends.calls == ["doc-1"]
 
 
 @pytest.mark.parametrize("turns", range(8))
@@ -498,24 +503,10 @@ async def test_cancelling_the_iterating_task_at_any_moment_ends_the_stream_once(
     """The task that iterates is cancelled after ``turns`` turns of the loop:
     before it ran, before its first event, between events. Presence drops and
     on_disconnect runs once, without the garbage collector."""
-    bus = ReactiveBus()
-    calls: list[str] = []
-    disconnected = asyncio.Event()
-
-    def on_disconnect(scope, connection):
-        calls.append(scope)
-        disconnected.set()
-
+    bus, ends = ReactiveBus(), Ends()
     gc.disable()
     try:
-        stream = reactive_stream(
-            bus,
-            scope="doc-1",
-            index=index,
-            context_builder=Data().build,
-            connection=ConnectionInfo("tab-00000001"),
-            on_disconnect=on_disconnect,
-        )
+        stream = ends.stream(bus, index)
 
         async def iterate(fragments) -> None:
             async for _ in fragments:
@@ -529,8 +520,8 @@ async def test_cancelling_the_iterating_task_at_any_moment_ends_the_stream_once(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         del stream, task
-        await asyncio.wait_for(disconnected.wait(), 1.0)
+        await asyncio.wait_for(ends.done.wait(), 1.0)
         assert bus.presence("doc-1") == ()
     finally:
         gc.enable()
-    assert calls == ["doc-1"]
+    assert ends.calls == ["doc-1"]
