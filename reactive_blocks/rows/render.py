@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from reactive_blocks.analysis.loops import KeyedLoop
 
-__all__ = ["Keyed", "RowsPlan", "is_keyed", "render_keyed", "row_identity"]
+__all__ = ["Keyed", "RowsPlan", "render_keyed", "row_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,14 +120,6 @@ class RowsPlan:
     base: Keyed | None
     rows: frozenset[str] | None
     whole: bool
-
-
-def is_keyed(template_name: str, block_name: str) -> bool:
-    """Whether the block has a keyed loop (False when it cannot be loaded)."""
-    try:
-        return _loop_of(get_template(template_name), block_name) is not None
-    except Exception:
-        return False
 
 
 def render_keyed(
