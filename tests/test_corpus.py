@@ -29,6 +29,7 @@ LIBRARIES = {
     "tz": "django.templatetags.tz",
     "cache": "django.templatetags.cache",
     "debug_toolbar": "debug_toolbar.templatetags.debug_toolbar",
+    "corpus_tags": "tests.templatetags.corpus_tags",
 }
 ENGINE = Engine(dirs=[str(CHILD), str(ADMIN), str(TOOLBAR)], libraries=LIBRARIES)
 TEMPLATES = sorted(str(p.relative_to(ADMIN)) for p in ADMIN.rglob("*.html"))
@@ -95,3 +96,15 @@ def test_a_live_block_including_a_debug_toolbar_template_reads_what_it_shows():
         "panel.panel_id",
         "panel.title",
     }
+
+
+def test_allauth_style_elements_read_everything_and_name_no_fake_paths():
+    """{% element h1 %} parses ``h1`` as an expression but uses its text, and
+    hands the whole context on: the block reads everything, and neither ``h1``
+    nor a name bound by {% setvar %} is listed as something the page must give."""
+    block = analyse_template("allauth_live.html", ENGINE).blocks["login"]
+    assert block.everything == (
+        "{% element %} (ElementNode) at line 3 is a tag of its own, which may read "
+        "any name"
+    )
+    assert block.paths == {"site.name", "signup_url", "other"}

@@ -457,15 +457,6 @@ class _Reader:
     def unknown(self, node: Node, scope: _Scope, acc: _Accumulator) -> None:
         """A custom or unlisted tag: read every expression it holds, if any."""
         expressions = list(_expressions(vars(node)))
-        for expression in expressions:
-            if isinstance(expression, FilterExpression):
-                self.read(expression, scope, acc)
-            else:
-                self.read_variable(expression, scope, acc)
-        for name in ("asvar", "varname", "variable", "target_var", "variable_name"):
-            local = getattr(node, name, None)
-            if isinstance(local, str) and local:
-                scope.aliases[local] = None
         if not expressions and not _reads_nothing(node):
             acc.everything(
                 f"{{% {_tag_name(node)} %}} ({type(node).__name__}) at line "
@@ -473,11 +464,21 @@ class _Reader:
             )
         elif not _django_node(node) and _tag_name(node) not in conf.ARGUMENT_TAGS:
             # A tag of its own may read anything from the context as it renders
-            # (context["user"]): a missed read is a page that stops updating.
+            # (context["user"]): a missed read is a page that stops updating. Its
+            # arguments are not listed as reads: whether it resolves them or uses
+            # their text (allauth's {% element h1 %}) cannot be seen from here.
             acc.everything(
                 f"{{% {_tag_name(node)} %}} ({type(node).__name__}) at line "
                 f"{_line(node)} is a tag of its own, which may read any name"
             )
+        else:
+            for expression in expressions:
+                if isinstance(expression, FilterExpression):
+                    self.read(expression, scope, acc)
+                else:
+                    self.read_variable(expression, scope, acc)
+        for local in _binds(node):
+            scope.aliases[local] = None
         self.visit_children(node, scope, acc)
 
     # Expressions --------------------------------------------------------------------
@@ -607,7 +608,16 @@ def _bound_around(
     return None
 
 
-_BINDING_ATTRIBUTES = ("asvar", "varname", "variable", "target_var", "var_name")
+# Where tags keep the name they bind (``as name``, allauth's ``{% setvar name %}``).
+_BINDING_ATTRIBUTES = (
+    "asvar",
+    "varname",
+    "variable",
+    "target_var",
+    "var_name",
+    "variable_name",
+    "var",
+)
 
 
 def _binds(node: Node) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.template.base import Parser, Token, Variable
+from django.template.base import FilterExpression, Parser, Token, Variable
 
 register = template.Library()
 
@@ -101,3 +101,44 @@ class GreetViewerNode(template.Node):
 def greet_viewer(parser: Parser, token: Token) -> GreetViewerNode:
     _, greeting = token.split_contents()
     return GreetViewerNode(Variable(greeting))
+
+
+class ElementNode(template.Node):
+    """Like django-allauth's ``{% element h1 %}``: the element's name is parsed as an
+    expression but used as text, and the whole context goes to its template."""
+
+    def __init__(self, nodelist: template.NodeList, element: FilterExpression) -> None:
+        self.nodelist = nodelist
+        self.element = element
+
+    def render(self, context: Any) -> str:
+        inner = self.nodelist.render(context)
+        return f"<{self.element.token}>{inner}</{self.element.token}>"
+
+
+@register.tag
+def element(parser: Parser, token: Token) -> ElementNode:
+    _, name = token.split_contents()
+    nodelist = parser.parse(("endelement",))
+    parser.delete_first_token()
+    return ElementNode(nodelist, FilterExpression(name, parser))
+
+
+class SetVarNode(template.Node):
+    """Like django-allauth's ``{% setvar name %}...{% endsetvar %}``."""
+
+    def __init__(self, nodelist: template.NodeList, var: str) -> None:
+        self.nodelist = nodelist
+        self.var = var
+
+    def render(self, context: Any) -> str:
+        context[self.var] = self.nodelist.render(context).strip()
+        return ""
+
+
+@register.tag
+def setvar(parser: Parser, token: Token) -> SetVarNode:
+    _, name = token.split_contents()
+    nodelist = parser.parse(("endsetvar",))
+    parser.delete_first_token()
+    return SetVarNode(nodelist, name)
