@@ -33,6 +33,8 @@ KNOWN_KEYS = frozenset(
         "MAX_STREAMS_PER_ADDRESS",
         "MAX_STREAMS_PER_PROCESS",
         "MAX_STREAMS_PER_VISITOR",
+        "METRICS_PUBLIC",
+        "METRICS_TOKEN",
         "PAGE_STREAM_PATH",
         "SCAN_EXCLUDE",
         "SCAN_INCLUDE",
@@ -203,6 +205,31 @@ class Settings:
     def CONNECTION_SCOPES(self) -> tuple[str, ...]:
         """Scopes (glob patterns) served by streams that identify their users."""
         return self._strings("CONNECTION_SCOPES", ())
+
+    @property
+    def METRICS_PUBLIC(self) -> bool:
+        """Whether anyone may read ``reactive_blocks.views.metrics`` (default: staff,
+        or a scraper with ``METRICS_TOKEN``)."""
+        value = self._raw.get("METRICS_PUBLIC", False)
+        if not isinstance(value, bool):
+            raise ImproperlyConfigured(
+                f"REACTIVE_BLOCKS['METRICS_PUBLIC'] must be True or False, got {value!r}."
+            )
+        return value
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        """A secret a scraper sends as ``Authorization: Bearer <token>`` to read the
+        metrics without logging in (None: staff only)."""
+        value = self._raw.get("METRICS_TOKEN")
+        if value is not None and (not isinstance(value, str) or len(value) < 16):
+            # Not shown: it may be most of a secret.
+            shown = f"{len(value)} characters" if isinstance(value, str) else value
+            raise ImproperlyConfigured(
+                "REACTIVE_BLOCKS['METRICS_TOKEN'] must be a string of at least 16 "
+                f"characters, or None; got {shown!r}."
+            )
+        return value
 
     def _strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
         value = self._raw.get(key, default)

@@ -13,6 +13,8 @@ import urllib.request
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.live_server import ROOT, daphne
 
 if TYPE_CHECKING:
@@ -74,6 +76,14 @@ class Live:
             )
             return cookie, str(json.loads(response.read())["id"])
 
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """The process's Prometheus samples, by name and labels."""
+        status, _, text = self.request(
+            "/metrics/", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+        assert status == 200, text
+        return samples(text)
+
     def stats(self) -> dict[str, Any]:
         return json.loads(self.request("/stats/")[2])
 
@@ -90,6 +100,18 @@ class Live:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"condition not met within {limit}s; stats: {stats}")
             time.sleep(0.02)  # polling a condition with a deadline
+
+
+METRICS_TOKEN = "scraper-token-of-the-tests"  # tests/live/settings.py
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text as {(sample name, sorted labels): value}."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def _cookie(cookie: str | None) -> dict[str, str]:

@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from reactive_blocks import ChangeEvent, CloseReason, ConnectionInfo, Position, RedisBus
+from reactive_blocks.metrics import reset_metrics
 from tests.live_server import ROOT
 from tests.processes import require
 from tests.redis_server import RedisServer
@@ -179,6 +180,7 @@ FOREIGN = [
 async def test_malformed_and_foreign_messages_are_ignored_and_logged_once_per_kind(
     redis_server, buses, caplog
 ):
+    metrics = reset_metrics()
     bus = buses()
     sub = await subscribed(bus, "doc-1")
     client = inspect(redis_server.url)
@@ -201,6 +203,13 @@ async def test_malformed_and_foreign_messages_are_ignored_and_logged_once_per_ki
     }
     for kind, _ in [*FOREIGN, ("unknown control", b"")]:
         assert caplog.text.count(f"({kind}:") == 1, kind
+        refused = metrics.registry.get_sample_value(
+            "reactive_blocks_bus_messages_refused_total",
+            {"reason": kind.replace(" ", "_")},
+        )
+        assert refused == 2, kind
+    # The real event's trip through Redis was timed.
+    assert metrics.registry.get_sample_value("reactive_blocks_bus_lag_seconds_count")
 
 
 async def test_a_gap_in_revisions_makes_subscribers_resync(redis_server, buses):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.bus.memory import ReactiveBus, check_maxsize
 from reactive_blocks.events import ChangeEvent
+from reactive_blocks.metrics import get_metrics
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.state import SubscriberState
@@ -321,6 +322,7 @@ class DatabaseBus(ReactiveBus):
         """Changes dropped before reaching the table: this process's pages
         resync (the other processes' never knew of them)."""
         self._outbox_dropped += count
+        get_metrics().messages_dropped.labels(reason="outbox_full").inc(count)
         logger.error("The bus's outbox is full: %d change(s) lost.", count)
         self._fanout.lag()
 
@@ -358,7 +360,9 @@ class DatabaseBus(ReactiveBus):
                 self._cursor = pk
                 self._controlled(text)
                 continue
-            event = _decode(scope, text)
+            event, at = _decode(scope, text)
+            if at is not None:
+                get_metrics().bus_lag.observe(max(0.0, time.time() - at))
             with self._lock:
                 self._cursor = self._sequence = pk
                 self._emitted += 1
@@ -368,7 +372,7 @@ class DatabaseBus(ReactiveBus):
                 if len(revisions) > self.remembered_scopes:
                     self._forgotten = revisions.pop(next(iter(revisions)))
                 if event is not None:
-                    self._fanout.deliver(scope, pk, event)
+                    self._fanout.deliver(scope, pk, event, at)
 
     # Threads ------------------------------------------------------------------
 
@@ -424,15 +428,17 @@ def _encode(event: ChangeEvent) -> str:
             "a": None if event.audience is None else sorted(event.audience),
             "r": event.recheck,
             "w": None if event.rows is None else sorted(event.rows),
+            "t": round(time.time(), 6),  # when it was emitted: the bus lag
         }
     )
 
 
-def _decode(scope: str, text: str) -> ChangeEvent | None:
+def _decode(scope: str, text: str) -> tuple[ChangeEvent | None, float | None]:
+    """The change a row holds, and when it was emitted (if it says)."""
     try:
         data = json.loads(text)
-        audience, rows = data.get("a"), data.get("w")
-        return ChangeEvent(
+        audience, rows, at = data.get("a"), data.get("w"), data.get("t")
+        event = ChangeEvent(
             scope,
             frozenset(data["p"]),
             origin=data.get("o"),
@@ -442,4 +448,5 @@ def _decode(scope: str, text: str) -> ChangeEvent | None:
         )
     except Exception:
         logger.exception("A change in the database could not be read: %r.", text)
-        return None
+        return None, None
+    return event, float(at) if isinstance(at, int | float) else None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from reactive_blocks.bus.state import CloseReason, Member, SubscriberState
+from reactive_blocks.metrics import get_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -175,8 +176,15 @@ class Fanout:
 
     # Delivery -----------------------------------------------------------------
 
-    def deliver(self, scope: str, revision: int, event: ChangeEvent) -> None:
-        """Queue ``event`` (numbered ``revision``) for the subscribers of ``scope``."""
+    def deliver(
+        self,
+        scope: str,
+        revision: int,
+        event: ChangeEvent,
+        published_at: float | None = None,
+    ) -> None:
+        """Queue ``event`` (numbered ``revision``, published at ``published_at``,
+        a ``time.time()``) for the subscribers of ``scope``."""
         wakeups: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         audience = event.audience
         with self.lock:
@@ -208,7 +216,10 @@ class Fanout:
                     sub.lagged = True
                     sub.recheck = sub.recheck or queue[0][1].recheck
                     self.dropped += 1
+                    get_metrics().messages_dropped.labels(reason="queue_full").inc()
                 queue.append((revision, event))
+                if sub.since is None:
+                    sub.since = published_at
                 self._take_waiter(sub, wakeups)
         self._wake_loops(wakeups)
 

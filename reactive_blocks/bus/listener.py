@@ -15,6 +15,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.bus.outbox import MAX_KEPT
@@ -28,6 +29,7 @@ from reactive_blocks.bus.wire import (
     parse_published,
     stream_id,
 )
+from reactive_blocks.metrics import get_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -294,7 +296,10 @@ class Listener:
             if published.event is None or published.previous > known:
                 self.fanout.lag([scope])  # a resync notice, or a gap: resync
             if published.event is not None:
-                self.fanout.deliver(scope, published.revision, published.event)
+                at = published.published_at
+                if at is not None:
+                    get_metrics().bus_lag.observe(max(0.0, time.time() - at))
+                self.fanout.deliver(scope, published.revision, published.event, at)
 
     async def _check_epoch(self) -> None:
         with contextlib.suppress(*REDIS_ERRORS):
@@ -350,6 +355,8 @@ class Listener:
 
     def _refuse(self, exc: Malformed, channel: bytes) -> None:
         self.refused[exc.kind] += 1
+        reason = exc.kind.replace(" ", "_")  # "unknown version": unknown_version
+        get_metrics().bus_messages_refused.labels(reason=reason).inc()
         if self.refused[exc.kind] == 1:  # once per process and reason
             logger.warning(
                 "Ignored a message on %r that is not ours (%s); further messages "

@@ -204,7 +204,7 @@ class ReactiveBus:
             revision = revisions[event.scope] = self._sequence
             if len(revisions) > self.remembered_scopes:
                 self._forgotten = revisions.pop(next(iter(revisions)))
-            self._fanout.deliver(event.scope, revision, event)
+            self._fanout.deliver(event.scope, revision, event, time.time())
 
     # Subscribing --------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import secrets
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from redis.exceptions import NoScriptError
 from reactive_blocks.bus.retry import REDIS_ERRORS, Backoff
 from reactive_blocks.bus.scripts import CONTROL, NEW_EPOCH, PUBLISH
 from reactive_blocks.bus.wire import MAX_MESSAGE_BYTES, control_payload, event_payload
+from reactive_blocks.metrics import get_metrics
 
 if TYPE_CHECKING:
     from reactive_blocks.bus.link import RedisLink
@@ -104,6 +106,7 @@ class Outbox:
 
     def _drop(self, entry: Entry) -> None:
         self.dropped += 1
+        get_metrics().messages_dropped.labels(reason="outbox_full").inc()
         kind, value = entry
         scope = value.scope if kind == "event" else value if kind == "resync" else None
         if scope is not None and len(self._lost_scopes) < MAX_LOST_SCOPES:
@@ -237,7 +240,7 @@ class Outbox:
             REVISION_TTL_SECONDS,
             keys.channel(scope),
             kind,
-            event_payload(value) if kind == "event" else "null",
+            event_payload(value, time.time()) if kind == "event" else "null",
         ]
 
 

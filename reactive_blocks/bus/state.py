@@ -44,6 +44,7 @@ class SubscriberState:
         "recheck",
         "revision",
         "scope",
+        "since",
         "start_count",
         "start_epoch",
         "start_revision",
@@ -96,6 +97,7 @@ class SubscriberState:
         self.closed_members: list[Member] = []  # ended by the bus, not yet seen
         self.nudged = False  # woken without events (its reader has work of its own)
         self.recheck = False  # its members' access must be checked again
+        self.since: float | None = None  # publication time of the oldest queued
 
 
 class Member:

@@ -78,6 +78,8 @@ class Batch:
     events: tuple[ChangeEvent, ...]
     revision: int  # scope revision of the last event in ``events``
     lagged: bool  # events were lost before these: the reader must resync
+    # When the oldest of ``events`` was published (time.time()), if known.
+    since: float | None = None
 
 
 class Subscription:
@@ -234,10 +236,12 @@ class Subscription:
                 state.queue.clear()
             state.nudged = False
             state.delivered += len(items)
+            since = None
             if items:
                 state.revision = items[-1][0]
+                since, state.since = state.since, None
             lagged, state.lagged = state.lagged, False
-        return Batch(tuple(e for _, e in items), state.revision, lagged)
+        return Batch(tuple(e for _, e in items), state.revision, lagged, since)
 
     async def _wait(
         self,

@@ -53,6 +53,7 @@ class Published:
     revision: int
     previous: int
     event: ChangeEvent | None
+    published_at: float | None = None  # the publisher's time.time(), if it said
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +66,12 @@ class Control:
     session: str | None = None
 
 
-def event_payload(event: ChangeEvent) -> str:
+def event_payload(event: ChangeEvent, published_at: float | None = None) -> str:
     """The ``event`` object of an envelope (sorted, so equal events encode equally).
 
-    ``recheck`` and ``rows`` are written only when set: an event without them reads
-    the same to a process of an earlier release (which ignores them when set).
+    ``recheck``, ``rows`` and ``at`` (when it was published, for the bus lag) are
+    written only when set: an event without them reads the same to a process of an
+    earlier release (which ignores them when set).
     """
     body: dict[str, object] = {
         "scope": event.scope,
@@ -81,6 +83,8 @@ def event_payload(event: ChangeEvent) -> str:
         body["recheck"] = True
     if event.rows is not None:
         body["rows"] = sorted(event.rows)
+    if published_at is not None:
+        body["at"] = round(published_at, 6)
     return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -138,7 +142,9 @@ def parse_published(data: bytes | str, scope: str) -> Published:
         )
     except (TypeError, ValueError) as exc:
         raise Malformed("bad event", str(exc)[:200]) from None
-    return Published(epoch, revision, previous, event)
+    at = body.get("at")
+    published_at = float(at) if isinstance(at, int | float) else None
+    return Published(epoch, revision, previous, event, published_at)
 
 
 def stream_id(value: bytes | str) -> tuple[int, int]:

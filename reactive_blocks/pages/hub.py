@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
@@ -123,7 +124,7 @@ class PageHub(Delivery):
         while (batch := await sub.next_batch()) is not None:
             self._closed.extend(sub.take_closed())
             if sub.take_recheck():
-                batch = type(batch)(batch.events, batch.revision, True)
+                batch = dataclasses.replace(batch, lagged=True)
             self._batches.append(batch)
             self._wake.set()
         if sub.close_reason is not None and self.clients:
@@ -187,6 +188,7 @@ class PageHub(Delivery):
         changes = [b for b in batches if not isinstance(b, ClosedScope)]
         events: list[ChangeEvent] = [e for b in changes for e in b.events]
         lagged = any(b.lagged for b in changes)
+        self._published(min((b.since for b in changes if b.since), default=None))
         revision = max((b.revision for b in changes), default=self._revision())
         # Every block of the page is rendered again: each is named every row
         # (after lost events, none: keyed blocks go whole).
@@ -256,7 +258,7 @@ class PageHub(Delivery):
                 client.viewer.resync = True
             return
         self.template = outcome.template
-        counts.rendered(rendered)
+        counts.rendered(rendered, personal=True)  # the view ran for its user
         counts.reuse_count += len(clients) - 1
         blocks = self._blocks()
         for client in clients:

@@ -43,6 +43,7 @@ from django.utils.functional import SimpleLazyObject
 from reactive_blocks.conf import conf
 from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.identity import public_id, session_digest
+from reactive_blocks.metrics import get_metrics
 from reactive_blocks.streams.csrf import csrf_token
 from reactive_blocks.streams.hub import Hub
 from reactive_blocks.streams.hubs import get_hubs
@@ -216,22 +217,26 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
             logger.exception(
                 "The stream %s could not be opened.", self.scope.get("path")
             )
-            await self._refuse(500, "The stream could not be opened.")
+            await self._refuse(500, "The stream could not be opened.", why="error")
 
     async def _open(self) -> None:
         if self.scope.get("method") != "GET":
-            await self._refuse(405, "Only GET opens a stream.", [(b"allow", b"GET")])
+            await self._refuse(
+                405, "Only GET opens a stream.", [(b"allow", b"GET")], why="method"
+            )
             return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
             self.connection_id = self._connection_id(query)
         except InvalidStreamToken as exc:
-            await self._refuse(403, str(exc))
+            await self._refuse(403, str(exc), why="token")
             return
         shared: Any = self.scope.get(CHANNEL_SCOPE_KEY)
         if isinstance(shared, set):
             if self.connection_id in shared:
-                await self._refuse(400, "This stream is asked for twice here.")
+                await self._refuse(
+                    400, "This stream is asked for twice here.", why="duplicate"
+                )
                 return
             shared.add(self.connection_id)
         # Before anything costly (the session's user, has_permission()): a client
@@ -242,11 +247,12 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
                 429,
                 "Too many streams opened; try again later.",
                 [(b"retry-after", str(wait).encode())],
+                why="throttled",
             )
             return
         self.scope_name = self.get_scope()
         if not await self._call(self.has_permission):
-            await self._refuse(403, "Permission denied.")
+            await self._refuse(403, "Permission denied.", why="permission")
             return
         if "probe" in query:
             # reactive.js asks whether a failed stream would be refused: answer
@@ -274,7 +280,7 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
         )
         if isinstance(admitted, str):
             retry = str(self.retry_after_seconds).encode()
-            await self._refuse(429, admitted, [(b"retry-after", retry)])
+            await self._refuse(429, admitted, [(b"retry-after", retry)], why="limit")
             return
         self._client = admitted  # from here on, _stop() releases its place
         previous = hubs.stream_of(self.connection_id)
@@ -292,8 +298,17 @@ class ReactiveStreamConsumer(AsyncHttpConsumer):
     # Internals -----------------------------------------------------------------
 
     async def _refuse(
-        self, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
+        self,
+        status: int,
+        reason: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        *,
+        why: str | None = None,
     ) -> None:
+        """Answer without a stream; ``why`` labels the refusal in the metrics (a
+        probe's answer is none)."""
+        if why is not None:
+            get_metrics().connections_rejected.labels(reason=why).inc()
         await self.send_headers(
             status=status,
             headers=[(b"content-type", b"text/plain; charset=utf-8"), *(headers or [])],

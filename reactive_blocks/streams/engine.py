@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.conf import conf
+from reactive_blocks.metrics import get_metrics
 from reactive_blocks.rows.patch import RowsPatch
 from reactive_blocks.rows.render import Keyed
 from reactive_blocks.streams.backlog import Backlog
@@ -53,14 +54,33 @@ class RenderCounts:
         self.overflow_count = 0  # connections closed for not reading what they got
         self.oversized_count = 0  # blocks sent as a reload: too large to stream
 
-    def rendered(self, results: Mapping[Any, object]) -> None:
-        """Count a round of renders: whole blocks, and rows of keyed blocks."""
+    def rendered(self, results: Mapping[Any, object], *, personal: bool) -> None:
+        """Count a round of renders: whole blocks, and rows of keyed blocks;
+        ``personal``: made for one viewer (a page's view run for its user)."""
+        whole = 0
         for result in results.values():
             if isinstance(result, Keyed):
-                self.render_count += result.full is not None
+                whole += result.full is not None
                 self.row_count += result.rows_rendered
             else:
-                self.render_count += 1
+                whole += 1
+        self.render_count += whole
+        get_metrics().block_renders.labels(personal=str(personal).lower()).inc(whole)
+
+    def rendered_per_viewer(self, count: int) -> None:
+        """Count blocks rendered for one connection each."""
+        self.render_count += count
+        get_metrics().block_renders.labels(personal="true").inc(count)
+
+    def overflowed(self) -> None:
+        """A connection was closed for leaving what it was sent unread."""
+        self.overflow_count += 1
+        get_metrics().messages_dropped.labels(reason="unread").inc()
+
+    def oversized(self) -> None:
+        """A block too large to stream was sent as a reload."""
+        self.oversized_count += 1
+        get_metrics().messages_dropped.labels(reason="oversized").inc()
 
     def counts(self) -> dict[str, int]:
         return {
@@ -214,6 +234,8 @@ class Delivery:
         self._next_ping = time.monotonic() + conf.HEARTBEAT_SECONDS
         self._max_buffered = conf.MAX_BUFFERED_BYTES  # read once: checked per send
         self._max_fragment = conf.MAX_FRAGMENT_BYTES
+        # When the oldest change of the batch being delivered was published.
+        self._since: float | None = None
 
     # Clients -------------------------------------------------------------------------
 
@@ -289,10 +311,18 @@ class Delivery:
     def _frames(self, revision: int, reload_event: str) -> Frames:
         return Frames(revision, self._max_fragment, reload_event)
 
+    def _published(self, since: float | None) -> None:
+        """The batch about to be delivered began with a change published then."""
+        self._since = since
+
     def _sent(self, frames: Frames) -> None:
-        """After a batch: memory to give back if a block was too large to stream."""
+        """After a batch: its commit-to-send time, and memory to give back if a
+        block was too large to stream."""
+        since, self._since = self._since, None
+        if since is not None:
+            get_metrics().commit_to_send.observe(max(0.0, time.time() - since))
         if frames.oversized:
-            self.hubs.counts.oversized_count += 1
+            self.hubs.counts.oversized()
             self.hubs.trim.soon()
 
     async def _send(self, client: Client, message: dict[str, Any]) -> None:
@@ -305,14 +335,17 @@ class Delivery:
                 self.label,
                 pending,
             )
-            self.hubs.counts.overflow_count += 1
+            self.hubs.counts.overflowed()
             self.leave(client)
             client.backlog.abort()
             self.hubs.trim.soon()
             return
         try:
             await client.send(message)
+            if message is not PING:
+                get_metrics().messages_sent.inc()
         except Exception:
+            get_metrics().messages_dropped.labels(reason="send_failed").inc()
             logger.exception(
                 "A stream of %s failed while sending; it ends and the browser "
                 "reconnects.",

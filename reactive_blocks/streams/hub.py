@@ -176,6 +176,7 @@ class Hub(Delivery):
     # Delivery --------------------------------------------------------------------------
 
     async def _deliver(self, batch: Batch) -> None:
+        self._published(batch.since)
         if self._newcomers:
             await self._check_newcomers()
         needs: dict[frozenset[str], list[Client]] = {}
@@ -305,7 +306,7 @@ class Hub(Delivery):
             rendered = await database_sync_to_async(render_with_rows)(
                 blocks, context, self.scope, plans
             )
-            counts.rendered(rendered)
+            counts.rendered(rendered, personal=False)
             return context, rendered
 
         def build() -> tuple[Mapping[str, Any], dict[BlockRef, str | Keyed]]:
@@ -314,7 +315,7 @@ class Hub(Delivery):
 
         result: tuple[Mapping[str, Any], dict[BlockRef, str | Keyed]]
         result = await database_sync_to_async(build)()
-        counts.rendered(result[1])
+        counts.rendered(result[1], personal=False)
         return result
 
     def _keep_rows(
@@ -376,7 +377,7 @@ class Hub(Delivery):
         result = await database_sync_to_async(render_all)()
         built = sum(1 for rendered in result.values() if rendered is not None)
         self.hubs.counts.connection_count += built
-        self.hubs.counts.render_count += len(blocks) * built
+        self.hubs.counts.rendered_per_viewer(len(blocks) * built)
         return {client: rendered or {} for client, rendered in result.items()}
 
     async def _guarded(self, pending: Any, hook: str) -> Mapping[str, Any] | None:

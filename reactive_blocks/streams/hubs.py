@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from reactive_blocks.conf import conf
+from reactive_blocks.metrics import get_metrics
 from reactive_blocks.runtime import get_bus, get_index
 from reactive_blocks.streams.engine import Client, RenderCounts
 from reactive_blocks.streams.throttle import OpenThrottle
@@ -109,6 +110,7 @@ class Hubs:
         client = Client(consumer, send, on_end, cursor, epoch)
         client.visitor, client.counted = visitor, True
         self._open += 1
+        get_metrics().connections_active.inc()
         if visitor is not None:
             self._visitors[visitor] += 1
         return client
@@ -145,6 +147,7 @@ class Hubs:
             return
         client.counted = False
         self._open -= 1
+        get_metrics().connections_active.dec()
         visitor = client.visitor
         if visitor is not None:
             self._visitors[visitor] -= 1

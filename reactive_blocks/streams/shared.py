@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from reactive_blocks.conf import conf
+from reactive_blocks.metrics import get_metrics
 from reactive_blocks.streams.consumer import CHANNEL_SCOPE_KEY, STREAM_HEADERS
 from reactive_blocks.streams.engine import PING
 from reactive_blocks.streams.hubs import get_hubs
@@ -67,12 +68,16 @@ class SharedStream:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope.get("method") != "POST":
             await _answer(
-                send, 405, "Only POST opens streams here.", [(b"allow", b"POST")]
+                send,
+                405,
+                "Only POST opens streams here.",
+                [(b"allow", b"POST")],
+                why="method",
             )
             return
         refusal = _foreign(dict(scope.get("headers") or []))
         if refusal:
-            await _answer(send, 403, refusal)
+            await _answer(send, 403, refusal, why="cross_site")
             return
         try:
             body = await _read_body(receive)
@@ -80,7 +85,8 @@ class SharedStream:
                 return  # the client left before it finished asking
             wanted = parse_streams(body)
         except BadRequest as exc:
-            await _answer(send, 400 if "too large" not in str(exc) else 413, str(exc))
+            status = 400 if "too large" not in str(exc) else 413
+            await _answer(send, status, str(exc), why="bad_request")
             return
         # Moving open streams to a new connection is free (consumer.py): opening
         # the connection is what counts, on a bucket of its own per address
@@ -90,7 +96,11 @@ class SharedStream:
         if wait:
             retry = [(b"retry-after", str(wait).encode())]
             await _answer(
-                send, 429, "Too many connections opened; try again later.", retry
+                send,
+                429,
+                "Too many connections opened; try again later.",
+                retry,
+                why="throttled",
             )
             return
         await Connection(self.streams, scope, send).serve(wanted, receive)
@@ -337,7 +347,11 @@ async def _answer(
     status: int,
     reason: str,
     headers: list[tuple[bytes, bytes]] | None = None,
+    *,
+    why: str,
 ) -> None:
+    """Refuse a shared connection; ``why`` labels it in the metrics."""
+    get_metrics().connections_rejected.labels(reason=why).inc()
     await send(
         {
             "type": "http.response.start",

@@ -23,6 +23,7 @@ from reactive_blocks.bus.memory import ReactiveBus
 from reactive_blocks.bus.subscription import when_cancelled
 from reactive_blocks.events import ConnectionInfo
 from reactive_blocks.index.core import BlockRef, DependencyIndex
+from reactive_blocks.metrics import get_metrics
 from reactive_blocks.paths import require_name
 from reactive_blocks.rendering import render_block
 from reactive_blocks.rows.render import Keyed, RowsPlan, render_keyed
@@ -296,6 +297,7 @@ class ReactiveStream:
                 return
             if viewer.resync or self._behind(subscription):
                 viewer.resync = False
+                get_metrics().resyncs.inc()
                 async for fragment in self._render(
                     EVERYTHING, subscription.start_revision
                 ):

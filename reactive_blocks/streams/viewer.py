@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reactive_blocks.metrics import get_metrics
 from reactive_blocks.rows.render import Keyed, RowsPlan
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ class Viewer:
                 self.last_sent.pop(ref, None)
         if lagged or self.resync:
             self.resync = False
+            get_metrics().resyncs.inc()
             return EVERYTHING
         others = [e for e in visible if e not in own] if own else visible
         return needed_paths(others) if others else None

@@ -23,6 +23,7 @@ DATABASES = {
 }
 REACTIVE_BLOCKS = {
     "URLCONF": "tests.live.streams",
+    "METRICS_TOKEN": "scraper-token-of-the-tests",
     # The test templates of other projects use their own stream routes.
     "SCAN_INCLUDE": ["live/*"],
     "BUS": {

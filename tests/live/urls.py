@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from reactive_blocks.views import metrics
 from tests.live import views
 
 urlpatterns = [
@@ -18,4 +19,5 @@ urlpatterns = [
     path("stats/", views.stats),
     path("tasks/", views.tasks),
     path("reset/", views.reset),
+    path("metrics/", metrics),
 ]
