@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["Change"]
+__all__ = ["Change", "ProcessStatus"]
 
 
 class Change(models.Model):
@@ -23,3 +23,19 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pk} {self.scope}"
+
+
+class ProcessStatus(models.Model):
+    """The latest report of a process that serves streams on the default bus, for
+    ``manage.py reactive_status``; one older than a few reports is a process gone."""
+
+    process = models.CharField(max_length=200, primary_key=True)  # host:pid
+    reported = models.FloatField()  # time.time() of the report
+    report = models.TextField()  # JSON
+
+    class Meta:
+        verbose_name = "process status"
+        verbose_name_plural = "process statuses"
+
+    def __str__(self) -> str:
+        return self.process

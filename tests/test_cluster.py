@@ -76,7 +76,10 @@ class Cluster:
             "CLUSTER_PREFIX": f"cluster-{directory.name}",
             "CLUSTER_PRESENCE_REFRESH": str(REFRESH),
             "LIVE_HEARTBEAT": str(HEARTBEAT),
+            # Every process's figures, summed by whichever one is scraped.
+            "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics"),
         }
+        (directory / "metrics").mkdir(exist_ok=True)
         self._stack = contextlib.ExitStack()
 
     def setup(self) -> None:
@@ -299,6 +302,52 @@ async def test_a_reload_onto_another_process_keeps_the_viewer_listed(cluster):
     seen.append(a.presence()["users"])
     assert all(dana_id in users for users in seen), seen
     assert after.status == 200
+
+
+def _open_streams(node: Node) -> float:
+    figures = node.metrics()
+    return figures.get(("reactive_blocks_connections_active", ()), 0.0)
+
+
+def _reports(c: Cluster) -> dict[int, dict[str, Any]]:
+    """The processes reactive_status lists, by pid."""
+    reports = json.loads(c.manage("reactive_status", "--json"))["processes"]
+    return {report["pid"]: report for report in reports}
+
+
+async def test_status_and_metrics_cover_every_process_and_forget_a_killed_one(
+    cluster,
+):
+    """Scraped through one process, the metrics sum every process's streams;
+    reactive_status lists each process with its own. A process killed with -9
+    runs no exit hook: its streams leave both within a few refreshes."""
+    c, a, b, _ = cluster
+    doomed = c.node()
+    before = _open_streams(b)
+    path = a.stream_path()
+    await opened(doomed.url + path)
+    await opened(doomed.url + a.stream_path(1))
+    await opened(a.url + a.stream_path(1))
+    await eventually(lambda: _open_streams(b) == before + 3)
+    await eventually(
+        lambda: (
+            (_reports(c).get(doomed.process.pid) or {}).get("streams", {}).get("open")
+            == 2
+        )
+    )
+    report = _reports(c)[doomed.process.pid]
+    assert report["backend"] == "RedisBus"
+    assert report["bus"]["reachable"] is True
+    assert {s["scope"]: s["connections"] for s in report["scopes"]} == {"doc-1": 2}
+    text = c.manage("reactive_status")
+    assert f":{doomed.process.pid}  up " in text
+    assert "doc-1  " in text  # connections by scope, every process
+
+    doomed.process.send_signal(signal.SIGKILL)
+    doomed.process.wait(10)
+    await eventually(lambda: _open_streams(b) == before + 1)
+    await eventually(lambda: doomed.process.pid not in _reports(c))
+    assert a.process.pid in _reports(c)
 
 
 async def test_a_killed_process_stops_counting_within_twice_the_refresh(cluster):

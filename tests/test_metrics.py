@@ -3,6 +3,8 @@ process counts as streams open, are refused, get changes and resync."""
 
 from __future__ import annotations
 
+import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +18,7 @@ from reactive_blocks.conf import conf
 from reactive_blocks.metrics import Metrics, reset_metrics
 from reactive_blocks.views import metrics
 from tests.live_project import Live, live_project, samples
+from tests.live_server import ROOT
 from tests.sse_client import SSEStream
 
 pytestmark = pytest.mark.timeout(120)
@@ -177,3 +180,14 @@ async def test_a_stream_behind_its_scope_is_counted_as_a_resync(live):
 def test_samples_read_prometheus_text():
     text = '# TYPE x counter\nx_total{a="b"} 2.0\n'
     assert samples(text) == {("x_total", (("a", "b"),)): 2.0}
+
+
+def test_the_grafana_dashboard_graphs_every_family_and_nothing_else():
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    named = {
+        name.removesuffix("_total").removesuffix("_bucket")
+        for query in queries
+        for name in re.findall(r"reactive_blocks_\w+", query)
+    }
+    assert named == set(FAMILIES)

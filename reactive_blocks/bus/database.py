@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.bus.memory import ReactiveBus, check_maxsize
+from reactive_blocks.bus.status import STATUS_SECONDS, STATUS_TTL_SECONDS, process_name
 from reactive_blocks.events import ChangeEvent
 from reactive_blocks.metrics import get_metrics
 
@@ -101,6 +103,7 @@ class DatabaseBus(ReactiveBus):
         self._threads_lock = threading.Lock()
         self._pid = os.getpid()  # threads belong to the process that started them
         self._name = secrets.token_hex(8)  # tells this bus's control rows apart
+        self.status_interval = STATUS_SECONDS  # how often it reports (reactive_status)
 
     def __repr__(self) -> str:
         return (
@@ -234,7 +237,11 @@ class DatabaseBus(ReactiveBus):
         from reactive_blocks.models import Change
 
         table = Change.objects.using(self.using)
+        next_report = 0.0
         while not self._closed.is_set():
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + self.status_interval
+                self._write_report()
             try:
                 if self._cursor is None:
                     self._begin(table.aggregate(top=Max("pk"))["top"] or 0)
@@ -270,6 +277,46 @@ class DatabaseBus(ReactiveBus):
             self._outage("read", None)
             self._poll_now.wait(self.poll_interval)
             self._poll_now.clear()
+        self._write_report(gone=True)
+
+    # Reports ------------------------------------------------------------------
+
+    def _write_report(self, *, gone: bool = False) -> None:
+        """Keep this process's report in the table (the reader's thread does)."""
+        from reactive_blocks.models import ProcessStatus
+
+        table = ProcessStatus.objects.using(self.using)
+        try:
+            if gone:
+                table.filter(process=process_name()).delete()
+            else:
+                table.update_or_create(
+                    process=process_name(),
+                    defaults={
+                        "reported": time.time(),
+                        "report": json.dumps(self.report()),
+                    },
+                )
+        except Exception as exc:
+            # Never the bus's business: a table not migrated yet, say.
+            self._outage("write reports to", exc)
+        else:
+            self._outage("write reports to", None)
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """The latest report of every process that serves streams on this
+        database; reports of processes gone are deleted."""
+        from reactive_blocks.models import ProcessStatus
+
+        table = ProcessStatus.objects.using(self.using)
+        table.filter(reported__lt=time.time() - STATUS_TTL_SECONDS).delete()
+        found = []
+        for text in table.order_by("process").values_list("report", flat=True):
+            with contextlib.suppress(ValueError):
+                report = json.loads(text)
+                if isinstance(report, dict):
+                    found.append(report)
+        return found
 
     def _begin(self, top: int) -> None:
         with self._lock:
@@ -303,11 +350,11 @@ class DatabaseBus(ReactiveBus):
         failing = what in self._failing
         if error is None and failing:
             self._failing.discard(what)
-            logger.warning("The change table works again (%s).", what)
+            logger.warning("The bus's table works again (%s).", what)
         elif error is not None and not failing:
             self._failing.add(what)
             logger.error(
-                "Could not %s the change table (%s: %s); retrying every %g s. Has "
+                "Could not %s the bus's table (%s: %s); retrying every %g s. Has "
                 "`manage.py migrate` created it?",
                 what,
                 type(error).__name__,
@@ -316,7 +363,7 @@ class DatabaseBus(ReactiveBus):
                 exc_info=error,
             )
         elif error is not None:
-            logger.debug("Still cannot %s the change table: %s", what, error)
+            logger.debug("Still cannot %s the bus's table: %s", what, error)
 
     def _lost(self, count: int) -> None:
         """Changes dropped before reaching the table: this process's pages

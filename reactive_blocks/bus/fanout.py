@@ -157,6 +157,24 @@ class Fanout:
         with self.lock:
             return set(self._scopes)
 
+    def summary(self) -> list[tuple[str, int, int]]:
+        """(scope, subscribers, connections) of every scope here, busiest first."""
+        with self.lock:
+            found = [
+                (
+                    scope,
+                    len(subs),
+                    sum(
+                        len(s.members)
+                        if s.members is not None
+                        else s.connection is not None
+                        for s in subs
+                    ),
+                )
+                for scope, subs in self._scopes.items()
+            ]
+        return sorted(found, key=lambda row: (-row[2], -row[1], row[0]))
+
     def has_subscribers(self, scope: str) -> bool:
         return scope in self._scopes
 

@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -29,6 +30,7 @@ from reactive_blocks.bus.outbox import Outbox
 from reactive_blocks.bus.retry import REDIS_ERRORS, RedisUnavailable
 from reactive_blocks.bus.roster import Roster
 from reactive_blocks.bus.scripts import POSITION, Keys, Script
+from reactive_blocks.bus.status import process_name
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -71,6 +73,9 @@ class RedisLink:
         self.roster = Roster(self, presence_refresh, presence_grace, on_presence_swept)
         self.listener = Listener(self)
         self.connects = 0  # subscriptions opened (1 + reconnections)
+        # This process's report for reactive_status, sent every presence refresh.
+        self.report: Callable[[], dict[str, Any]] | None = None
+        self.report_every = presence_refresh
         # Health: after a failure, callers get their fallback without waiting.
         self._down_until = 0.0
         self._down = False
@@ -144,6 +149,7 @@ class RedisLink:
             loop.create_task(self.outbox.drain()),
             loop.create_task(self.roster.keep()),
             loop.create_task(self.listener.run()),
+            loop.create_task(self._report()),
         ]
         loop.call_soon(ready.set)
         try:
@@ -202,6 +208,35 @@ class RedisLink:
         renewing.cancel()
         await asyncio.wait({renewing}, timeout=1)
         await self.roster.leave_all()
+        with contextlib.suppress(*REDIS_ERRORS):
+            if self.client is not None:
+                await self.client.delete(self.keys.status(process_name()))
+
+    async def _report(self) -> None:
+        """This process's report, kept in Redis three refreshes (then: gone)."""
+        key = self.keys.status(process_name())
+        while True:
+            if self.report is not None and self.client is not None:
+                try:
+                    text = json.dumps(self.report())
+                    await self.client.set(key, text, px=int(self.report_every * 3000))
+                except REDIS_ERRORS as exc:
+                    self.failed(exc)
+            await asyncio.sleep(self.report_every)
+
+    async def statuses(self) -> list[dict[str, Any]]:
+        """Every process's latest report."""
+        assert self.client is not None  # made before any call reaches the loop
+        keys = [k async for k in self.client.scan_iter(self.keys.status("*"), 500)]
+        found = []
+        for raw in await self.client.mget(keys) if keys else []:
+            if raw is None:
+                continue  # expired between the scan and the read
+            with contextlib.suppress(ValueError):
+                report = json.loads(raw)
+                if isinstance(report, dict):
+                    found.append(report)
+        return found
 
     # Calls from other threads ----------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.bus.fanout import Fanout
 from reactive_blocks.bus.presence import (
@@ -20,6 +20,7 @@ from reactive_blocks.bus.presence import (
     check_presence_options,
 )
 from reactive_blocks.bus.state import CloseReason, Member, SubscriberState
+from reactive_blocks.bus.status import process_report
 from reactive_blocks.bus.subscription import (
     Position,
     SharedSubscription,
@@ -127,6 +128,8 @@ class ReactiveBus:
         # emitted in this process reach no page served by another).
         self._reached_here = False
         self._lingering: dict[str, list[tuple[ConnectionInfo, float]]] = {}
+        # What the streams layer adds to this process's report (its streams).
+        self.status_source: Callable[[], dict[str, Any]] | None = None
         self._presence_changes = (
             None
             if self.presence_path is None
@@ -382,6 +385,28 @@ class ReactiveBus:
     @property
     def emitted_count(self) -> int:
         return self._emitted
+
+    # Reports ------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The bus's state in this process, for reports (backends add theirs)."""
+        return {
+            "reachable": True,
+            "epoch": self.epoch,
+            "emitted": self.emitted_count,
+            "dropped": self.dropped_count,
+            "subscribers": self.subscriber_count,
+        }
+
+    def report(self) -> dict[str, Any]:
+        """This process's report (``manage.py reactive_status``)."""
+        return process_report(
+            type(self).__name__, self._fanout, self.health(), self.status_source
+        )
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """The latest report of every process this bus reaches: here, this one."""
+        return [self.report()]
 
     @property
     def dropped_count(self) -> int:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["RedisBus"]
 
 logger = logging.getLogger(__name__)
+STATUS_CALL_SECONDS = 5.0  # how long reactive_status waits for the reports
 
 
 class RedisBus(ReactiveBus):
@@ -95,6 +96,7 @@ class RedisBus(ReactiveBus):
             presence_grace=self.presence_grace,
             on_presence_swept=self._presence_swept,
         )
+        self._link.report = self.report
         if self.presence_path is not None:
             self._presence_changes = PresenceChanges(
                 self.presence_path,
@@ -275,6 +277,29 @@ class RedisBus(ReactiveBus):
     @property
     def epoch(self) -> str:
         return self._link.listener.epoch or self.position().epoch
+
+    def health(self) -> dict[str, Any]:
+        # Runs on the link's thread too: nothing here may wait for Redis.
+        return {
+            "reachable": not self._link.down,
+            "epoch": self._link.listener.epoch or "",
+            "emitted": self.emitted_count,
+            "dropped": self.dropped_count,
+            "subscribers": self.subscriber_count,
+            "outbox_queued": self.queued_count,
+            "outbox_dropped": self.outbox_dropped_count,
+            "published": self.published_count,
+            "connects": self.connect_count,
+            "refused": self.refused_counts,
+        }
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """The latest report of every process on this Redis (this process's own
+        only, marked unreachable, while Redis is away)."""
+        try:
+            return self._link.call(self._link.statuses, timeout=STATUS_CALL_SECONDS)
+        except RedisUnavailable:
+            return [self.report()]
 
     @property
     def outbox_dropped_count(self) -> int:

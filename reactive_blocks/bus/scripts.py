@@ -48,6 +48,10 @@ class Keys:
     def revision(self, scope: str) -> str:
         return f"{self.prefix}:rev:{scope}"
 
+    def status(self, process: str) -> str:
+        """A process's report for ``manage.py reactive_status`` (``*``: all)."""
+        return f"{self.prefix}:status:{process}"
+
     def presence(self, scope: str) -> list[str]:
         """The scope's live connections, and those lingering after leaving."""
         return [f"{self.prefix}:presence:{scope}", f"{self.prefix}:left:{scope}"]

@@ -14,7 +14,7 @@ import collections
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reactive_blocks.conf import conf
 from reactive_blocks.metrics import get_metrics
@@ -53,6 +53,16 @@ class Hubs:
         # After a block too large to stream, or streams dropped for not reading.
         self.trim = Trim()
         self._reruns: ThreadPoolExecutor | None = None
+        bus.status_source = self.status
+
+    def status(self) -> dict[str, Any]:
+        """This process's streams, for its report (read on the bus's thread)."""
+        return {
+            "open": self._open,
+            "visitors": len(self._visitors),
+            "hubs": len(self._hubs),
+            "renders": self.counts.counts(),
+        }
 
     def close(self) -> None:
         """Let the re-run thread go (the bus or the index was replaced)."""

@@ -21,6 +21,7 @@ DATABASES = {
 }
 REACTIVE_BLOCKS = {
     "URLCONF": "tests.cluster.streams",
+    "METRICS_TOKEN": "scraper-token-of-the-tests",
     "SCAN_INCLUDE": ["cluster/*"],
     # Every test client is one address: only test_hardening meets these limits.
     "MAX_STREAMS_PER_ADDRESS": 10_000,

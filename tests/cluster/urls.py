@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from reactive_blocks.views import metrics
 from tests.cluster import views
 
 urlpatterns = [
@@ -12,4 +13,5 @@ urlpatterns = [
     path("login/<str:username>/", views.sign_in),
     path("presence/<int:pk>/", views.presence),
     path("stats/", views.stats),
+    path("metrics/", metrics),
 ]
