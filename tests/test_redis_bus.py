@@ -7,6 +7,7 @@ real second process. Servers that a test stops and restarts are its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import subprocess
@@ -532,6 +533,66 @@ async def test_sentinel(sentinel, buses):
     sub = await subscribed(bus)
     bus.emit_sync(event())
     assert len((await batch_of(sub))[0]) == 1
+
+
+@pytest.fixture
+def failover(tmp_path):
+    """A master, its replica, and a Sentinel that promotes the replica once the
+    master has not answered for half a second: (master, replica, sentinel)."""
+    with (
+        # The replica's first sync at once, not after the usual five seconds.
+        RedisServer(tmp_path / "master", "--repl-diskless-sync-delay", "0") as master,
+        RedisServer(
+            tmp_path / "replica", "--replicaof", "127.0.0.1", str(master.port)
+        ) as replica,
+    ):
+        deadline = time.monotonic() + 10
+        while _replication(replica).get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not sync"
+            time.sleep(0.02)  # polling a condition with a deadline
+        sentinel = RedisServer(tmp_path / "sentinel")
+        conf = tmp_path / "failover-sentinel.conf"
+        conf.write_text(
+            f"port {sentinel.port}\nbind 127.0.0.1\n"
+            f"sentinel monitor main 127.0.0.1 {master.port} 1\n"
+            "sentinel down-after-milliseconds main 500\n"
+            "sentinel failover-timeout main 3000\n"
+        )
+        _start_sentinel(sentinel, conf)
+        try:
+            yield master, replica, sentinel
+        finally:
+            sentinel.stop()
+
+
+def _replication(server: RedisServer) -> dict[str, object]:
+    with contextlib.suppress(redis.RedisError), redis.Redis(port=server.port) as client:
+        return dict(client.info("replication"))
+    return {}
+
+
+async def test_a_sentinel_failover_moves_the_bus_to_the_new_master(failover, buses):
+    """The master dies; the Sentinel promotes its replica. The bus finds the new
+    master by itself, in a new epoch (the replica may have missed the last
+    numbers): subscribers resync, and changes flow again."""
+    master, replica, sentinel = failover
+    bus = buses(sentinels=[("127.0.0.1", sentinel.port)], master_name="main")
+    sub = await subscribed(bus)
+    bus.emit_sync(event())
+    assert len((await batch_of(sub))[0]) == 1
+    epoch = bus.position().epoch
+    master.stop()
+    lagged, arrived = False, []
+    deadline = time.monotonic() + 30
+    while not (lagged and arrived):
+        assert time.monotonic() < deadline, f"lagged={lagged}, arrived={arrived}"
+        bus.emit_sync(event("doc-1", "doc.after_failover"))
+        batch = await sub.next_batch(timeout=0.5)
+        assert batch is not None, "the subscription ended"
+        lagged = lagged or batch.lagged
+        arrived += [e for e in batch.events if "doc.after_failover" in e.changed_paths]
+    assert _replication(replica)["role"] == "master"
+    assert bus.position().epoch != epoch
 
 
 def test_change_event_json_round_trip():
