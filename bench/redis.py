@@ -258,6 +258,46 @@ async def redis_bus_transport(url: str, changes: int, rate: float) -> dict:
     return transport_figures(latencies, revisions, round_trips=1)
 
 
+async def redis_bus_ceiling(redis: RedisServer, changes: int) -> dict:
+    """Changes/s through one Redis: two buses emit as fast as they can, one
+    receives them all. Redis's own CPU share says how far Redis is from its limit
+    (the emitting and receiving clients, in this one process, are the bottleneck).
+    """
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+    import django
+
+    django.setup()
+    from reactive_blocks import ChangeEvent, RedisBus
+
+    receiver = RedisBus(redis.url, prefix="ceiling", maxsize=changes)
+    emitters = [
+        RedisBus(redis.url, prefix="ceiling", outbox_size=changes) for _ in range(2)
+    ]
+    sub = receiver.subscribe("scope")
+    await sub.ready()
+    events = [ChangeEvent("scope", frozenset({f"n{n}"})) for n in range(changes)]
+    received = 0
+    start, redis_cpu = time.monotonic(), _cpu_of(redis.process.pid)
+    for number, event in enumerate(events):
+        emitters[number % 2].emit_sync(event)
+    while received < changes:
+        batch = await asyncio.wait_for(sub.next_batch(), 30)
+        assert batch is not None, "the subscription ended"
+        assert not batch.lagged, "the receiver fell behind"
+        received += len(batch.events)
+    seconds = time.monotonic() - start
+    redis_share = (_cpu_of(redis.process.pid) - redis_cpu) / seconds
+    for bus in (receiver, *emitters):
+        bus.close()
+    return {"per_second": changes / seconds, "redis_cpu": redis_share}
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def transport_figures(
     latencies: list[float], revisions: list[int], round_trips: int
 ) -> dict:
@@ -282,9 +322,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--seconds", type=float, default=6)
+    parser.add_argument("--ceiling-changes", type=int, default=20_000)
     args = parser.parse_args()
 
     results, ceilings, transports = [], [], {"redis-bus": [], "channels-redis": []}
+    ceilings_redis: list[dict] = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as directory:
             site = Site(Path(directory))
@@ -295,6 +337,9 @@ def main() -> None:
                     )
                 )
                 ceilings.append(asyncio.run(ramp(site, args.connections, 4, 100)))
+                ceilings_redis.append(
+                    asyncio.run(redis_bus_ceiling(site.redis, args.ceiling_changes))
+                )
                 for name, transport in (
                     ("redis-bus", redis_bus_transport),
                     ("channels-redis", channels_redis_transport),
@@ -325,6 +370,13 @@ def main() -> None:
     print(
         f"Highest sustained changes/s with p99 < 100 ms, {args.connections} "
         f"connections: {statistics.median(ceilings):g}"
+    )
+    per_second = median(ceilings_redis, "per_second")
+    redis_cpu = median(ceilings_redis, "redis_cpu")
+    print(
+        f"Through one Redis, flat out ({args.ceiling_changes:,} changes, 2 emitting "
+        f"buses, 1 receiving): {per_second:,.0f} changes/s, Redis at "
+        f"{redis_cpu:.0%} of a core (so Redis alone: ~{per_second / redis_cpu:,.0f}/s)"
     )
     print("Transport alone, 2 emitting processes, 1 receiver, 400 changes/s:")
     for name, rows in transports.items():
