@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo demo-redis test test-latest test-oldest lint lock lock-upgrade docs bench \
-	bench-core bench-scan bench-redis system-deps vendor clean help
+	bench-core bench-scan bench-redis soak system-deps vendor clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-core  print the core engine's benchmark figures"
 	@echo "make bench-scan  print the start-up template scan's figures"
 	@echo "make bench-redis print the Redis bus's cross-process figures"
+	@echo "make soak        ten minutes of faults under load on three processes and Redis"
 	@echo "make docs        build the documentation into site/"
 
 # What gets installed: the lock (default), or for make test-latest / test-oldest the
@@ -149,6 +150,11 @@ bench: $(VENV)/.dev-installed
 
 bench-redis: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/redis.py
+
+# Three daphne processes on Redis, under load, while one is killed, Redis restarts
+# and a reader pauses, for ten minutes (tests/test_soak.py runs one short cycle).
+soak: $(VENV)/.dev-installed system-deps
+	$(BIN)/python bench/soak.py --minutes 10
 
 # Fetch the pinned htmx and idiomorph files again from the npm registry (see the vendor README).
 vendor:

@@ -40,6 +40,7 @@ def served(
     port: int = 0,
     python: str = sys.executable,
     cwd: Path = ROOT,
+    log_path: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run ``application`` under daphne; yield its base URL and process.
 
@@ -47,6 +48,7 @@ def served(
     there is no window in which another process could take the port. ``port``
     serves again where a stopped server was (0: a free port). ``python`` and
     ``cwd``: another interpreter (an installed wheel's), away from the checkout.
+    ``log_path``: keep the server's output there (else in a temporary file).
     """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -61,7 +63,8 @@ def served(
         **(env or {}),
     }
     # Its output goes to a file: a pipe nobody reads would block a chatty server.
-    with tempfile.TemporaryFile() as log:
+    opened = tempfile.TemporaryFile() if log_path is None else log_path.open("w+b")  # noqa: SIM115
+    with opened as log:
         process = subprocess.Popen(
             [python, "-m", "daphne", "--fd", str(fd), "-v", "0", application],
             cwd=cwd,

@@ -52,10 +52,14 @@ class SSEStream:
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
-        await writer.drain()
         stream = cls(reader, writer)
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        try:
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        except BaseException:
+            writer.close()  # cancelled or refused halfway: nothing left open
+            raise
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         stream.status = int(status_line.split()[1])
         for line in header_lines:

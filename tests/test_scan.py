@@ -44,6 +44,21 @@ def test_register_from_sse_swaps_with_explicit_source():
     assert index.dom_id(BlockRef(DOC, "title")) == "t"
 
 
+def test_a_block_marked_personal_is_rendered_for_each_viewer():
+    """A block whose data depends on the viewer in a way no analysis sees (a model
+    method that asks a thread-local for the user, say) is marked on its element."""
+    index = DependencyIndex()
+    source = (
+        '{% extends "pages/base.html" %}{% block body %}'
+        '<b sse-swap="title" data-reactive-personal>{% block title %}{% endblock %}'
+        '</b><i sse-swap="content">{% block content %}{% endblock %}</i>'
+        "{% endblock %}"
+    )
+    title, content = index.register_from_sse_swaps(DOC, source=source)
+    assert index.is_personal(title)
+    assert not index.is_personal(content)
+
+
 def test_register_from_sse_swaps_refuses_bare_string_exclusions():
     with pytest.raises(
         TypeError, match="exclude_blocks must be a collection of block names"

@@ -119,6 +119,15 @@ def test_a_swap_may_opt_out_of_keyed_rows():
     assert [(s.names, s.rows) for s in swaps] == [(("a",), True), (("b",), False)]
 
 
+def test_a_swap_may_say_its_block_is_rendered_for_each_viewer():
+    swaps, _ = find_swaps(
+        '<p sse-swap="a">{% block a %}{% endblock %}</p>'
+        '<p sse-swap="b" data-reactive-personal>{% block b %}{% endblock %}</p>'
+        '<p sse-swap="c" data-reactive-personal="false">{% block c %}{% endblock %}</p>'
+    )
+    assert [s.personal for s in swaps] == [False, True, False]
+
+
 def test_a_hyphenated_block_name_does_not_lose_the_count():
     """Django admin names blocks like object-tools: the swaps after one are found
     with the blocks they wrap."""

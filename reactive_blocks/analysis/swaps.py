@@ -59,6 +59,7 @@ class SwapElement:  # filled in while parsing; treat as read-only afterwards
     enclosing: tuple[str, ...] = ()  # the {% block %}s the element sits in
     block: str | None = None  # the first {% block %} inside the element
     rows: bool = True  # data-reactive-rows="off": always sent whole
+    personal: bool = False  # data-reactive-personal: rendered for each viewer
 
 
 @dataclass(slots=True)
@@ -110,6 +111,8 @@ class _Finder(HTMLParser):
                 connected=connects or any(o.connects for o in self.stack),
                 enclosing=tuple(self.blocks),
                 rows=values.get("data-reactive-rows") != "off",
+                personal="data-reactive-personal" in values
+                and values["data-reactive-personal"] not in ("false", "off"),
             )
             self.swaps.append(swap)
         if push:

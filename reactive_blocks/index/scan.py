@@ -90,7 +90,16 @@ def register_from_sse_swaps(
                 if swap.block is None or swap.block in swap.names:
                     index.findings.append(_missing_block(origin, swap, name))
                 continue
-            refs.append(_register(index, analysis, name, swap.dom_id, swap.rows))
+            refs.append(
+                _register(
+                    index,
+                    analysis,
+                    name,
+                    swap.dom_id,
+                    swap.rows,
+                    personal=swap.personal,
+                )
+            )
     index.findings.extend(_duplicate_ids(found))
     return refs
 
@@ -137,7 +146,11 @@ def _register(
     name: str,
     dom_id: str | None,
     rows: bool = True,
+    *,
+    personal: bool = False,
 ) -> BlockRef:
+    """Register one block; ``personal``: its element says it is rendered per
+    viewer (``data-reactive-personal``), whatever the analysis found."""
     block = analysis.blocks[name]
     if block.everything is not None:
         index.findings.append(
@@ -145,7 +158,9 @@ def _register(
                 "W004",
                 f"Block {name!r} of {analysis.template_name!r} re-renders on every change: "
                 f"{block.everything}.",
-                hint="Pass the values the tag needs as arguments, or move it out of the block.",
+                hint="Pass the values the tag needs as arguments, or move it out of "
+                "the block; a tag that reads only its arguments can be named in "
+                'REACTIVE_BLOCKS["ARGUMENT_TAGS"].',
                 template=block.template_name,
                 line=block.line,
             )
@@ -169,7 +184,7 @@ def _register(
         block.paths,
         dom_id=dom_id,
         everything=block.everything,
-        personal=block.personal,
+        personal=block.personal or personal,
         rows=rows,
     )
 

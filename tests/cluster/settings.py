@@ -38,3 +38,13 @@ REACTIVE_BLOCKS = {
     },
     "HEARTBEAT_SECONDS": float(os.environ.get("LIVE_HEARTBEAT", "15")),
 }
+
+# Warnings and errors with their level and logger, so that the chaos soak
+# (bench/soak.py) can tell an error from a warning in a process's output.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+}
