@@ -89,6 +89,7 @@ class Tab:
     last_id: str | None = None
     reading: asyncio.Event = field(default_factory=asyncio.Event)
     denied: bool = False  # told to close (access taken away)
+    paused: bool = False  # stopped reading in this fault: its staleness is ours
     titles: list[str] = field(default_factory=list)  # every title it was sent
     fragments: int = 0
     task: asyncio.Task[None] | None = None
@@ -275,7 +276,7 @@ print(n)
                 if event.event == "title":
                     tab.titles.append(event.data)
                     started = self.saved_at.get(event.data)
-                    if started is not None:
+                    if started is not None and not tab.paused:
                         self.report.staleness.append(time.monotonic() - started)
 
     # Load ---------------------------------------------------------------------
@@ -360,6 +361,7 @@ print(n)
 
     async def pause_a_reader(self) -> None:
         tab = self.random.choice([t for t in self.tabs if t.pk in PUBLIC])
+        tab.paused = True
         tab.reading.clear()
         await asyncio.sleep(self.knobs.pause_seconds)
         tab.reading.set()
@@ -370,6 +372,8 @@ print(n)
         """Stop the load, then wait until every tab shows a fresh render."""
         self.loading.clear()
         started = time.monotonic()
+        for tab in self.tabs:
+            tab.paused = False
         for tab in self.tabs:
             if tab.denied and tab.pk == GUARDED:
                 # Reloaded, as a person would once the document opens again.

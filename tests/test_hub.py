@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from reactive_blocks import BlockRef
-from reactive_blocks.streams.engine import Frames
+from types import SimpleNamespace
+
+from reactive_blocks import BlockRef, DependencyIndex, ReactiveBus
+from reactive_blocks.streams.engine import MIN_DEADLINES, Client, Delivery, Frames
+from reactive_blocks.streams.hubs import Hubs
 
 TITLE = BlockRef("page.html", "title")
 BODY = BlockRef("page.html", "body")
@@ -45,3 +48,29 @@ def test_the_last_frame_keeps_the_id_when_it_becomes_a_reload():
         body
         == b"event: title\ndata: t\n\nevent: reactive-reload\nid: 9\ndata: body\n\n"
     )
+
+
+def _client(number: int) -> Client:
+    consumer = SimpleNamespace(
+        connection_id=f"tab-{number}", connection=SimpleNamespace(user_id=None)
+    )
+    return Client(consumer, _ignore, lambda: None, None, None)
+
+
+async def _ignore(message: object) -> None:
+    pass
+
+
+def test_a_hub_that_never_empties_forgets_the_clients_that_left():
+    """A popular page always has a viewer, so its hub lives on while thousands of
+    streams come and go: their lifetimes (and what each client holds) must not
+    stay until the lifetime runs out, an hour later."""
+    delivery = Delivery(Hubs(ReactiveBus(), DependencyIndex()), ("page",), "a page")
+    stays = _client(0)
+    delivery._admit(stays, None)
+    for number in range(1, 1000):
+        passing = _client(number)
+        delivery._admit(passing, None)
+        delivery.leave(passing)
+    assert len(delivery._deadlines) <= 2 * len(delivery.clients) + MIN_DEADLINES
+    assert stays in [entry[2] for entry in delivery._deadlines]

@@ -30,13 +30,14 @@ SHIPPED = [
     "reactive_blocks/static/reactive_blocks/vendor/idiomorph.min.js",
     "reactive_blocks/static/reactive_blocks/vendor/idiomorph.LICENSE",
     "reactive_blocks/migrations/0001_initial.py",
+    "reactive_blocks/migrations/0002_process_status.py",
 ]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(wheel, sdist), built from the checkout without fetching anything: the
-    build backend's own hooks (PEP 517), as ``python -m build`` calls them."""
+    """(wheel, sdist), built from the checkout with ``python -m build``, as a release
+    is. ``--no-isolation``: the locked setuptools builds it, nothing is fetched."""
     out = tmp_path_factory.mktemp("dist")
     # Built from a copy of what the package is made of: the checkout stays clean.
     source = tmp_path_factory.mktemp("source")
@@ -47,20 +48,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         source / "reactive_blocks",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    for hook in ("build_sdist", "build_wheel"):  # a process each, as build does
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                f"import sys; from setuptools import build_meta; "
-                f"build_meta.{hook}(sys.argv[1])",
-                str(out),
-            ],
-            cwd=source,
-            check=True,
-            capture_output=True,
-            timeout=240,
-        )
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), "."],
+        cwd=source,
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     (wheel,) = out.glob("*.whl")
     (sdist,) = out.glob("*.tar.gz")
     return wheel, sdist

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[Any], Awaitable[None]]
 PING = {"type": "http.response.body", "body": encode_comment("ping"), "more_body": True}
+# Lifetimes of clients that left, kept in a hub before it sweeps them out.
+MIN_DEADLINES = 32
 # The event that carries a keyed block's rows (rows/patch.py), not its HTML.
 ROWS_EVENT = "reactive-rows"
 
@@ -255,8 +257,17 @@ class Delivery:
         self._release(client, held)
         self.hubs.released(client)
         client.on_end()
+        self._forget_deadlines()
         if not self.clients:
             self._emptied()
+
+    def _forget_deadlines(self) -> None:
+        """Drop the lifetimes of clients that left, once they are half the heap: a
+        page that always has a viewer would otherwise keep every client that ever
+        joined (and what it holds) until its lifetime ran out."""
+        if len(self._deadlines) > 2 * len(self.clients) + MIN_DEADLINES:
+            self._deadlines = [e for e in self._deadlines if e[2] in self.clients]
+            heapq.heapify(self._deadlines)
 
     def _release(self, client: Client, held: Any) -> None:
         """Undo what ``join`` did beyond counting the client in."""
