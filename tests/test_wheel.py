@@ -5,6 +5,7 @@ path)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -70,8 +71,14 @@ def test_the_wheel_and_sdist_carry_the_static_files_templates_and_licences(built
         "Classifier: Framework :: Django :: 5.2",
         "Classifier: Programming Language :: Python :: 3.11",
         "Requires-Dist: Django<6.1,>=5.2",
+        "Requires-Dist: prometheus-client<1,>=0.20",
     ):
         assert line in metadata, line
+    # The version the changelog is about.
+    version = re.search(r"^Version: (.+)$", metadata, re.MULTILINE)
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert version is not None
+    assert re.search(r"^## (\S+)", changelog, re.MULTILINE)[1] == version[1]
     missing = [name for name in SHIPPED if name not in names]
     assert not missing, missing
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
