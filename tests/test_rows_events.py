@@ -30,7 +30,10 @@ def test_an_event_equals_one_written_without_its_rows():
 )
 def test_the_buses_carry_rows(rows):
     event = ChangeEvent("doc-4", {"doc.title"}, rows=rows)
-    assert database._decode("doc-4", database._encode(event)).rows == rows
+    decoded, published_at = database._decode("doc-4", database._encode(event))
+    assert decoded is not None
+    assert decoded.rows == rows
+    assert published_at is not None
     envelope = (
         f'{{"v":{wire.VERSION},"kind":"event","epoch":"e","rev":2,"prev":1,'
         f'"event":{wire.event_payload(event)}}}'

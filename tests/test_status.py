@@ -78,6 +78,7 @@ def test_reactive_status_on_the_in_process_bus_says_what_it_can_show():
 def test_the_database_bus_keeps_the_reports_of_the_processes_that_serve():
     bus = DatabaseBus(poll_interval=0.05)
     bus.status_interval = 0.05
+    bus.status_source = lambda: {"open": 1}  # it serves streams
     try:
         subscription = bus.subscribe("doc-1", ConnectionInfo("tab-1"))
         (report,) = until(lambda: [r for r in bus.statuses() if r["scopes"]])

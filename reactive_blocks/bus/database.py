@@ -239,9 +239,6 @@ class DatabaseBus(ReactiveBus):
         table = Change.objects.using(self.using)
         next_report = 0.0
         while not self._closed.is_set():
-            if time.monotonic() >= next_report:
-                next_report = time.monotonic() + self.status_interval
-                self._write_report()
             try:
                 if self._cursor is None:
                     self._begin(table.aggregate(top=Max("pk"))["top"] or 0)
@@ -275,9 +272,15 @@ class DatabaseBus(ReactiveBus):
                 self._closed.wait(RETRY_SECONDS)
                 continue
             self._outage("read", None)
+            # A process that serves streams reports (never before its first read:
+            # pages rendered until then resync).
+            if self.status_source is not None and time.monotonic() >= next_report:
+                next_report = time.monotonic() + self.status_interval
+                self._write_report()
             self._poll_now.wait(self.poll_interval)
             self._poll_now.clear()
-        self._write_report(gone=True)
+        if next_report:
+            self._write_report(gone=True)
 
     # Reports ------------------------------------------------------------------
 
