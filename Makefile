@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo demo-redis test test-latest test-oldest lint lock lock-upgrade docs bench \
-	bench-core bench-scan bench-redis soak system-deps vendor clean help
+	bench-core bench-scan bench-redis bench-profile soak system-deps vendor clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-core  print the core engine's benchmark figures"
 	@echo "make bench-scan  print the start-up template scan's figures"
 	@echo "make bench-redis print the Redis bus's cross-process figures"
+	@echo "make bench-profile  py-spy flame graphs of a change's fan-out (into profile/)"
 	@echo "make soak        ten minutes of faults under load on three processes and Redis"
 	@echo "make docs        build the documentation into site/"
 
@@ -150,6 +151,9 @@ bench: $(VENV)/.dev-installed
 
 bench-redis: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/redis.py
+
+bench-profile: $(VENV)/.dev-installed
+	$(BIN)/python bench/profile.py --out profile
 
 # Three daphne processes on Redis, under load, while one is killed, Redis restarts
 # and a reader pauses, for ten minutes (tests/test_soak.py runs one short cycle).

@@ -222,19 +222,35 @@ def idle(connections: int, cycles: int, hold: float) -> list[dict[str, float]]:
     return rows
 
 
-def _profile(
-    pid: int, site: str, connections: int, seconds: float
-) -> subprocess.Popen[bytes] | None:
+def _profile(pid: int, site: str, connections: int, seconds: float) -> Spies | None:
+    """py-spy on the server while it works: raw stacks (for bench/profile.py's
+    table) and a flame graph (SVG), one sampler each."""
     if not PROFILE:
         return None
-    output = Path(PROFILE[0]) / f"{site}-{connections}.txt"
-    return subprocess.Popen(
-        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
-         "--format", "raw", "--output", str(output), "--duration", str(int(seconds)),
-         "--rate", "250", "--nonblocking"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    stem = Path(PROFILE[0]) / f"{site.replace(' ', '-')}-{connections}"
+    spy = str(Path(sys.executable).parent / "py-spy")
+    processes = []
+    for kind, suffix in (("raw", ".txt"), ("flamegraph", ".svg")):
+        command = [spy, "record", "--pid", str(pid), "--format", kind]
+        command += ["--output", f"{stem}{suffix}", "--duration", str(int(seconds))]
+        command += ["--rate", "250", "--nonblocking"]
+        processes.append(
+            subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        )
+    return Spies(processes)
+
+
+class Spies:
+    """The py-spy processes recording one server."""
+
+    def __init__(self, processes: list[subprocess.Popen[bytes]]) -> None:
+        self.processes = processes
+
+    def wait(self, timeout: float) -> None:
+        for process in self.processes:
+            process.wait(timeout)
 
 
 def _renders(site: str, url: str) -> int:
