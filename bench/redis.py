@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import itertools
 import json
 import os
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, this file's folder comes first on the path, and this file would
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from bench.drive import Server, get, save_all  # noqa: E402
+from bench.e2e import LoadGenerator, wait_for  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.sse_client import SSEStream  # noqa: E402
 
@@ -143,6 +146,52 @@ async def measure(site: Site, connections: int, rate: float, seconds: float) -> 
         "driver_cpu": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
         / elapsed,
     }
+
+
+def spread(site: Site, pages: int, rate: float, seconds: float) -> dict[str, dict]:
+    """``pages`` pages on one process (the other saves), then ``pages`` on each of
+    the two: their staleness, and what each change cost Redis."""
+    path = site.stream_path()
+    count = max(1, int(rate * seconds))
+    found = {}
+    for label, urls in (("one", [site.reader]), ("two", [site.reader, site.writer])):
+        _unnumbered(site.writer)  # pages of an earlier measurement show no change
+        loads = [LoadGenerator(url + path, pages) for url in urls]
+        try:
+            for url in urls:
+                wait_for(
+                    lambda url=url: (
+                        json.loads(get(url + "/stats/"))["subscribers"] >= pages
+                    ),
+                    60,
+                    "subscribing",
+                )
+            commands, publishes, _ = site.redis_counts()
+            _, commits = save_all(site.writer, rate, count)
+            results = [load.result(commits, deadline=60) for load in loads]
+            after_commands, after_publishes, _ = site.redis_counts()
+        finally:
+            for load in loads:
+                load.close()
+        found[label] = {
+            "pages": pages * len(urls),
+            "p99": max(r["staleness"]["p99"] for r in results),
+            "p50": statistics.median(r["staleness"]["p50"] for r in results),
+            "not_final": sum(pages - r["final"] for r in results),
+            "commands": (after_commands - commands) / (count + 1),
+            "publishes": (after_publishes - publishes) / (count + 1),
+        }
+    return found
+
+
+def _unnumbered(url: str) -> None:
+    """Save a title no reader takes for a numbered change."""
+    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=30)
+    try:
+        connection.request("POST", "/save/1/", body=json.dumps({"n": -1}).encode())
+        connection.getresponse().read()
+    finally:
+        connection.close()
 
 
 async def ramp(site: Site, connections: int, seconds: float, limit_ms: float) -> float:
@@ -323,9 +372,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--seconds", type=float, default=6)
     parser.add_argument("--ceiling-changes", type=int, default=20_000)
+    parser.add_argument("--pages", type=int, default=1000, help="per process")
     args = parser.parse_args()
 
     results, ceilings, transports = [], [], {"redis-bus": [], "channels-redis": []}
+    spreads: list[dict[str, dict]] = []
     ceilings_redis: list[dict] = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as directory:
@@ -337,6 +388,7 @@ def main() -> None:
                     )
                 )
                 ceilings.append(asyncio.run(ramp(site, args.connections, 4, 100)))
+                spreads.append(spread(site, args.pages, 20, 10))
                 ceilings_redis.append(
                     asyncio.run(redis_bus_ceiling(site.redis, args.ceiling_changes))
                 )
@@ -378,6 +430,18 @@ def main() -> None:
         f"buses, 1 receiving): {per_second:,.0f} changes/s, Redis at "
         f"{redis_cpu:.0%} of a core (so Redis alone: ~{per_second / redis_cpu:,.0f}/s)"
     )
+    print(
+        f"{args.pages:,} pages per process, 20 changes/s (saved through the first), "
+        f"medians of {args.runs} runs:"
+    )
+    for label in ("one", "two"):
+        rows = [s[label] for s in spreads]
+        print(
+            f"  {label} process(es), {rows[0]['pages']:,} pages: staleness p50 "
+            f"{median(rows, 'p50'):.0f} ms, p99 {median(rows, 'p99'):.0f} ms, not "
+            f"final {median(rows, 'not_final'):.0f}; Redis commands per change "
+            f"{median(rows, 'commands'):.1f}, PUBLISH {median(rows, 'publishes'):.1f}"
+        )
     print("Transport alone, 2 emitting processes, 1 receiver, 400 changes/s:")
     for name, rows in transports.items():
         print(
