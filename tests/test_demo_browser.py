@@ -108,6 +108,22 @@ def count_swaps(page: Any) -> None:
     )
 
 
+def everyone_listed(pages: list[Any], users: str, guests: int = 0) -> None:
+    """Wait until every page lists these viewers. A tab whose page was rendered
+    before another tab joined is sent every block once it connects (that join
+    changed the page: a resync); once presence shows everyone everywhere, no
+    such resync is still on its way, and swaps counted from then on are the
+    test's own."""
+    listed = (
+        "() => [...document.querySelectorAll('#viewers li')]"
+        ".map((li) => li.textContent).join()"
+    )
+    for page in pages:
+        page.wait_for_function(f"{listed} === {users!r}")
+        if guests:
+            page.wait_for_selector(f"#viewers :text('and {guests} guest')")
+
+
 def text_is(page: Any, selector: str, text: str) -> None:
     page.wait_for_function(
         "([s, t]) => document.querySelector(s)?.textContent.trim() === t",
@@ -120,6 +136,7 @@ def test_an_edit_shows_in_the_other_window_and_is_not_echoed(database, browser):
         alice, bob = signed_in(browser, url, "alice"), signed_in(browser, url, "bob")
         open_live(alice, url, f"/docs/{WELCOME}/")
         open_live(bob, url, f"/docs/{WELCOME}/")
+        everyone_listed([alice, bob], "alice,bob")
         count_swaps(bob)
         edit(bob, title="Edited by bob", body="one two three four five")
         text_is(alice, "#doc-title", "Edited by bob")
@@ -208,6 +225,8 @@ def test_a_mention_shows_only_to_the_user_mentioned(database, browser):
         guest = signed_in(browser, url, None)
         for page in (alice, bob, guest):
             open_live(page, url, f"/docs/{WELCOME}/")
+        everyone_listed([alice, bob, guest], "alice,bob", guests=1)
+        for page in (alice, bob, guest):
             count_swaps(page)
         bob.fill("#comment-form textarea", "@alice please review")
         bob.click("#comment-form button[type=submit]")
