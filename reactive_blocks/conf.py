@@ -25,6 +25,7 @@ KNOWN_KEYS = frozenset(
         "AUDIENCE_SCOPES",
         "BUS",
         "CONNECTION_SCOPES",
+        "DIRECT_WRITES",
         "EMITTED_PATHS",
         "HEARTBEAT_SECONDS",
         "INDEX_BUILDERS",
@@ -210,10 +211,19 @@ class Settings:
     def METRICS_PUBLIC(self) -> bool:
         """Whether anyone may read ``reactive_blocks.views.metrics`` (default: staff,
         or a scraper with ``METRICS_TOKEN``)."""
-        value = self._raw.get("METRICS_PUBLIC", False)
+        return self._flag("METRICS_PUBLIC", False)
+
+    @property
+    def DIRECT_WRITES(self) -> bool:
+        """Whether, under daphne, fragments are written straight to the socket of
+        a stream when Twisted holds nothing for it (streams/outlet.py)."""
+        return self._flag("DIRECT_WRITES", True)
+
+    def _flag(self, key: str, default: bool) -> bool:
+        value = self._raw.get(key, default)
         if not isinstance(value, bool):
             raise ImproperlyConfigured(
-                f"REACTIVE_BLOCKS['METRICS_PUBLIC'] must be True or False, got {value!r}."
+                f"REACTIVE_BLOCKS['{key}'] must be True or False, got {value!r}."
             )
         return value
 

@@ -98,3 +98,17 @@ def test_streams_path_must_be_a_url_path():
         ImproperlyConfigured, match="STREAMS_PATH'\\] must be a URL path"
     ):
         _ = conf.STREAMS_PATH
+
+
+@override_settings(REACTIVE_BLOCKS={})
+def test_fragments_go_straight_to_the_socket_by_default():
+    assert conf.DIRECT_WRITES is True
+
+
+@override_settings(REACTIVE_BLOCKS={"DIRECT_WRITES": 0})
+def test_direct_writes_is_true_or_false():
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"REACTIVE_BLOCKS\['DIRECT_WRITES'\] must be True or False, got 0",
+    ):
+        conf.DIRECT_WRITES  # noqa: B018

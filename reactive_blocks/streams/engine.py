@@ -3,8 +3,9 @@ are gathered in a hub.
 
 A hub (``hub.py`` for stream classes, ``pages/hub.py`` for live pages) decides what
 each connection needs after a batch of changes; this is how it is delivered: SSE
-frames encoded once whoever gets them (``Frames``), one write per connection that
-stops before the server holds more than ``MAX_BUFFERED_BYTES`` for it, heartbeats
+frames encoded once whoever gets them (``Frames``), one write per connection
+(straight to its socket under daphne: ``outlet.py``) that stops before the server
+holds more than ``MAX_BUFFERED_BYTES`` for it, heartbeats
 and stream lifetimes kept for all connections together (an idle connection costs
 no task of its own), and the event that ends a response.
 """
@@ -55,6 +56,7 @@ class RenderCounts:
         self.reuse_count = 0  # connections served a render made once for several
         self.overflow_count = 0  # connections closed for not reading what they got
         self.oversized_count = 0  # blocks sent as a reload: too large to stream
+        self.direct_count = 0  # fragments written straight to a socket (outlet.py)
 
     def rendered(self, results: Mapping[Any, object], *, personal: bool) -> None:
         """Count a round of renders: whole blocks, and rows of keyed blocks;
@@ -93,6 +95,7 @@ class RenderCounts:
             "reused": self.reuse_count,
             "overflowed": self.overflow_count,
             "oversized": self.oversized_count,
+            "direct": self.direct_count,
         }
 
 
@@ -236,6 +239,8 @@ class Delivery:
         self._next_ping = time.monotonic() + conf.HEARTBEAT_SECONDS
         self._max_buffered = conf.MAX_BUFFERED_BYTES  # read once: checked per send
         self._max_fragment = conf.MAX_FRAGMENT_BYTES
+        self._direct = conf.DIRECT_WRITES
+        self._sent_count = 0  # fragments sent, not yet counted in the metrics
         # When the oldest change of the batch being delivered was published.
         self._since: float | None = None
 
@@ -254,6 +259,7 @@ class Delivery:
         if client not in self.clients:
             return
         held = self.clients.pop(client)
+        client.backlog.close()
         self._release(client, held)
         self.hubs.released(client)
         client.on_end()
@@ -330,6 +336,9 @@ class Delivery:
         """After a batch: its commit-to-send time, and memory to give back if a
         block was too large to stream."""
         since, self._since = self._since, None
+        if self._sent_count:
+            get_metrics().messages_sent.inc(self._sent_count)  # once: it locks
+            self._sent_count = 0
         if since is not None:
             get_metrics().commit_to_send.observe(max(0.0, time.time() - since))
         if frames.oversized:
@@ -352,9 +361,14 @@ class Delivery:
             self.hubs.trim.soon()
             return
         try:
-            await client.send(message)
-            if message is not PING:
-                get_metrics().messages_sent.inc()
+            if message is PING:
+                await client.send(message)
+            else:
+                if self._direct and client.backlog.write(message["body"]):
+                    self.hubs.counts.direct_count += 1
+                else:
+                    await client.send(message)
+                self._sent_count += 1
         except Exception:
             get_metrics().messages_dropped.labels(reason="send_failed").inc()
             logger.exception(

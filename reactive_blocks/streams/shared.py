@@ -31,6 +31,7 @@ from reactive_blocks.metrics import get_metrics
 from reactive_blocks.streams.consumer import CHANNEL_SCOPE_KEY, STREAM_HEADERS
 from reactive_blocks.streams.engine import PING
 from reactive_blocks.streams.hubs import get_hubs
+from reactive_blocks.streams.outlet import Outlet
 from reactive_blocks.streams.sse import encode_event
 from reactive_blocks.streams.throttle import address_key
 
@@ -117,6 +118,19 @@ class Connection:
         self.left = False  # the client disconnected
         self.open_channels = 0
         self.opened: set[str] = set()  # connection ids of its streams (consumer.py)
+        self._outlet: Outlet | None = None
+        self._looked = False  # for the outlet, at the first fragment
+
+    @property
+    def outlet(self) -> Outlet | None:
+        """The response's socket, which its streams' fragments are written to."""
+        if not self._looked:
+            self._looked = True
+            try:
+                self._outlet = Outlet.of(self.real_send)
+            except Exception:
+                logger.debug("Could not find a shared connection.", exc_info=True)
+        return self._outlet
 
     async def serve(self, wanted: list[tuple[str, str | None]], receive: Any) -> None:
         await self.real_send(
@@ -140,6 +154,8 @@ class Connection:
                 await asyncio.gather(*pending, return_exceptions=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+        if self._outlet is not None:
+            self._outlet.close()
         if not self.left:
             with contextlib.suppress(Exception):
                 await self.real_send(
@@ -187,6 +203,12 @@ class Channel:
         self.retry_after = b"0"
         self.done = False
         self._asked = False
+
+    @property
+    def outlet(self) -> Outlet | None:
+        # The hub writes this stream's fragments, after the marker, straight
+        # into the shared response (streams/backlog.py).
+        return self.connection.outlet
 
     @property
     def real_send(self) -> Any:
