@@ -43,6 +43,8 @@ from bench.drive import (  # noqa: E402
 
 SITES: dict[str, tuple[str | None, str]] = {
     "reactive_blocks": ("bench.site.settings", "bench.site.asgi:application"),
+    # The same, with every fragment sent through daphne (DIRECT_WRITES off).
+    "rb through daphne": ("bench.site.settings", "bench.site.asgi:application"),
     "django-eventstream": (
         "bench.eventstream_site.settings",
         "bench.eventstream_site.asgi:application",
@@ -52,6 +54,7 @@ SITES: dict[str, tuple[str | None, str]] = {
 PATHS = {
     ("reactive_blocks", 1): "/live/items/1/",
     ("reactive_blocks", 5): "/live/items5/1/",
+    ("rb through daphne", 1): "/live/items/1/",
     ("django-eventstream", 1): "/events/item-1/",
     ("daphne floor", 1): "/events/item-1/",
 }
@@ -59,7 +62,14 @@ PATHS = {
 
 def connected(site: str, url: str) -> int:
     stats = json.loads(get(url + "/stats/"))
-    return int(stats["subscribers" if site == "reactive_blocks" else "listeners"])
+    return int(stats["subscribers" if ours(site) else "listeners"])
+
+
+THROUGH = "rb through daphne"  # at N = 1,000 only, beside reactive_blocks
+
+
+def ours(site: str) -> bool:
+    return site in ("reactive_blocks", THROUGH)
 
 
 def wait_for(condition: Any, limit: float, what: str) -> None:
@@ -124,7 +134,11 @@ def measure(
     server = Server(
         settings,
         application,
-        {"BENCH_DATABASE": str(directory / f"{site}.sqlite3"), "BENCH_BUS": "memory"},
+        {
+            "BENCH_DATABASE": str(directory / f"{site}.sqlite3"),
+            "BENCH_BUS": "memory",
+            "BENCH_DIRECT": "0" if site == "rb through daphne" else "1",
+        },
     )
     try:
         url, pid = server.start()
@@ -161,6 +175,7 @@ def measure(
         "fragments_per_s": fragments / window,
         "renders_per_change": renders / (count + 1),
         "cpu": cpu,
+        "ms_per_change": cpu / (count + 1) * 1000,
         "us_per_fragment": cpu / max(1, fragments) * 1e6,
         "rss_idle": idle / 1024,
         "rss_with": with_streams / 1024,
@@ -254,7 +269,7 @@ class Spies:
 
 
 def _renders(site: str, url: str) -> int:
-    if site != "reactive_blocks":
+    if not ours(site):
         return 0
     return int(json.loads(get(url + "/stats/"))["renders"]["renders"])
 
@@ -284,7 +299,7 @@ def run(
 HEADER = (
     f"{'site':19} {'N':>5} {'R/s':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7} "
     f"{'stale99':>7} {'final':>7} {'lost':>5} {'frag/s':>8} {'rend/ch':>7} "
-    f"{'cpu s':>6} {'µs/frag':>7} {'RSS MiB idle/N/after':>21} {'KiB/str':>7} "
+    f"{'cpu s':>6} {'ms/ch':>5} {'µs/frag':>7} {'RSS MiB idle/N/after':>21} {'KiB/str':>7} "
     f"{'thr':>5} {'gen%':>4}"
 )
 
@@ -297,6 +312,7 @@ def line(site: str, connections: int, result: dict[str, Any]) -> str:
         f"{result['staleness']['p99']:7.1f} {result['all_final_after']:7.1f} "
         f"{result['not_final']:5.0f} {result['fragments_per_s']:8.0f} "
         f"{result['renders_per_change']:7.1f} {result['cpu']:6.2f} "
+        f"{result['ms_per_change']:5.1f} "
         f"{result['us_per_fragment']:7.1f} "
         f"{result['rss_idle']:6.0f}/{result['rss_with']:6.0f}/{result['rss_after']:6.0f}  "
         f"{result['kib_per_stream']:7.1f} {result['threads']:5.0f} "
@@ -308,7 +324,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--sites", nargs="+", default=list(SITES), choices=list(SITES))
+    parser.add_argument(
+        "--sites",
+        nargs="+",
+        default=[s for s in SITES if s != THROUGH],
+        choices=list(SITES),
+    )
     parser.add_argument(
         "--connections", type=int, nargs="+", default=[1, 100, 1000, 5000]
     )
@@ -358,6 +379,8 @@ def matrix(args: argparse.Namespace) -> None:
     for connections in args.connections:
         row(args, connections, 20)
     if 1000 in args.connections:
+        print("N = 1,000 at 100 changes/s:", flush=True)
+        row(args, 1000, 100)
         rate = highest_rate(args)
         print(f"N = 1,000 at the highest rate sustained ({rate}/s):", flush=True)
         row(args, 1000, rate)
@@ -369,11 +392,15 @@ def matrix(args: argparse.Namespace) -> None:
 def row(args: argparse.Namespace, connections: int, rate: float) -> None:
     """Every site at one load, then how they compare."""
     results = {}
-    for site in args.sites:
+    sites = list(args.sites)
+    if connections == 1000 and "reactive_blocks" in sites and THROUGH not in sites:
+        sites.insert(sites.index("reactive_blocks") + 1, THROUGH)
+    for site in sites:
         results[site] = run(site, connections, rate, args.runs, args.seconds)
         print(line(site, connections, results[site]), flush=True)
     ours = results.get("reactive_blocks")
     peer, floor = results.get("django-eventstream"), results.get("daphne floor")
+    through = results.get(THROUGH)
     notes = []
     if ours and peer:
         notes.append(
@@ -382,8 +409,15 @@ def row(args: argparse.Namespace, connections: int, rate: float) -> None:
             f" in reactive_blocks' favour"
         )
     if ours and floor:
-        own = ours["us_per_fragment"] - floor["us_per_fragment"]
-        notes.append(f"{own:.1f} µs per fragment above daphne's floor")
+        notes.append(
+            f"against daphne's floor: staleness p99 "
+            f"x{ours['staleness']['p99'] / floor['staleness']['p99']:.2f}, CPU per "
+            f"change x{ours['ms_per_change'] / floor['ms_per_change']:.2f}, per "
+            f"fragment x{ours['us_per_fragment'] / floor['us_per_fragment']:.2f}"
+        )
+    if ours and through:
+        saved = through["us_per_fragment"] - ours["us_per_fragment"]
+        notes.append(f"direct writes save {saved:.1f} µs per fragment")
     if notes:
         print(f"{'  compared':19} {connections:5}   " + "; ".join(notes), flush=True)
 

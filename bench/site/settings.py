@@ -1,7 +1,8 @@
 """The benchmark site: one tracked model and one live page, served by daphne.
 
 Configured from the environment, so the benchmark scripts can run it with either
-bus: BENCH_BUS (memory|redis), BENCH_REDIS_URL, BENCH_DATABASE, BENCH_HEARTBEAT.
+bus: BENCH_BUS (memory|redis), BENCH_REDIS_URL, BENCH_DATABASE, BENCH_HEARTBEAT;
+BENCH_DIRECT=0 sends every fragment through daphne (DIRECT_WRITES off).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ REACTIVE_BLOCKS = {
     "URLCONF": "bench.site.streams",
     "BUS": BUS,
     "HEARTBEAT_SECONDS": float(os.environ.get("BENCH_HEARTBEAT", "15")),
+    "DIRECT_WRITES": os.environ.get("BENCH_DIRECT", "1") == "1",
     # The load generator is one client address opening thousands of streams.
     "MAX_STREAMS_PER_ADDRESS": 100_000,
     # bench/pages.py: a thousand tabs of one session.
