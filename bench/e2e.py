@@ -382,8 +382,13 @@ def matrix(args: argparse.Namespace) -> None:
         print("N = 1,000 at 100 changes/s:", flush=True)
         row(args, 1000, 100)
         rate = highest_rate(args)
-        print(f"N = 1,000 at the highest rate sustained ({rate}/s):", flush=True)
-        row(args, 1000, rate)
+        if rate is None:
+            print(f"N = 1,000: no rate held (not even {RAMP[0]}/s)", flush=True)
+        elif rate == RAMP[0]:
+            print(f"N = 1,000: {rate}/s held, and no more (the first row)", flush=True)
+        else:
+            print(f"N = 1,000 at the highest rate sustained ({rate}/s):", flush=True)
+            row(args, 1000, rate)
     print("N = 100 on a page of five blocks, two of them personal:", flush=True)
     result = run("reactive_blocks", 100, 20, args.runs, args.seconds, blocks=5)
     print(line("reactive_blocks", 100, result), flush=True)
@@ -422,10 +427,10 @@ def row(args: argparse.Namespace, connections: int, rate: float) -> None:
         print(f"{'  compared':19} {connections:5}   " + "; ".join(notes), flush=True)
 
 
-def highest_rate(args: argparse.Namespace) -> int:
+def highest_rate(args: argparse.Namespace) -> int | None:
     """The highest rate in RAMP whose staleness p99 at N = 1,000 stays within
     STALENESS_BOUND, one run per step."""
-    best = RAMP[0]
+    best = None
     for rate in RAMP:
         result = run("reactive_blocks", 1000, rate, 1, args.seconds)
         sustained = (
