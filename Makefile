@@ -139,8 +139,11 @@ bench-core: $(VENV)/.dev-installed
 bench-scan: $(VENV)/.dev-installed
 	$(BIN)/python bench/scan.py
 
+# BENCH_RUNS: runs per figure of the fan-out matrix (medians); 1 for a quicker pass.
+BENCH_RUNS ?= 3
+
 bench: $(VENV)/.dev-installed
-	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/e2e.py --runs $(BENCH_RUNS)
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/budget.py
