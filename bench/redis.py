@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # shadow the redis package: the repository's root takes its place.
 sys.path[0] = str(ROOT)
 
-from bench.drive import Server, get, save_all  # noqa: E402
+from bench.drive import Server, cpu_seconds, get, save_all  # noqa: E402
 from bench.e2e import LoadGenerator, wait_for  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.sse_client import SSEStream  # noqa: E402
@@ -62,8 +62,8 @@ class Site:
                 "BENCH_DATABASE": str(directory / "bench.sqlite3"),
             },
         )
-        self.writer, _ = self.server.start()
-        self.reader, _ = self.server.start()
+        self.writer, self.writer_pid = self.server.start()
+        self.reader, self.reader_pid = self.server.start()
 
     def stream_path(self) -> str:
         page = get(self.writer + "/items/1/")
@@ -167,8 +167,15 @@ def spread(site: Site, pages: int, rate: float, seconds: float) -> dict[str, dic
                     "subscribing",
                 )
             commands, publishes, _ = site.redis_counts()
+            pids = (site.reader_pid, site.writer_pid)
+            cpu = [cpu_seconds(pid) for pid in pids]
+            started = time.monotonic()
             _, commits = save_all(site.writer, rate, count)
             results = [load.result(commits, deadline=60) for load in loads]
+            elapsed = time.monotonic() - started
+            cpu = [
+                cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)
+            ]
             after_commands, after_publishes, _ = site.redis_counts()
         finally:
             for load in loads:
@@ -180,6 +187,10 @@ def spread(site: Site, pages: int, rate: float, seconds: float) -> dict[str, dic
             "not_final": sum(pages - r["final"] for r in results),
             "commands": (after_commands - commands) / (count + 1),
             "publishes": (after_publishes - publishes) / (count + 1),
+            # The process that only serves pages in both measurements.
+            "reader_us": cpu[0] / max(1, results[0]["fragments"]) * 1e6,
+            # Cores the servers and load generators kept busy in all.
+            "cores": (sum(cpu) + sum(r["cpu"] for r in results)) / elapsed,
         }
     return found
 
@@ -440,7 +451,10 @@ def main() -> None:
             f"  {label} process(es), {rows[0]['pages']:,} pages: staleness p50 "
             f"{median(rows, 'p50'):.0f} ms, p99 {median(rows, 'p99'):.0f} ms, not "
             f"final {median(rows, 'not_final'):.0f}; Redis commands per change "
-            f"{median(rows, 'commands'):.1f}, PUBLISH {median(rows, 'publishes'):.1f}"
+            f"{median(rows, 'commands'):.1f}, PUBLISH {median(rows, 'publishes'):.1f}; "
+            f"the serving process {median(rows, 'reader_us'):.1f} µs of CPU per "
+            f"fragment; servers and load generators busy {median(rows, 'cores'):.2f} "
+            f"of {os.cpu_count()} cores"
         )
     print("Transport alone, 2 emitting processes, 1 receiver, 400 changes/s:")
     for name, rows in transports.items():
