@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 from urllib.parse import urlsplit
 
 import pytest
-from twisted.internet import tcp
+from twisted.internet import main, tcp
 
 from reactive_blocks.streams.backlog import Backlog
 from reactive_blocks.streams.outlet import Outlet
@@ -99,6 +100,62 @@ def test_a_closed_outlet_gives_the_connection_back_as_it_was(connection):
     connection.received = b""
     following = connection.request()
     assert Outlet.of(connection.send_of(following)).write(FRAME)  # type: ignore[union-attr]
+
+
+def readable(connection: Connection) -> None:
+    """Wait until the server's socket has bytes to read."""
+    ready, _, _ = select.select([connection.transport.socket], [], [], 5)
+    assert ready, "the client's bytes did not arrive"
+
+
+def test_a_client_sending_on_an_open_outlet_reads_as_gone(connection):
+    """``bufferSize`` is Twisted's read size too: while the outlet is open,
+    anything the client sends ends the connection, as a close would."""
+    streaming(connection)
+    connection.client.sendall(b"GET /next HTTP/1.1\r\nHost: here\r\n\r\n")
+    readable(connection)
+    assert connection.transport.doRead() is main.CONNECTION_DONE
+
+
+def test_a_closed_outlet_reads_the_connection_as_twisted_does(connection):
+    request, outlet = streaming(connection)
+    outlet.close()
+    connection.client.sendall(b"GET /next HTTP/1.1\r\nHost: here\r\n\r\n")
+    readable(connection)
+    assert connection.transport.doRead() is None
+    request.finish()  # the pipelined request is answered next
+    assert [r.uri for r in connection.channel.arrived] == [b"/", b"/next"]
+
+
+def test_an_outlet_never_closed_does_not_hand_its_buffer_size_on(connection):
+    """A request finished under an open outlet (daphne's ``http_timeout``)
+    leaves the transport's bufferSize at 0; the next outlet puts Twisted's back."""
+    request, _ = streaming(connection)
+    request.unregisterProducer()
+    request.finish()
+    assert connection.transport.bufferSize == 0
+    following = connection.request()
+    after = Outlet.of(connection.send_of(following))
+    assert after is not None
+    assert after.write(FRAME)
+    after.close()
+    assert connection.transport.bufferSize == tcp.Server.bufferSize
+
+
+def test_a_channel_refusing_the_producer_leaves_the_request_without_it(connection):
+    request = connection.request()
+
+    class Producer:
+        def pauseProducing(self) -> None: ...
+        def resumeProducing(self) -> None: ...
+        def stopProducing(self) -> None: ...
+
+    connection.channel.registerProducer(Producer(), True)
+    outlet = Outlet.of(connection.send_of(request))
+    assert outlet is not None
+    assert not outlet.write(FRAME)
+    assert request.producer is None
+    assert connection.transport.bufferSize == tcp.Server.bufferSize
 
 
 def test_an_http_1_0_response_is_not_chunked(connection):

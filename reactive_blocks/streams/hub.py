@@ -283,10 +283,10 @@ class Hub(Delivery):
             if fresh:
                 await self._send(client, frames.message(fresh))
             if number % SENDS_PER_TURN == 0:
-                # Let the server write what it was given before handing it more:
-                # the first browsers get their bytes sooner, and the server's
-                # per-write objects die young instead of piling up for the
-                # collector's slow full passes.
+                # Let the loop run before handing out more: what went through
+                # the server is written, the first browsers get their bytes
+                # sooner, and the server's per-write objects die young instead
+                # of piling up for the collector's slow full passes.
                 await asyncio.sleep(0)
         self._sent(frames)
         self._keep_rows(rendered, revision)

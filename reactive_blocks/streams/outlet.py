@@ -17,6 +17,13 @@ transport's ``bufferSize`` at 0, a push producer registered on the request is
 paused on every byte Twisted must keep and resumed once it wrote them all. Only
 public Twisted interfaces are used. Anything else (another server, TLS, HTTP/2,
 a producer already registered) leaves the stream on the ordinary path.
+
+``bufferSize`` is also how much Twisted reads from the socket at once, so while an
+outlet is open a client that sends anything on the connection reads as one that
+closed it: its stream ends, and the browser reconnects and resumes. A stream's
+client sends nothing after its request (an ``EventSource`` never does), and a
+request pipelined behind an endless response would never be answered anyway; a
+client closing the connection is how the stream normally ends.
 """
 
 from __future__ import annotations
@@ -105,10 +112,16 @@ class Outlet:
         try:
             request.registerProducer(self, True)
         except (ValueError, RuntimeError):
-            self._state = CLOSED  # someone else's producer: leave it be
+            # Someone else's producer: leave it be. The request keeps ours when
+            # only its channel refused it.
+            if request.producer is self:
+                request.producer = None
+            self._state = CLOSED
             return False
         self._socket = transport.getHandle()
-        self._buffer_size = transport.bufferSize
+        # 0 here is an outlet's that was never put back (a request finished
+        # under it): the transport's own size is its class's.
+        self._buffer_size = transport.bufferSize or type(transport).bufferSize
         transport.bufferSize = 0
         self._state = OPEN
         return True
@@ -120,9 +133,10 @@ class Outlet:
             self._state = CLOSED
             return
         self._state = CLOSED
-        with contextlib.suppress(Exception):
-            self.transport.bufferSize = self._buffer_size
-            self._request.unregisterProducer()
+        self.transport.bufferSize = self._buffer_size
+        if self._request.producer is self:
+            with contextlib.suppress(Exception):  # the connection went meanwhile
+                self._request.unregisterProducer()
 
     @property
     def held(self) -> bool:

@@ -147,6 +147,10 @@ class Connection:
         finally:
             self.gone.set()
             watcher.cancel()
+            if self._outlet is not None:
+                # Before the channels stop: what they still send goes through
+                # daphne, and the last chunk after it.
+                self._outlet.close()
             _, pending = await asyncio.wait(tasks, timeout=STOP_WAITING_SECONDS)
             for task in pending:
                 task.cancel()
@@ -154,8 +158,6 @@ class Connection:
                 await asyncio.gather(*pending, return_exceptions=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        if self._outlet is not None:
-            self._outlet.close()
         if not self.left:
             with contextlib.suppress(Exception):
                 await self.real_send(
