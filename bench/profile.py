@@ -5,8 +5,9 @@ Run with ``python bench/profile.py --out DIR``. It serves N streams of one page
 daphne's floor (a bare ASGI app writing a ready-made frame), one run each, with
 py-spy sampling the server at 250 Hz. It writes each server's flame graph (SVG)
 and raw stacks to DIR and prints the samples by layer, from each sample's innermost
-Python frame that belongs to a layer: the save, the render, the SSE encoding, the hub's bookkeeping,
-Channels' send, daphne's HTTP layer, Twisted's write and the event loop's wake-ups;
+Python frame that belongs to a layer: the save, the render, the SSE encoding, the
+direct socket write, the hub's bookkeeping, Channels' send, daphne's HTTP layer,
+Twisted's write and the event loop's wake-ups;
 with each layer's share of the CPU per fragment.
 """
 
@@ -31,6 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ("django/template/", "render_block/", "reactive_blocks/rendering.py"),
     ),
     ("encode (SSE frames)", ("reactive_blocks/streams/sse.py",)),
+    # The direct write: one socket send() per fragment, bypassing daphne and Twisted.
+    ("socket write (outlet)", ("reactive_blocks/streams/outlet.py",)),
     ("hub bookkeeping (ours)", ("reactive_blocks/", "bench/floor")),
     ("Channels / asgiref", ("channels/", "asgiref/")),
     ("daphne's HTTP layer", ("daphne/",)),
