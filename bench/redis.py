@@ -13,6 +13,10 @@ It prints, as medians of ``--runs`` runs:
   p99 < 25 ms), with the fragments lost;
 * the highest rate of changes that keeps p99 under 100 ms (ramping up);
 * Redis commands and PUBLISH per change (target: one PUBLISH, whatever N);
+* 1,000 pages on one process against 1,000 on each of two, 20 changes/s: their
+  staleness, the serving process's CPU per fragment and the cores in use; then the
+  same with each server and its load generator held on a core of its own, as on a
+  machine with a core per process;
 * the same transport built on channels-redis's pub/sub layer, for comparison:
   revisions need an INCR beside its PUBLISH, and two emitting processes then
   deliver revisions out of order.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import itertools
 import json
@@ -148,15 +153,22 @@ async def measure(site: Site, connections: int, rate: float, seconds: float) -> 
     }
 
 
-def spread(site: Site, pages: int, rate: float, seconds: float) -> dict[str, dict]:
+def spread(
+    site: Site, pages: int, rate: float, seconds: float, pinned: bool = False
+) -> dict[str, dict]:
     """``pages`` pages on one process (the other saves), then ``pages`` on each of
-    the two: their staleness, and what each change cost Redis."""
+    the two: their staleness, and what each change cost Redis. ``pinned``: each
+    server and its load generator on a core of their own, as on a machine with a
+    core per process."""
     path = site.stream_path()
     count = max(1, int(rate * seconds))
     found = {}
     for label, urls in (("one", [site.reader]), ("two", [site.reader, site.writer])):
         _unnumbered(site.writer)  # pages of an earlier measurement show no change
         loads = [LoadGenerator(url + path, pages) for url in urls]
+        if pinned:
+            pin(site.reader_pid, loads[0].process.pid, core=0)
+            pin(site.writer_pid, *(load.process.pid for load in loads[1:]), core=1)
         try:
             for url in urls:
                 wait_for(
@@ -180,6 +192,8 @@ def spread(site: Site, pages: int, rate: float, seconds: float) -> dict[str, dic
         finally:
             for load in loads:
                 load.close()
+            if pinned:
+                pin(site.reader_pid, site.writer_pid, core=None)
         found[label] = {
             "pages": pages * len(urls),
             "p99": max(r["staleness"]["p99"] for r in results),
@@ -193,6 +207,30 @@ def spread(site: Site, pages: int, rate: float, seconds: float) -> dict[str, dic
             "cores": (sum(cpu) + sum(r["cpu"] for r in results)) / elapsed,
         }
     return found
+
+
+def print_spread(label: str, case: str, rows: list[dict]) -> None:
+    def median(key: str) -> float:
+        return statistics.median(row[key] for row in rows)
+
+    print(
+        f"  {case}{label} process(es), {rows[0]['pages']:,} pages: staleness p50 "
+        f"{median('p50'):.0f} ms, p99 {median('p99'):.0f} ms, not final "
+        f"{median('not_final'):.0f}; Redis commands per change "
+        f"{median('commands'):.1f}, PUBLISH {median('publishes'):.1f}; the serving "
+        f"process {median('reader_us'):.1f} µs of CPU per fragment; servers and "
+        f"load generators busy {median('cores'):.2f} of {os.cpu_count()} cores"
+    )
+
+
+def pin(*pids: int, core: int | None) -> None:
+    """Keep every thread of ``pids`` on ``core`` (None: on any), and the threads
+    they start after."""
+    cores = set(range(os.cpu_count() or 1)) if core is None else {core}
+    for pid in pids:
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended
+                os.sched_setaffinity(int(thread), cores)
 
 
 def _unnumbered(url: str) -> None:
@@ -388,6 +426,7 @@ def main() -> None:
 
     results, ceilings, transports = [], [], {"redis-bus": [], "channels-redis": []}
     spreads: list[dict[str, dict]] = []
+    pinned: list[dict[str, dict]] = []
     ceilings_redis: list[dict] = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as directory:
@@ -400,6 +439,8 @@ def main() -> None:
                 )
                 ceilings.append(asyncio.run(ramp(site, args.connections, 4, 100)))
                 spreads.append(spread(site, args.pages, 20, 10))
+                if (os.cpu_count() or 1) >= 2:
+                    pinned.append(spread(site, args.pages, 20, 10, pinned=True))
                 ceilings_redis.append(
                     asyncio.run(redis_bus_ceiling(site.redis, args.ceiling_changes))
                 )
@@ -445,17 +486,12 @@ def main() -> None:
         f"{args.pages:,} pages per process, 20 changes/s (saved through the first), "
         f"medians of {args.runs} runs:"
     )
-    for label in ("one", "two"):
-        rows = [s[label] for s in spreads]
-        print(
-            f"  {label} process(es), {rows[0]['pages']:,} pages: staleness p50 "
-            f"{median(rows, 'p50'):.0f} ms, p99 {median(rows, 'p99'):.0f} ms, not "
-            f"final {median(rows, 'not_final'):.0f}; Redis commands per change "
-            f"{median(rows, 'commands'):.1f}, PUBLISH {median(rows, 'publishes'):.1f}; "
-            f"the serving process {median(rows, 'reader_us'):.1f} µs of CPU per "
-            f"fragment; servers and load generators busy {median(rows, 'cores'):.2f} "
-            f"of {os.cpu_count()} cores"
-        )
+    cases = [("", spreads)]
+    if pinned:
+        cases.append(("each on a core of its own (with its load generator), ", pinned))
+    for case, found in cases:
+        for label in ("one", "two"):
+            print_spread(label, case, [s[label] for s in found])
     print("Transport alone, 2 emitting processes, 1 receiver, 400 changes/s:")
     for name, rows in transports.items():
         print(
