@@ -139,10 +139,12 @@ bench-core: $(VENV)/.dev-installed
 bench-scan: $(VENV)/.dev-installed
 	$(BIN)/python bench/scan.py
 
-# BENCH_RUNS: runs per figure of the fan-out matrix (medians); 1 for a quicker pass.
+# BENCH_RUNS: runs per figure of the fan-out matrix and of the Redis figures (medians);
+# 1 for a quicker pass. make bench ends with what make bench-redis prints (it needs
+# redis-server, which system-deps installs).
 BENCH_RUNS ?= 3
 
-bench: $(VENV)/.dev-installed
+bench: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/e2e.py --runs $(BENCH_RUNS)
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/tracking.py
@@ -151,6 +153,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/bigsave.py
 	$(BIN)/python bench/reconnect.py
 	$(BIN)/python bench/rows.py
+	$(BIN)/python bench/redis.py --runs $(BENCH_RUNS)
 
 bench-redis: $(VENV)/.dev-installed system-deps
 	$(BIN)/python bench/redis.py
