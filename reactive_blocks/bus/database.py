@@ -176,10 +176,11 @@ class DatabaseBus(ReactiveBus):
                 self._begun.wait(FLUSH_AT_EXIT_SECONDS)
             try:
                 self._insert(batch)
+                # Said before flush() returns, so its caller finds it in the log.
+                self._outage("write", None)
                 with self._pending:
                     self._in_flight = 0
                     self._pending.notify_all()
-                self._outage("write", None)
             except Exception as exc:
                 self._outage("write", exc)
                 connections[self.using].close()
