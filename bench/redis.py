@@ -166,10 +166,10 @@ def spread(
     for label, urls in (("one", [site.reader]), ("two", [site.reader, site.writer])):
         _unnumbered(site.writer)  # pages of an earlier measurement show no change
         loads = [LoadGenerator(url + path, pages) for url in urls]
-        if pinned:
-            pin(site.reader_pid, loads[0].process.pid, core=0)
-            pin(site.writer_pid, *(load.process.pid for load in loads[1:]), core=1)
         try:
+            if pinned:
+                pin(site.reader_pid, loads[0].process.pid, core=0)
+                pin(site.writer_pid, *(load.process.pid for load in loads[1:]), core=1)
             for url in urls:
                 wait_for(
                     lambda url=url: (

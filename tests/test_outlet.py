@@ -19,6 +19,14 @@ from tests.twisted_connection import Connection, chunks
 FRAME = b"event: title\ndata: <h1>One</h1>\n\n"
 
 
+class Producer:
+    """Someone else's push producer."""
+
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+    def stopProducing(self) -> None: ...
+
+
 @pytest.fixture
 def connection():
     connection = Connection()
@@ -145,11 +153,6 @@ def test_an_outlet_never_closed_does_not_hand_its_buffer_size_on(connection):
 def test_a_channel_refusing_the_producer_leaves_the_request_without_it(connection):
     request = connection.request()
 
-    class Producer:
-        def pauseProducing(self) -> None: ...
-        def resumeProducing(self) -> None: ...
-        def stopProducing(self) -> None: ...
-
     connection.channel.registerProducer(Producer(), True)
     outlet = Outlet.of(connection.send_of(request))
     assert outlet is not None
@@ -185,11 +188,6 @@ def test_a_connection_going_away_takes_the_ordinary_path(connection):
 
 def test_a_request_with_a_producer_of_its_own_is_left_alone(connection):
     request = connection.request()
-
-    class Producer:
-        def pauseProducing(self) -> None: ...
-        def resumeProducing(self) -> None: ...
-        def stopProducing(self) -> None: ...
 
     request.registerProducer(Producer(), True)
     outlet = Outlet.of(connection.send_of(request))
